@@ -1,0 +1,46 @@
+# huxley-nats: the two commands that matter are `make up` and `make test`.
+# Both set themselves up on a fresh machine (uv, the workspace, the system
+# packages the tests need).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+RUN := $(UV) run --frozen
+
+.PHONY: up test test-fast lint bench setup setup-system clean
+
+$(UV):
+	@echo "== installing uv into $(TOOLS)"
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml skills/*/pyproject.toml)
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+setup: $(VENV)/.synced
+
+# Debian packages and services the tests use (no-ops when already there).
+setup-system:
+	@./scripts/setup-system.sh
+
+up: setup
+	$(RUN) huxley up
+
+test: setup setup-system
+	$(RUN) pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(RUN) pytest -m "not slow and not docker and not browser" $(PYTEST_ARGS)
+
+lint: setup
+	$(RUN) ruff check libs services skills tests
+	$(RUN) mypy libs/*/src services/*/src
+
+bench: setup setup-system
+	$(RUN) python -m bench
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,226 @@
+"""The `huxley` command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from huxley_cli.natsserver import NatsServer, port_is_free
+from huxley_cli.status import discover, missing_services, render
+from huxley_cli.supervisor import ChildSpec, Supervisor
+from huxley_cli.tap import format_message
+from huxley_runtime.bus import connect
+from huxley_runtime.logging import configure_logging
+from huxley_runtime.settings import HuxleySettings
+from huxley_wire.subjects import Subjects
+
+app = typer.Typer(help="huxley-nats: a voice assistant as services on a NATS bus.", no_args_is_help=True)
+
+STANDARD_NATS_PORT = 4222
+WEB_PORT = 8765
+
+# Module of each service, in start order.
+SERVICE_MODULES = {
+    "storage": "huxley_storage",
+    "focus": "huxley_focus",
+    "skill-host": "huxley_skill_host",
+    "realtime-bridge": "huxley_bridge",
+    "audio-io": "huxley_audio_io",
+}
+
+
+def run_file(data_dir: Path) -> Path:
+    return data_dir / "run" / "nats.url"
+
+
+def resolve_nats_url(explicit: str | None, settings: HuxleySettings) -> str:
+    """--nats-url, else HUXLEY_NATS_URL, else the bus a running `huxley up` wrote down."""
+    if explicit:
+        return explicit
+    if os.environ.get("HUXLEY_NATS_URL"):
+        return settings.nats_url
+    recorded = run_file(settings.data_dir.resolve())
+    if recorded.is_file():
+        return recorded.read_text().strip()
+    return settings.nats_url
+
+
+def _banner(lines: list[str]) -> None:
+    width = max(len(line) for line in lines) + 4
+    print("=" * width, flush=True)
+    for line in lines:
+        print(f"  {line}", flush=True)
+    print("=" * width, flush=True)
+
+
+async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, data_dir: Path | None) -> int:
+    settings = HuxleySettings()
+    data = (data_dir or settings.data_dir).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    nats: NatsServer | None = None
+    existing = nats_url or os.environ.get("HUXLEY_NATS_URL")
+    if existing:
+        url = existing
+        print(f"huxley: using the NATS server at {url}", flush=True)
+    else:
+        wanted = nats_port or int(os.environ.get("HUXLEY_NATS_PORT", STANDARD_NATS_PORT))
+        port = wanted if port_is_free(wanted) else 0
+        nats = NatsServer(store_dir=data / "nats", port=port, log_file=data / "nats.log").start()
+        url = nats.url
+        if port == 0:
+            print(f"huxley: port {wanted} is taken; started nats-server on port {nats.port} instead", flush=True)
+        print(f"huxley: nats-server {nats.binary} (JetStream in {data / 'nats'}) at {url}", flush=True)
+    run_file(data).parent.mkdir(parents=True, exist_ok=True)
+    run_file(data).write_text(url + "\n")
+
+    env = {
+        "HUXLEY_NATS_URL": url,
+        "HUXLEY_DATA_DIR": str(data),
+        "HUXLEY_SITE": settings.site,
+        "HUXLEY_PERSONA": persona or settings.persona,
+        "HUXLEY_PERSONAS_DIR": str(settings.personas_dir.resolve()),
+        "PYTHONUNBUFFERED": "1",
+    }
+    specs = [ChildSpec(name, [sys.executable, "-m", module], env) for name, module in SERVICE_MODULES.items()]
+    notes = []
+    if not os.environ.get("OPENAI_API_KEY"):
+        from huxley_cli.natsserver import free_port
+
+        sim_port = free_port()
+        sim_env = {**env, "HUXLEY_SIM_PORT": str(sim_port)}
+        specs.insert(0, ChildSpec("realtime-sim", [sys.executable, "-m", "huxley_realtime_sim"], sim_env))
+        for spec in specs:
+            if spec.name == "realtime-bridge":
+                spec.env = {**spec.env, "HUXLEY_REALTIME_URL": f"ws://127.0.0.1:{sim_port}/v1"}
+        notes = [
+            "",
+            "!! OPENAI_API_KEY is not set: OFFLINE MODE.",
+            f"!! The voice is the local scripted Realtime simulator on port {sim_port},",
+            "!! not OpenAI. Set OPENAI_API_KEY and restart for the real model.",
+        ]
+    web = os.environ.get("HUXLEY_WEB_PORT", str(WEB_PORT))
+    _banner(
+        [
+            "huxley is starting",
+            f"web client : http://127.0.0.1:{web}/",
+            f"bus        : {url}",
+            "watch it   : huxley tap   |   huxley status",
+            f"data       : {data}",
+            *notes,
+            "",
+            "Ctrl-C stops everything.",
+        ]
+    )
+
+    supervisor = Supervisor(specs)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    supervisor.start()
+    try:
+        await stop.wait()
+        print("huxley: stopping...", flush=True)
+    finally:
+        await supervisor.stop()
+        if nats is not None:
+            nats.stop()
+        with contextlib.suppress(OSError):
+            run_file(data).unlink()
+    print("huxley: stopped", flush=True)
+    return 0
+
+
+@app.command()
+def up(
+    persona: Annotated[str | None, typer.Option(help="Persona name or YAML path")] = None,
+    nats_url: Annotated[str | None, typer.Option(help="Use this NATS server instead of starting one")] = None,
+    nats_port: Annotated[int | None, typer.Option(help="Port for the nats-server we start")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where state lives (default ./data)")] = None,
+) -> None:
+    """Start nats-server and every service, supervised, until Ctrl-C."""
+    raise typer.Exit(asyncio.run(_up(persona, nats_url, nats_port, data_dir)))
+
+
+async def _status(nats_url: str | None, as_json: bool, wait_s: float) -> int:
+    settings = HuxleySettings()
+    configure_logging("cli", settings.site, level="error", stream=sys.stderr)
+    nc = await connect(settings.model_copy(update={"nats_url": resolve_nats_url(nats_url, settings)}), "huxley-status", give_up_after_s=3)
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while True:
+            statuses = await discover(nc, settings.site)
+            if not missing_services(statuses) or loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.25)
+    finally:
+        await nc.close()
+    if as_json:
+        print(json.dumps([s.__dict__ | {"healthy": s.healthy} for s in statuses], indent=2))
+    else:
+        print(render(statuses))
+    return 1 if missing_services(statuses) else 0
+
+
+@app.command()
+def status(
+    nats_url: Annotated[str | None, typer.Option(help="NATS server URL")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    wait: Annotated[float, typer.Option(help="Keep looking up to this many seconds for all services")] = 0.0,
+) -> None:
+    """List the live services (NATS micro discovery) and their health. Exit 1
+    if one of the five is missing or unhealthy."""
+    raise typer.Exit(asyncio.run(_status(nats_url, as_json, wait)))
+
+
+async def _tap(subject: str | None, nats_url: str | None, replies: bool, count: int) -> int:
+    settings = HuxleySettings()
+    configure_logging("cli", settings.site, level="error", stream=sys.stderr)
+    subjects = Subjects(settings.site)
+    nc = await connect(settings.model_copy(update={"nats_url": resolve_nats_url(nats_url, settings)}), "huxley-tap", give_up_after_s=3)
+    seen = 0
+    done = asyncio.Event()
+
+    async def show(msg: object) -> None:
+        nonlocal seen
+        subject_of = msg.subject  # type: ignore[attr-defined]
+        line = format_message(subject_of, msg.data, msg.reply or "", audio=subjects.is_audio(subject_of))  # type: ignore[attr-defined]
+        print(line if not subject_of.startswith("_INBOX.") else line.replace(subject_of, "reply", 1), flush=True)
+        seen += 1
+        if count and seen >= count:
+            done.set()
+
+    await nc.subscribe(subject or subjects.everything, cb=show)
+    if replies and not subject:
+        await nc.subscribe("_INBOX.>", cb=show)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    print(f"huxley tap: {subject or subjects.everything} on {nc.connected_url.geturl() if nc.connected_url else '?'}", file=sys.stderr, flush=True)
+    await done.wait()
+    await nc.close()
+    return 0
+
+
+@app.command()
+def tap(
+    subject: Annotated[str | None, typer.Argument(help="Subject to watch (default: huxley.<site>.>)")] = None,
+    nats_url: Annotated[str | None, typer.Option(help="NATS server URL")] = None,
+    replies: Annotated[bool, typer.Option(help="Also show replies to requests")] = True,
+    count: Annotated[int, typer.Option(help="Exit after this many messages (0: never)")] = 0,
+) -> None:
+    """Print bus traffic: control messages as JSON, audio frames as one summary line each."""
+    raise typer.Exit(asyncio.run(_tap(subject, nats_url, replies, count)))
+
+
+if __name__ == "__main__":
+    app()

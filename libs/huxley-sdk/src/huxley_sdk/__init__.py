@@ -1,0 +1,1 @@
+"""huxley_sdk (to be implemented with the skill-host issue)."""

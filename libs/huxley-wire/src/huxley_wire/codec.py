@@ -1,0 +1,116 @@
+"""JSON codec for control messages (requests, replies, events).
+
+Control messages are plain JSON objects so `nats sub 'huxley.>'` shows them as
+they are. Each one names its schema version in `v`; requests name their
+operation in `op`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from huxley_wire.errors import ErrorCode, WireError
+
+SCHEMA_VERSION = 1
+MAX_CONTROL_BYTES = 256 * 1024
+
+
+class Message(BaseModel):
+    """Base of every control message. Unknown fields are ignored so a newer
+    peer can add fields without breaking an older one."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: int = SCHEMA_VERSION
+
+
+class Request(Message):
+    """Base of every request. Unknown fields are refused: a typo in a request
+    is a bug the caller wants to hear about."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    op: ClassVar[str]
+
+
+class Ok(Message):
+    """The reply of a request that has nothing to say but "done"."""
+
+    ok: bool = True
+
+
+def encode(msg: BaseModel) -> bytes:
+    data = json.loads(msg.model_dump_json())
+    if isinstance(msg, Request):
+        data["op"] = msg.op
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def encode_obj(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode_object(data: bytes, max_bytes: int = MAX_CONTROL_BYTES) -> dict[str, Any]:
+    """Bytes to a JSON object, with the checks every subject needs."""
+    if len(data) > max_bytes:
+        raise WireError(ErrorCode.TOO_LARGE, f"payload is {len(data)} bytes, limit {max_bytes}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WireError(ErrorCode.BAD_ENCODING, f"payload is not valid UTF-8: {exc}") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise WireError(ErrorCode.BAD_JSON, f"payload is not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise WireError(ErrorCode.BAD_JSON, f"payload must be a JSON object, got {type(obj).__name__}")
+    version = obj.get("v")
+    if version != SCHEMA_VERSION:
+        raise WireError(
+            ErrorCode.BAD_VERSION, f"schema version {version!r} not supported, expected {SCHEMA_VERSION}"
+        )
+    return obj
+
+
+def describe_validation(exc: ValidationError, limit: int = 3) -> str:
+    parts = []
+    for err in exc.errors()[:limit]:
+        where = ".".join(str(p) for p in err["loc"]) or "message"
+        parts.append(f"{where}: {err['msg']}")
+    more = len(exc.errors()) - limit
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def validate[M: BaseModel](obj: dict[str, Any], model: type[M]) -> M:
+    try:
+        return model.model_validate(obj)
+    except ValidationError as exc:
+        raise WireError(ErrorCode.INVALID, describe_validation(exc)) from None
+
+
+def decode[M: BaseModel](data: bytes, model: type[M], max_bytes: int = MAX_CONTROL_BYTES) -> M:
+    return validate(decode_object(data, max_bytes), model)
+
+
+class RequestTable:
+    """The operations served on one subject, keyed by `op`."""
+
+    def __init__(self, requests: Iterable[type[Request]]) -> None:
+        self.by_op: dict[str, type[Request]] = {}
+        for model in requests:
+            if model.op in self.by_op:
+                raise ValueError(f"op {model.op!r} declared twice")
+            self.by_op[model.op] = model
+
+    def decode(self, data: bytes, max_bytes: int = MAX_CONTROL_BYTES) -> Request:
+        obj = decode_object(data, max_bytes)
+        op = obj.pop("op", None)
+        model = self.by_op.get(op) if isinstance(op, str) else None
+        if model is None:
+            known = ", ".join(sorted(self.by_op))
+            raise WireError(ErrorCode.UNKNOWN_OP, f"unknown op {op!r}; this subject serves: {known}")
+        return validate(obj, model)

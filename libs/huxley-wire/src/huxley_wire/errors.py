@@ -1,0 +1,46 @@
+"""The one error envelope every request subject answers with on failure.
+
+    {"v": 1, "error": {"code": "<ErrorCode>", "message": "<human readable>"}}
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    BAD_JSON = "bad_json"  # payload is not a JSON object
+    BAD_VERSION = "bad_version"  # missing or unsupported schema version `v`
+    UNKNOWN_OP = "unknown_op"  # `op` missing or not served on this subject
+    INVALID = "invalid"  # fields missing or of the wrong type/range
+    TOO_LARGE = "too_large"  # payload, key or value over its limit
+    BAD_ENCODING = "bad_encoding"  # invalid UTF-8
+    NOT_FOUND = "not_found"
+    NOT_HOLDER = "not_holder"  # releasing an activity you do not hold
+    CLAIM_BUSY = "claim_busy"  # COMMS already holds a claim
+    UNKNOWN_TOOL = "unknown_tool"
+    TOOL_FAILED = "tool_failed"  # the skill raised
+    TIMEOUT = "timeout"  # the work did not finish in time (a hung tool)
+    UNAVAILABLE = "unavailable"  # a dependency (database, peer) is down
+    INTERNAL = "internal"
+
+
+class WireError(Exception):
+    """An error that becomes the envelope on the wire (and back again)."""
+
+    def __init__(self, code: ErrorCode | str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = ErrorCode(code) if code in ErrorCode._value2member_map_ else code
+        self.message = message
+
+    def envelope(self) -> dict[str, Any]:
+        return {"v": 1, "error": {"code": str(self.code), "message": self.message}}
+
+
+def parse_envelope(obj: Any) -> WireError | None:
+    """The error carried by a decoded reply, or None if it is not an error."""
+    if isinstance(obj, dict) and isinstance(obj.get("error"), dict):
+        err = obj["error"]
+        return WireError(str(err.get("code", ErrorCode.INTERNAL)), str(err.get("message", "")))
+    return None

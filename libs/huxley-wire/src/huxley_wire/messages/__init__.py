@@ -1,0 +1,1 @@
+"""Typed messages of every service, grouped by the service that serves them."""

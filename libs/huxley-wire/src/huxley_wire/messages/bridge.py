@@ -1,0 +1,98 @@
+"""Realtime-bridge messages.
+
+Subjects:
+  bridge.rpc                   RunInject (from focus), Completion (from a skill-host),
+                               BridgeSnapshotRequest
+  bridge.event.turn            TurnEvent on every turn phase change
+  bridge.event.transcript      TranscriptEvent (user and assistant text)
+  bridge.event.status          StatusEvent (short human-readable status line)
+  bridge.event.state           StateEvent (IDLE / CONNECTING / CONVERSING)
+  bridge.event.model_speaking  ModelSpeakingEvent
+  bridge.event.session         SessionEvent (model socket up/down, offline mode)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from huxley_wire.codec import Message, Request
+from huxley_wire.messages.focus import InjectPriority
+
+
+class RunInject(Request):
+    """focus -> bridge: run this injected turn now. DIALOG is already granted to
+    `activity_id` (holder = the bridge). Idempotent on inject_id."""
+
+    op = "run_inject"
+    inject_id: str
+    prompt: str
+    activity_id: str
+    priority: InjectPriority
+
+
+class InjectAccepted(Message):
+    inject_id: str
+    status: Literal["accepted", "already_running", "already_done"]
+
+
+class Completion(Request):
+    """skill-host -> bridge: a stream ended naturally with on_complete_prompt."""
+
+    op = "completion"
+    prompt: str = Field(min_length=1, max_length=16 * 1024)
+    silence_ms: int = Field(default=0, ge=0, le=10_000)
+    skill: str | None = None
+    effect_id: str | None = None
+
+
+class BridgeSnapshotRequest(Request):
+    op = "snapshot"
+
+
+class BridgeSnapshot(Message):
+    state: Literal["IDLE", "CONNECTING", "CONVERSING"]
+    connected: bool
+    offline: bool
+    turn_id: str | None = None
+    turn_kind: Literal["user", "completion", "injected"] | None = None
+    phase: str | None = None
+    tools: list[str] = Field(default_factory=list)
+    model: str = ""
+
+
+class TurnEvent(Message):
+    turn_id: str
+    kind: Literal["user", "completion", "injected"]
+    phase: Literal["listening", "committed", "thinking", "speaking", "draining", "ended", "cancelled"]
+    activity_id: str | None = None
+    inject_id: str | None = None
+    reason: str | None = None
+
+
+class TranscriptEvent(Message):
+    role: Literal["user", "assistant"]
+    text: str
+    turn_id: str | None = None
+
+
+class StatusEvent(Message):
+    message: str
+
+
+class StateEvent(Message):
+    value: Literal["IDLE", "CONNECTING", "CONVERSING"]
+
+
+class ModelSpeakingEvent(Message):
+    value: bool
+    turn_id: str | None = None
+
+
+class SessionEvent(Message):
+    connected: bool
+    offline: bool = False
+    model: str = ""
+    attempt: int = 0
+    message: str = ""

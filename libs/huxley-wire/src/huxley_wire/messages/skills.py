@@ -1,0 +1,120 @@
+"""Skill-host messages.
+
+Subjects:
+  skills.tool.<skill>     ToolCall -> ToolReply (queue group per skill, so a
+                          skill scales out across hosts)
+  skills.host.<host>      requests to one host instance (DiscardEffect, ...)
+  skills.manifest         Manifest, published by each host at start, on
+                          skills.announce and every 10 s; `bye` on clean stop
+  skills.announce         AnnounceRequest: every host re-publishes its manifest
+  client.event            ClientEvent (gateway -> skills)
+  client.server_event     ServerEvent (skills -> gateway)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from huxley_wire.codec import Message, Request
+from huxley_wire.messages.focus import ContentType
+
+TOOL_TIMEOUT_S = 30.0
+
+
+class ToolCall(Request):
+    op = "call"
+    call_id: str
+    tool: str
+    args: dict[str, Any]
+    turn_id: str | None = None
+
+
+class AudioStreamEffect(Message):
+    kind: Literal["audio_stream"] = "audio_stream"
+    effect_id: str
+    content_type: ContentType = ContentType.NONMIXABLE
+    patience_ms: int = 0
+    label: str | None = None
+    preroll_ms: int = 0
+    has_complete_prompt: bool = False
+
+
+class InputClaimEffect(Message):
+    kind: Literal["input_claim"] = "input_claim"
+    effect_id: str
+    title: str | None = None
+
+
+class PlaySoundEffect(Message):
+    kind: Literal["play_sound"] = "play_sound"
+    pcm_b64: str  # PCM16 24 kHz mono, base64
+
+
+class CancelMediaEffect(Message):
+    kind: Literal["cancel_media"] = "cancel_media"
+
+
+class SetVolumeEffect(Message):
+    kind: Literal["set_volume"] = "set_volume"
+    level: int = Field(ge=0, le=100)
+
+
+SideEffectWire = Annotated[
+    AudioStreamEffect | InputClaimEffect | PlaySoundEffect | CancelMediaEffect | SetVolumeEffect,
+    Field(discriminator="kind"),
+]
+
+
+class ToolReply(Message):
+    output: str
+    side_effect: SideEffectWire | None = None
+    host: str  # the host instance that holds any effect
+    skill: str
+
+
+class DiscardEffect(Request):
+    """The bridge dropped a pending effect (PTT, superseded by a later one).
+    A discarded claim still gets on_claim_end(reason) exactly once."""
+
+    op = "discard"
+    effect_id: str
+    reason: Literal["user_ptt", "superseded", "preempted", "error"] = "superseded"
+
+
+class ToolManifest(Message):
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+class SkillManifest(Message):
+    name: str
+    tools: list[ToolManifest]
+    prompt_context: str = ""
+    status: Literal["ok", "failed"] = "ok"
+    error: str | None = None
+
+
+class Manifest(Message):
+    host: str
+    persona: str
+    language: str = "en"
+    skills: list[SkillManifest]
+    bye: bool = False  # the host is stopping: forget its skills
+
+
+class AnnounceRequest(Message):
+    reason: str = ""
+
+
+class ClientEvent(Message):
+    event: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ServerEvent(Message):
+    event: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    skill: str | None = None

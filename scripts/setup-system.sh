@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Debian packages and local services the tests need. Idempotent: installs only
+# what is missing, starts PostgreSQL only when it is not running.
+set -euo pipefail
+
+PACKAGES=(
+  nats-server        # the bus for `huxley up` and the tests (pip's deckr wheel is the fallback)
+  ffmpeg             # audiobooks decode with it
+  espeak-ng          # spoken test fixtures and the offline simulator's voice
+  sox
+  libportaudio2 portaudio19-dev alsa-utils   # PyAudio backend, ALSA null/loopback devices
+  chromium chromium-driver                   # browser tests (headless)
+  postgresql                                 # storage on PostgreSQL
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "== installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq || true
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# PostgreSQL: start the cluster if it is not accepting connections.
+if command -v pg_lsclusters >/dev/null 2>&1; then
+  if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    echo "== starting PostgreSQL $version"
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    for _ in $(seq 1 50); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.2; done
+  fi
+fi

@@ -1,0 +1,1 @@
+"""Audio-io: microphone, speaker, the web client gateway and the mixer."""

@@ -1,0 +1,1 @@
+"""Focus service: the AVS-style arbiter and the inject scheduler."""

@@ -1,0 +1,1 @@
+"""Realtime bridge: turns with the OpenAI Realtime model."""

@@ -1,0 +1,1 @@
+"""Skill host: runs Huxley skills and serves their tools over the bus."""

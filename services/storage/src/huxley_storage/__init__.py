@@ -1,0 +1,1 @@
+"""Storage service: durable per-skill settings, schema versions, sessions."""

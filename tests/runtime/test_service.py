@@ -1,0 +1,125 @@
+"""The service base against a real nats-server: micro registration, health,
+and the dispatcher turning every kind of bad input into the error envelope."""
+
+import asyncio
+import json
+
+import pytest
+
+from huxley_runtime.rpc import gather_replies, request
+from huxley_runtime.service import Endpoint, Service
+from huxley_wire.codec import Message, Ok, Request, encode
+from huxley_wire.errors import ErrorCode, WireError
+from huxley_wire.messages.common import Health, HealthRequest
+from support.services import running
+
+
+class Echo(Request):
+    op = "echo"
+    text: str
+
+
+class Boom(Request):
+    op = "boom"
+
+
+class Hang(Request):
+    op = "hang"
+
+
+class Echoed(Message):
+    text: str
+
+
+class DemoService(Service):
+    name = "demo"
+
+    async def echo(self, req: Echo, subject: str) -> Echoed:
+        return Echoed(text=req.text)
+
+    async def boom(self, req: Boom, subject: str) -> Ok:
+        raise RuntimeError("kaput")
+
+    async def hang(self, req: Hang, subject: str) -> Ok:
+        await asyncio.sleep(3600)
+        return Ok()
+
+    def endpoints(self) -> list[Endpoint]:
+        subject = f"{self.subjects.prefix}.demo.rpc"
+        return [
+            Endpoint(
+                "rpc",
+                subject,
+                {Echo: self.echo, Boom: self.boom, Hang: self.hang},
+                concurrent=True,
+                timeout_s=0.3,
+                max_bytes=1024,
+            )
+        ]
+
+
+async def raw(nc, subject, payload: bytes) -> dict:
+    reply = await nc.request(subject, payload, timeout=2)
+    return json.loads(reply.data)
+
+
+async def test_health_and_micro_discovery(nc, settings, site):
+    async with running(DemoService, settings) as svc:
+        health = await request(nc, f"huxley.{site}.health.demo", HealthRequest(), Health)
+        assert health.status == "ok" and health.instance == svc.instance and health.site == site
+        pings = [json.loads(r) for r in await gather_replies(nc, "$SRV.PING.huxley-demo", b"")]
+        assert any(p["metadata"]["instance"] == svc.instance for p in pings)
+        infos = [json.loads(r) for r in await gather_replies(nc, "$SRV.INFO.huxley-demo", b"")]
+        mine = next(i for i in infos if i["metadata"]["instance"] == svc.instance)
+        assert {e["name"] for e in mine["endpoints"]} == {"health", "rpc"}
+
+
+async def test_health_accepts_an_empty_payload(nc, settings, site):
+    async with running(DemoService, settings):
+        reply = await raw(nc, f"huxley.{site}.health.demo", b"")
+        assert reply["service"] == "demo"
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        (b"not json", "bad_json"),
+        (b'{"v": 7, "op": "echo", "text": "x"}', "bad_version"),
+        (b'{"v": 1, "op": "nope"}', "unknown_op"),
+        (b'{"v": 1, "op": "echo", "text": 3}', "invalid"),
+        (b'{"v": 1, "op": "echo", "text": "\xc3\x28"}', "bad_encoding"),
+        (b'{"v": 1, "op": "echo", "text": "' + b"x" * 2000 + b'"}', "too_large"),
+        (b'{"v": 1, "op": "boom"}', "internal"),
+        (b'{"v": 1, "op": "hang"}', "timeout"),
+    ],
+)
+async def test_bad_input_gets_the_envelope_and_the_service_keeps_serving(nc, settings, site, payload, code):
+    subject = f"huxley.{site}.demo.rpc"
+    async with running(DemoService, settings):
+        reply = await raw(nc, subject, payload)
+        assert reply["error"]["code"] == code, reply
+        assert reply["error"]["message"]
+        echoed = await request(nc, subject, Echo(text="still here"), Echoed)
+        assert echoed.text == "still here"
+
+
+async def test_typed_request_raises_wire_error(nc, settings, site):
+    async with running(DemoService, settings):
+        with pytest.raises(WireError) as info:
+            await request(nc, f"huxley.{site}.demo.rpc", Boom(), Ok)
+        assert info.value.code == ErrorCode.INTERNAL
+
+
+async def test_no_responders_is_unavailable(nc, site):
+    with pytest.raises(WireError) as info:
+        await request(nc, f"huxley.{site}.demo.rpc", Echo(text="x"), Echoed, timeout=0.5)
+    assert info.value.code == ErrorCode.UNAVAILABLE
+
+
+async def test_concurrent_endpoint_is_not_blocked_by_a_hung_request(nc, settings, site):
+    subject = f"huxley.{site}.demo.rpc"
+    async with running(DemoService, settings):
+        hung = asyncio.ensure_future(nc.request(subject, encode(Hang()), timeout=2))
+        echoed = await request(nc, subject, Echo(text="fast"), Echoed)
+        assert echoed.text == "fast"
+        assert json.loads((await hung).data)["error"]["code"] == "timeout"
