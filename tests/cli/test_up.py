@@ -43,7 +43,11 @@ async def test_up_status_tap_and_clean_stop(tmp_path, site):
     env.pop("OPENAI_API_KEY", None)
     log = (tmp_path / "up.log").open("w")
     up = subprocess.Popen(
-        [*HUXLEY, "up", "--nats-port", str(port)], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        [*HUXLEY, "up", "--nats-port", str(port)],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     tree: set[int] = set()
@@ -62,8 +66,15 @@ async def test_up_status_tap_and_clean_stop(tmp_path, site):
         assert "OFFLINE MODE" in banner
 
         tap = await asyncio.create_subprocess_exec(
-            *HUXLEY, "tap", "--count", "2", "--no-replies", env=env, cwd=REPO,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            *HUXLEY,
+            "tap",
+            "--count",
+            "2",
+            "--no-replies",
+            env=env,
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         await asyncio.wait_for(tap.stderr.readline(), 20)  # tap says where it listens once subscribed
         nc = await nats.connect(f"nats://127.0.0.1:{port}")

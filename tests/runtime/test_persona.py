@@ -61,7 +61,8 @@ def test_name_must_be_usable_in_subjects():
 def test_skill_config_merges_its_language_block():
     persona = parse_persona(
         MINIMAL
-        + "skills:\n  timers:\n    fire_prompt: A {message}\n    i18n:\n      es:\n        fire_prompt: B {message}\n  system:\n"
+        + "skills:\n  timers:\n    fire_prompt: A {message}\n"
+        + "    i18n:\n      es:\n        fire_prompt: B {message}\n  system:\n"
     )
     assert persona.skill_config("timers") == {"fire_prompt": "A {message}"}
     assert persona.skill_config("timers", "es") == {"fire_prompt": "B {message}"}

@@ -76,7 +76,9 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
         nats = NatsServer(store_dir=data / "nats", port=port, log_file=data / "nats.log").start()
         url = nats.url
         if port == 0:
-            print(f"huxley: port {wanted} is taken; started nats-server on port {nats.port} instead", flush=True)
+            print(
+                f"huxley: port {wanted} is taken; started nats-server on port {nats.port} instead", flush=True
+            )
         print(f"huxley: nats-server {nats.binary} (JetStream in {data / 'nats'}) at {url}", flush=True)
     run_file(data).parent.mkdir(parents=True, exist_ok=True)
     run_file(data).write_text(url + "\n")
@@ -153,7 +155,11 @@ def up(
 async def _status(nats_url: str | None, as_json: bool, wait_s: float) -> int:
     settings = HuxleySettings()
     configure_logging("cli", settings.site, level="error", stream=sys.stderr)
-    nc = await connect(settings.model_copy(update={"nats_url": resolve_nats_url(nats_url, settings)}), "huxley-status", give_up_after_s=3)
+    nc = await connect(
+        settings.model_copy(update={"nats_url": resolve_nats_url(nats_url, settings)}),
+        "huxley-status",
+        give_up_after_s=3,
+    )
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
@@ -186,7 +192,11 @@ async def _tap(subject: str | None, nats_url: str | None, replies: bool, count: 
     settings = HuxleySettings()
     configure_logging("cli", settings.site, level="error", stream=sys.stderr)
     subjects = Subjects(settings.site)
-    nc = await connect(settings.model_copy(update={"nats_url": resolve_nats_url(nats_url, settings)}), "huxley-tap", give_up_after_s=3)
+    nc = await connect(
+        settings.model_copy(update={"nats_url": resolve_nats_url(nats_url, settings)}),
+        "huxley-tap",
+        give_up_after_s=3,
+    )
     seen = 0
     done = asyncio.Event()
 
@@ -194,7 +204,9 @@ async def _tap(subject: str | None, nats_url: str | None, replies: bool, count: 
         nonlocal seen
         subject_of = msg.subject  # type: ignore[attr-defined]
         line = format_message(subject_of, msg.data, msg.reply or "", audio=subjects.is_audio(subject_of))  # type: ignore[attr-defined]
-        print(line if not subject_of.startswith("_INBOX.") else line.replace(subject_of, "reply", 1), flush=True)
+        print(
+            line if not subject_of.startswith("_INBOX.") else line.replace(subject_of, "reply", 1), flush=True
+        )
         seen += 1
         if count and seen >= count:
             done.set()
@@ -205,7 +217,8 @@ async def _tap(subject: str | None, nats_url: str | None, replies: bool, count: 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, done.set)
-    print(f"huxley tap: {subject or subjects.everything} on {nc.connected_url.geturl() if nc.connected_url else '?'}", file=sys.stderr, flush=True)
+    where = nc.connected_url.geturl() if nc.connected_url else "?"
+    print(f"huxley tap: {subject or subjects.everything} on {where}", file=sys.stderr, flush=True)
     await done.wait()
     await nc.close()
     return 0

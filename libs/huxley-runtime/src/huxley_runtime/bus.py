@@ -88,7 +88,7 @@ async def connect(settings: HuxleySettings, name: str, *, give_up_after_s: float
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
 
-async def settle(nc: Client, timeout: float = 5.0) -> None:
+async def settle(nc: Client, timeout: int = 5) -> None:
     """Return once everything written so far (SUBs included) reached the server.
 
     nats-py's `flush()` writes its PING straight to the socket while SUB and PUB

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from pydantic import BaseModel
 
 from huxley_wire.codec import decode_object, encode, validate
@@ -83,7 +84,7 @@ async def gather_replies(
     replies: list[bytes] = []
     done = asyncio.Event()
 
-    async def collect(msg: nats.aio.msg.Msg) -> None:
+    async def collect(msg: Msg) -> None:
         replies.append(msg.data)
         if len(replies) >= max_replies:
             done.set()

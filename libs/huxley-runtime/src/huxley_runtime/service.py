@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from huxley_runtime.bus import connect, settle
 from huxley_runtime.logging import bound, configure_logging, get_logger
 from huxley_runtime.settings import HuxleySettings
-from huxley_wire.codec import MAX_CONTROL_BYTES, Request, RequestTable, encode, encode_obj
+from huxley_wire.codec import MAX_CONTROL_BYTES, RequestTable, encode, encode_obj
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages.common import Health
 from huxley_wire.subjects import Subjects
@@ -50,7 +50,7 @@ class Endpoint:
 
     name: str
     subject: str
-    handlers: Mapping[type[Request], Handler]
+    handlers: Mapping[Any, Handler]  # request model class -> handler
     concurrent: bool = False
     queue_group: str | None = None
     max_bytes: int = MAX_CONTROL_BYTES
@@ -240,9 +240,7 @@ async def _respond(req: MicroRequest, data: bytes) -> None:
 def run_service(service_class: type[Service]) -> None:
     """The `__main__` of every service."""
     settings = service_class.settings_class()
-    configure_logging(
-        service_class.name, settings.site, json=settings.log_json, level=settings.log_level
-    )
+    configure_logging(service_class.name, settings.site, json=settings.log_json, level=settings.log_level)
     try:
         asyncio.run(service_class(settings).run())
     except KeyboardInterrupt:

@@ -1,6 +1,6 @@
 """The one error envelope every request subject answers with on failure.
 
-    {"v": 1, "error": {"code": "<ErrorCode>", "message": "<human readable>"}}
+{"v": 1, "error": {"code": "<ErrorCode>", "message": "<human readable>"}}
 """
 
 from __future__ import annotations

@@ -18,7 +18,15 @@ class FocusService(Service):
 
     def endpoints(self) -> list[Endpoint]:
         ops = (
-            m.Acquire, m.Release, m.Renew, m.Interrupt, m.StopForeground, m.StopAll,
-            m.StopChannel, m.Inject, m.TurnEnd, m.SnapshotRequest,
+            m.Acquire,
+            m.Release,
+            m.Renew,
+            m.Interrupt,
+            m.StopForeground,
+            m.StopAll,
+            m.StopChannel,
+            m.Inject,
+            m.TurnEnd,
+            m.SnapshotRequest,
         )
         return [Endpoint("rpc", self.subjects.focus_rpc(), {r: self._not_yet for r in ops})]

@@ -36,5 +36,7 @@ class StorageService(Service):
             Endpoint("kv", s.storage_kv_all(), kv, concurrent=True),
             Endpoint("schema", s.storage_schema_all(), schema, concurrent=True),
             Endpoint("sessions", s.storage_sessions_all(), sessions, concurrent=True),
-            Endpoint("admin", s.storage_admin(), {m.AdminExport: self._not_yet, m.AdminImport: self._not_yet}),
+            Endpoint(
+                "admin", s.storage_admin(), {m.AdminExport: self._not_yet, m.AdminImport: self._not_yet}
+            ),
         ]

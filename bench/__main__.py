@@ -1,0 +1,105 @@
+"""Run the benchmarks and write bench/results/latest.{json,md}."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import math
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.harness import BenchEnv, Measurement
+from huxley_cli.natsserver import NatsServer
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def modules(selected: list[str]) -> list[str]:
+    names = sorted(p.stem for p in HERE.glob("bench_*.py"))
+    names.remove("bench_nats_baseline")
+    if selected:
+        names = [n for n in names if n.removeprefix("bench_") in selected]
+    return ["bench_nats_baseline", *names]
+
+
+def _fmt(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.3f}" if abs(x) < 100 else f"{x:.0f}"
+
+
+def to_markdown(results: list[Measurement], meta: dict[str, object]) -> str:
+    by_name = {m.name: m for m in results}
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run {meta['when']} on {meta['machine']} (Python {meta['python']}).",
+        "Ratios compare each figure with a baseline measured in the same run.",
+        "",
+        "| benchmark | unit | p50 | p99 | value | n | baseline | ratio (p50 or value) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for m in results:
+        ratio = "-"
+        base = by_name.get(m.baseline or "")
+        if base is not None:
+            mine = m.p50 if m.p50 is not None else m.value
+            theirs = base.p50 if base.p50 is not None else base.value
+            if mine and theirs:
+                ratio = f"{mine / theirs:.2f}x"
+        lines.append(
+            f"| {m.name} | {m.unit} | {_fmt(m.p50)} | {_fmt(m.p99)} | {_fmt(m.value)} | {m.n} | "
+            f"{m.baseline or '-'} | {ratio} |"
+        )
+    notes = [f"- **{m.name}**: {m.note}" for m in results if m.note]
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines) + "\n"
+
+
+async def main(selected: list[str]) -> int:
+    results: list[Measurement] = []
+    failures: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="huxley-bench-") as tmp:
+        server = NatsServer(store_dir=Path(tmp) / "nats").start()
+        try:
+            env = BenchEnv(nats_url=server.url, workdir=Path(tmp))
+            for name in modules(selected):
+                print(f"== {name}", flush=True)
+                try:
+                    module = importlib.import_module(f"bench.{name}")
+                    got = await module.run(env)
+                except Exception as exc:  # one broken benchmark must not hide the others
+                    failures.append(f"{name}: {type(exc).__name__}: {exc}")
+                    print(f"   FAILED: {exc!r}", flush=True)
+                    continue
+                for m in got:
+                    print(
+                        f"   {m.name}: p50={_fmt(m.p50)} p99={_fmt(m.p99)} value={_fmt(m.value)} {m.unit}",
+                        flush=True,
+                    )
+                results.extend(got)
+        finally:
+            server.stop()
+    meta = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": f"{platform.machine()}, {platform.node()}",
+        "python": platform.python_version(),
+        "failures": failures,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(
+        json.dumps({"meta": meta, "results": [m.to_dict() for m in results]}, indent=2) + "\n"
+    )
+    (RESULTS / "latest.md").write_text(to_markdown(results, meta))
+    print(f"wrote {RESULTS / 'latest.json'} and latest.md", flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))
