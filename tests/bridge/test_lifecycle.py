@@ -239,3 +239,12 @@ def test_instructions_are_persona_constraints_skills_and_summary() -> None:
         "format": {"type": "audio/pcm", "rate": 24000},
         "voice": "alloy",
     }
+
+
+def test_reconnect_cue_is_short_audible_pcm() -> None:
+    from huxley_bridge.cue import reconnect_cue
+    from huxley_wire.audio import BYTES_PER_MS, level_dbfs
+
+    pcm = reconnect_cue()
+    assert len(pcm) % 2 == 0 and 300 <= len(pcm) / BYTES_PER_MS <= 600
+    assert -30 < level_dbfs(pcm) < -6

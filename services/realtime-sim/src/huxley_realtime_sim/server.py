@@ -24,6 +24,7 @@ import contextlib
 import http
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +76,8 @@ class SimServer:
         self.voice = voice or make_voice(book.voice, book.espeak_voice)
         self.speed = book.speed if speed is None else speed
         self.connections: dict[str, SimConnection] = {}
-        self.received: list[dict[str, Any]] = []  # every client event (audio elided), with "_conn"
+        # every client event (audio elided), with "_conn" and "_at" (time.perf_counter() on arrival)
+        self.received: list[dict[str, Any]] = []
         self.responses: list[Plan] = []  # every response planned, in order
         self.connects = 0
         self._changed = asyncio.Condition()
@@ -237,7 +239,7 @@ class SimServer:
             record = _elide_audio(parsed) if isinstance(parsed, dict) else {"type": None, "raw": parsed}
         except (json.JSONDecodeError, UnicodeDecodeError):
             record = {"type": None, "raw": str(raw)[:200]}
-        self.received.append({**record, "_conn": conn.id})
+        self.received.append({**record, "_conn": conn.id, "_at": time.perf_counter()})
         outcome = conn.conversation.handle(raw)
         for event in outcome.events:
             await self._send(conn, event)
