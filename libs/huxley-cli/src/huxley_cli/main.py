@@ -15,6 +15,7 @@ import typer
 
 from huxley_cli.natsserver import NatsServer, port_is_free
 from huxley_cli.status import discover, missing_services, render
+from huxley_cli.storage_cmd import storage_app
 from huxley_cli.supervisor import ChildSpec, Supervisor
 from huxley_cli.tap import format_message
 from huxley_runtime.bus import connect
@@ -23,6 +24,7 @@ from huxley_runtime.settings import HuxleySettings
 from huxley_wire.subjects import Subjects
 
 app = typer.Typer(help="huxley-nats: a voice assistant as services on a NATS bus.", no_args_is_help=True)
+app.add_typer(storage_app, name="storage")
 
 STANDARD_NATS_PORT = 4222
 WEB_PORT = 8765
