@@ -153,6 +153,9 @@ class FocusClient:
         self._sub = await self.nc.subscribe(self._notify_subject, cb=self._on_notify)
         await settle(self.nc)
         self._deliverer = asyncio.create_task(self._deliver(), name=f"focus-deliver-{self.holder}")
+        # One renew now, so focus knows this holder when start() returns (if
+        # focus is up; otherwise the loop keeps trying).
+        await self._renew()
         self._lease = asyncio.create_task(self._keep_lease(), name=f"focus-lease-{self.holder}")
 
     async def stop(self, *, release: bool = True) -> None:
@@ -329,23 +332,24 @@ class FocusClient:
     # -- the lease -----------------------------------------------------------------------------
     async def _keep_lease(self) -> None:
         while True:
-            sent_at = _now()
-            acquires_before = self._acquire_count
-            try:
-                reply = await self._request(
-                    m.Renew(holder=self.holder), m.Renewed, timeout=self.renew_interval_s * 2
-                )
-            except WireError as exc:
-                if self.lease_ok:
-                    log.warning(
-                        "focus_renew_failed", holder=self.holder, code=str(exc.code), error=exc.message
-                    )
-                self.lease_ok = False
-            else:
-                self.lease_ok = True
-                quiet = self._acquiring == 0 and self._acquire_count == acquires_before
-                self._reconcile(reply.activity_ids, sent_at, release_unknown=quiet)
             await asyncio.sleep(self.renew_interval_s)
+            await self._renew()
+
+    async def _renew(self) -> None:
+        sent_at = _now()
+        acquires_before = self._acquire_count
+        try:
+            reply = await self._request(
+                m.Renew(holder=self.holder), m.Renewed, timeout=self.renew_interval_s * 2
+            )
+        except WireError as exc:
+            if self.lease_ok:
+                log.warning("focus_renew_failed", holder=self.holder, code=str(exc.code), error=exc.message)
+            self.lease_ok = False
+            return
+        self.lease_ok = True
+        quiet = self._acquiring == 0 and self._acquire_count == acquires_before
+        self._reconcile(reply.activity_ids, sent_at, release_unknown=quiet)
 
     def _reconcile(self, listed_ids: list[str], sent_at: float, *, release_unknown: bool) -> None:
         listed = set(listed_ids)
