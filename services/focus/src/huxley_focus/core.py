@@ -184,8 +184,10 @@ class FocusCore:
         tx = self.arbiter.begin(now)
         for activity in list(self.arbiter.activities()):
             self.arbiter.end(tx, activity, EndReason.STOPPED)
-        self.hold_until = None
-        self._commit(tx, out)
+        # A clean slate: the queue is kept but waits a moment (like after an
+        # interrupt) instead of filling the silence at once.
+        self._commit(tx, out, drain=False)
+        self.hold_until = now + self.interrupt_hold_s
         return Ok(), out
 
     def stop_channel(self, channel: Channel, now: float) -> tuple[Ok, list[Effect]]:
