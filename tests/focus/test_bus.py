@@ -218,6 +218,8 @@ async def test_comms_single_claim_gets_claim_busy(holders: Any) -> None:
             "invalid",
         ),
         (b'{"v":1,"op":"release","holder":"h","activity_id":"a-nope"}', "not_holder"),
+        (b'{"v":1,"op":"acquire","holder":"a.b.>","channel":"content","interface":"x"}', "invalid"),
+        (b'{"v":1,"op":"renew","holder":""}', "invalid"),
         (b'{"v":1,"op":"inject","inject_id":"i","prompt":"","priority":"normal"}', "invalid"),
         (b'{"v":1,"op":"inject","inject_id":"i","prompt":"x","priority":"urgent"}', "invalid"),
         (

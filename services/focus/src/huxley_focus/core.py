@@ -46,6 +46,7 @@ from huxley_wire.messages.focus import (
     InjectEvent,
     InjectPriority,
 )
+from huxley_wire.subjects import InvalidToken, token
 
 BRIDGE_HOLDER = "bridge"
 INJECT_INTERFACE = "inject"
@@ -115,6 +116,7 @@ class FocusCore:
 
     # -- holders' operations ----------------------------------------------------------------
     def acquire(self, req: m.Acquire, now: float) -> tuple[m.Acquired, list[Effect]]:
+        _check_holder(req.holder)
         self._touch(req.holder, now)
         if req.channel is Channel.COMMS and self.claim_live():
             holder = self.arbiter.stacks[Channel.COMMS][-1]
@@ -141,6 +143,7 @@ class FocusCore:
         return Ok(), out
 
     def renew(self, holder: str, now: float) -> tuple[m.Renewed, list[Effect]]:
+        _check_holder(holder)
         self._touch(holder, now)
         out: list[Effect] = []
         self._drain(now, out)  # the bridge coming back may unblock the queue
@@ -240,6 +243,9 @@ class FocusCore:
         memo = self.turn_ends.get(req.activity_id)
         if memo is not None:
             return memo, []  # a retry of a turn_end already applied
+        _check_holder(req.holder)
+        if req.pending is not None:
+            _check_holder(req.pending.host)
         self._touch(req.holder, now)
         out: list[Effect] = []
         turn = self.arbiter.get(req.activity_id)
@@ -615,6 +621,14 @@ class FocusCore:
             patience_deadline=activity.patience_deadline,
             meta=activity.meta,
         )
+
+
+def _check_holder(holder: str) -> None:
+    """A holder id becomes a subject token (focus.notify.<holder>)."""
+    try:
+        token(holder, "holder")
+    except InvalidToken as exc:
+        raise WireError(ErrorCode.INVALID, str(exc)) from None
 
 
 def _save_entry(entry: InjectEntry) -> SavedInject:
