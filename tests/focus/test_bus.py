@@ -324,6 +324,32 @@ async def test_follower_tracks_states_gains_and_resyncs(nc: Client, site: str, h
         await follower.stop()
 
 
+async def test_follower_silences_a_replaced_stream_with_its_successor(
+    nc: Client, site: str, holders: Any
+) -> None:
+    book = await holders("host")
+    old = await book.client.acquire(Channel.CONTENT, "audiobooks")
+    seen = Recorder()
+    follower = FocusFollower(
+        nc, Subjects(site), on_change=lambda s: seen.add((s.activity_id, s.state, s.reason))
+    )
+    await follower.start()
+    try:
+        new = await book.client.acquire(Channel.CONTENT, "audiobooks")
+        await seen.wait_for(lambda i: i[0] == new.activity_id)
+        start = next(n for n, i in enumerate(seen.items) if i[0] == new.activity_id)
+        order = seen.items[start:]
+        # At the moment the successor is heard, the old one is already silent.
+        assert order[:2] == [
+            (new.activity_id, "foreground", None),
+            (old.activity_id, "none", EndReason.REPLACED),
+        ]
+        assert follower.gain(old.activity_id) == 0.0 and follower.gain(new.activity_id) == 1.0
+        assert book.handler.changes(old.activity_id)[-1] == ("none", "replaced")
+    finally:
+        await follower.stop()
+
+
 async def test_state_survives_a_restart_of_focus(nc: Client, site: str, focus_settings: Any) -> None:
     from support.services import running
 

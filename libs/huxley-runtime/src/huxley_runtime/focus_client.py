@@ -552,6 +552,10 @@ class FocusFollower:
         else:
             self.activities[event.activity_id] = status
         await self._changed(status)
+        if event.replaces and event.replaces in self.activities:
+            # Its NONE follows; silence it now so the two never play together.
+            replaced = self.activities.pop(event.replaces)
+            await self._changed(_ended(replaced, event.seq, EndReason.REPLACED))
         if gap and (self._gap_task is None or self._gap_task.done()):
             self._gap_task = asyncio.create_task(self._resync_quietly())
 
@@ -657,9 +661,15 @@ def _from_view(view: m.ActivityView, seq: int) -> ActivityStatus:
     )
 
 
-def _ended(status: ActivityStatus, seq: int) -> ActivityStatus:
+def _ended(status: ActivityStatus, seq: int, reason: EndReason | None = None) -> ActivityStatus:
     return replace(
-        status, state=FocusState.NONE, behavior=Behavior.MUST_STOP, gain=0.0, seq=seq, reason=None, ramp_ms=0
+        status,
+        state=FocusState.NONE,
+        behavior=Behavior.MUST_STOP,
+        gain=0.0,
+        seq=seq,
+        reason=reason,
+        ramp_ms=0,
     )
 
 

@@ -273,9 +273,10 @@ class FocusCore:
         block = self.queue.first(
             lambda e: e.priority is InjectPriority.BLOCK_BEHIND_COMMS and self.eligible(e, at_barrier=True)
         )
-        if pending is not None and preempt is not None:
+        executor = self.bridge_alive(now)
+        if pending is not None and preempt is not None and executor:
             fire = preempt
-        elif pending is not None and pending.kind == "stream" and block is not None:
+        elif pending is not None and pending.kind == "stream" and block is not None and executor:
             fire = block
         if fire is not None and pending is not None:
             out.append(DropEffect(pending.host, pending.effect_id, "preempted"))
@@ -309,7 +310,7 @@ class FocusCore:
             self.arbiter.push(tx, effect)
             outcome = "started_claim" if pending.kind == "claim" else "started_stream"
             reply = m.TurnEnded(outcome=outcome, effect_activity_id=effect.activity_id)  # type: ignore[arg-type]
-        if pending is None and fire is None and self.bridge_alive(now):
+        if pending is None and fire is None and executor:
             fire = self.queue.first(lambda e: self.eligible(e, at_barrier=True))
             if fire is not None:
                 reply = m.TurnEnded(
