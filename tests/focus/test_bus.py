@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from typing import Any
 
+import nats
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from huxley_cli.natsserver import find_nats_server, free_port, wait_for_port
 from huxley_focus.service import FocusService
+from huxley_focus.settings import FocusSettings
 from huxley_runtime.bus import settle
 from huxley_runtime.focus_client import FocusClient, FocusFollower
 from huxley_runtime.rpc import request
@@ -30,6 +34,7 @@ from huxley_wire.messages.focus import (
 )
 from huxley_wire.subjects import Subjects
 from support.focus_peers import BridgePeer, Recorder, RecordingHandler
+from support.services import running, wait_healthy
 
 BOOK_PATIENCE = 30 * 60 * 1000
 
@@ -351,8 +356,6 @@ async def test_follower_silences_a_replaced_stream_with_its_successor(
 
 
 async def test_state_survives_a_restart_of_focus(nc: Client, site: str, focus_settings: Any) -> None:
-    from support.services import running
-
     subjects = Subjects(site)
     async with running(FocusService, focus_settings):
         handler = RecordingHandler()
@@ -372,3 +375,42 @@ async def test_state_survives_a_restart_of_focus(nc: Client, site: str, focus_se
         await client.release(turn.activity_id)
         await handler.wait_state(playing.activity_id, "foreground")
         await client.stop()
+
+
+async def test_without_jetstream_focus_serves_from_memory_and_says_degraded(tmp_path: Any) -> None:
+    """A bus without JetStream: focus still arbitrates, and its health says why it is degraded."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(find_nats_server()), "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port)
+        url = f"nats://127.0.0.1:{port}"
+        settings = FocusSettings(nats_url=url, site="nojs", data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+        client_nc = await nats.connect(url)
+        try:
+            async with running(FocusService, settings):
+                health = await wait_healthy(client_nc, "nojs", "focus")
+                assert health.status == "degraded"
+                assert "JetStream" in health.detail["problem"] and health.detail["persisted"] is False
+                handler = RecordingHandler()
+                client = FocusClient(client_nc, Subjects("nojs"), "host", handler)
+                await client.start()
+                reply = await client.acquire(Channel.CONTENT, "radio")
+                assert reply.state == "foreground"
+                await client.stop()
+        finally:
+            await client_nc.close()
+    finally:
+        server.terminate()
+        server.wait()
+
+
+async def test_health_is_ok_with_its_store_even_without_a_bridge(
+    nc: Client, site: str, focus: FocusService
+) -> None:
+    health = await wait_healthy(nc, site, "focus")
+    assert health.status == "ok" and health.detail["persisted"] is True
+    assert health.detail["bridge"].startswith("absent")
