@@ -33,7 +33,10 @@ class World:
         self.core = TurnCoordinator(CoordinatorConfig(drain_grace_s=3.0))
         self.now = 0.0
         self.held: set[str] = set()  # bridge DIALOG activities focus believes exist
-        self.replies: list[e.Event] = []  # focus / audio-io / skill replies, any order
+        # Focus is one actor: its replies and notices come in order (a tuple is delivered
+        # whole: notices acked before the reply, D6). audio-io and skill replies: any order.
+        self.focus: deque[e.Event | tuple[e.Event, ...]] = deque()
+        self.replies: list[e.Event | tuple[e.Event, ...]] = []
         self.model: deque[e.Event] = deque()  # the socket, in order
         self.connected = False
         self.active = False  # a response in progress on the model side
@@ -48,33 +51,38 @@ class World:
         self.ids += 1
         return f"{prefix}{self.ids}"
 
-    def feed(self, event: e.Event) -> None:
-        for command in self.core.handle(event, self.now):
-            self.react(command)
+    def feed(self, event: e.Event | tuple[e.Event, ...]) -> None:
+        for one in event if isinstance(event, tuple) else (event,):
+            for command in self.core.handle(one, self.now):
+                self.react(command)
 
     def react(self, cmd: c.Command) -> None:
         match cmd:
             case c.Interrupt(token=token):
-                for activity in self.held:  # focus releases DIALOG (and content, claims)
-                    self.replies.append(
-                        e.ActivityChanged(
-                            activity, Channel.DIALOG, FocusState.NONE, "bridge", ActivityKind.TURN
-                        )
-                    )
+                outcome = self.data.draw(st.sampled_from(["plain", "plain", "ended_claim", "ignored"]))
+                if outcome == "ignored":  # a claim younger than the grace: focus changes nothing
+                    self.focus.append(e.InterruptDone(token, ignored=True))
+                    return
+                # Focus releases DIALOG (and content, claims); the holder's NONE notices
+                # are acked before the reply (D6), so they arrive first, in order.
+                notices = [
+                    e.ActivityChanged(activity, Channel.DIALOG, FocusState.NONE, "bridge", ActivityKind.TURN)
+                    for activity in sorted(self.held)
+                ]
                 self.held.clear()
-                self.replies.append(e.InterruptDone(token))
+                self.focus.append((*notices, e.InterruptDone(token, ended_claim=outcome == "ended_claim")))
             case c.AcquireDialog(turn_id=turn_id):
                 if self.data.draw(st.integers(0, 9)) == 0:  # focus unreachable now and then
-                    self.replies.append(e.DialogAcquireFailed(turn_id, "timeout"))
+                    self.focus.append(e.DialogAcquireFailed(turn_id, "timeout"))
                     return
                 activity = self.new_id("a")
                 self.held.add(activity)
-                self.replies.append(e.DialogAcquired(turn_id, activity))
+                self.focus.append(e.DialogAcquired(turn_id, activity))
             case c.ReleaseActivity(activity_id=activity):
                 self.held.discard(activity)
             case c.EndTurn(turn_id=turn_id, activity_id=activity):
                 self.held.discard(activity)
-                self.replies.append(e.TurnEndDone(turn_id))
+                self.focus.append(e.TurnEndDone(turn_id))
             case c.ClearAudio(token=token):
                 self.replies.append(e.AudioCleared(token))
             case c.CallTool(call_id=call_id):
@@ -134,8 +142,11 @@ class World:
     def step(self) -> None:
         actions = ["reply", "model", "tick", "press", "mic", "inject", "completion", "drop"]
         action = self.data.draw(st.sampled_from(actions))
-        if action == "reply" and self.replies:
-            self.feed(self.replies.pop(self.data.draw(st.integers(0, len(self.replies) - 1))))
+        if action == "reply" and (self.replies or self.focus):
+            index = self.data.draw(st.integers(0, len(self.replies)))  # len: focus's next one
+            if index == len(self.replies) and not self.focus:
+                index -= 1
+            self.feed(self.replies.pop(index) if index < len(self.replies) else self.focus.popleft())
         elif action == "model" and self.model:
             self.deliver_model()
         elif action == "tick":
@@ -180,12 +191,14 @@ class World:
         for _ in range(500):
             if self.model:
                 self.deliver_model()
+            elif self.focus:
+                self.feed(self.focus.popleft())
             elif self.replies:
                 self.feed(self.replies.pop(0))
             else:
                 self.now += 1.0
                 self.feed(e.Tick())
-                if self.core.turn is None and not self.replies and not self.model:
+                if self.core.turn is None and not self.replies and not self.focus and not self.model:
                     return
 
 

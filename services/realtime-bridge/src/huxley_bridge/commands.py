@@ -41,6 +41,7 @@ class Interrupt:
     """focus `interrupt` (user PTT); reply -> InterruptDone / InterruptFailed."""
 
     token: int
+    claim_grace_ms: int = 300  # focus ignores the PTT if a claim started this recently
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,7 @@ HOLDER = "bridge"  # D8: one bridge per site, a fixed holder id
 class CoordinatorConfig:
     tap_ms: float = 133.0  # shorter presses are accidental taps
     min_commit_ms: float = 100.0  # less audio than this is not worth a commit
-    claim_grace_ms: float = 300.0  # a PTT this soon after a claim started is ignored
+    claim_grace_ms: float = 300.0  # focus ignores a PTT this soon after a claim started
     tool_timeout_s: float = TOOL_TIMEOUT_S + 5.0  # the host's own limit, plus the trip
     follow_up_limit: int = 8  # responses per turn, so two tools can't ping-pong forever
     lead_ms: float = 200.0  # output pacing: at most this far ahead of real time
@@ -146,7 +146,6 @@ class TurnCoordinator:
         self._call_turn: dict[str, str] = {}  # call_id -> turn_id
         self.connected = False
         self._in_flight: InFlight | None = None
-        self._claim: tuple[str, float] | None = None  # (activity_id, first foreground at)
         self._ignored_presses: set[str] = set()
         self._interrupts: dict[int, Interrupting] = {}
         self._clears: dict[int, Callable[[], None]] = {}
@@ -294,35 +293,42 @@ class TurnCoordinator:
 
     # -- PTT --------------------------------------------------------------------------------
     def _on_ptt_start(self, ev: e.PttStart) -> None:
-        if self._claim is not None and (self._now - self._claim[1]) * 1000 < self.config.claim_grace_ms:
-            self._ignored_presses.add(ev.press_id)  # the press that likely started the claim
-            return
-        claim_only = self._claim is not None
-        old = self.turn if self.turn is not None and self.turn.live else None
+        # A turn whose turn_end is sent is over here; focus's interrupt handles what it became.
+        old = self.turn if self._busy() else None
         # 1. drop flag, 2. the turn's pending effects dropped
         if old is not None:
             self._cancel(old, "user_ptt")
         new: Turn | None = None
-        if claim_only:
-            self._ignored_presses.add(ev.press_id)  # it only ends the claim: no turn
-        elif not self.connected:
+        if not self.connected:
             self._ignored_presses.add(ev.press_id)
             self._status(self.config.offline_message)
         else:
             new = self._new_turn("user", press_id=ev.press_id, press_start_us=ev.ts_us)
             self.turn = new
         # 3.-5. content stopped, a claim ends, dialog released: focus, acked by every holder.
-        # DIALOG granted for injects accepted meanwhile goes too: they will ask again.
-        self._lost_activities.update(q.activity_id for q in self._injects)
+        # Focus decides the claim cases atomically (FOCUS-4): a PTT within
+        # claim_grace_ms of a claim starting is `ignored`; one that ends a claim
+        # starts no turn (`ended_claim`).
         token = next(self._tokens)
         self._interrupts[token] = Interrupting(token, old, new)
-        self._emit(c.Interrupt(token))
+        self._emit(c.Interrupt(token, int(self.config.claim_grace_ms)))
 
     def _on_interrupt_done(self, ev: e.InterruptDone) -> None:
         pending = self._interrupts.pop(ev.token, None)
         if pending is None:
             return
         old, new = pending.old, pending.new
+        if ev.ignored or ev.ended_claim:  # the press started a claim or ended one: no turn
+            if new is not None:
+                self._ignored_presses.add(new.press_id or "")
+                self._drop_turn(new)
+                new = None
+            if ev.ignored:  # focus changed nothing: give back the DIALOG of a turn we dropped
+                if old is None:
+                    self._start_next()  # what waited behind the press may run now
+                    return
+                if old.activity_id is not None:
+                    self._emit(c.ReleaseActivity(old.activity_id))
         # 6. client audio cleared; the final played position is known once audio-io replied
         self._clear_then(None, lambda: self._truncate(old))
         # 7. speaking flag cleared, 8. the model's response cancelled
@@ -333,10 +339,6 @@ class TurnCoordinator:
         if self.connected:
             self._send({"type": "input_audio_buffer.clear"})
         if new is None or new is not self.turn or not new.live:
-            return
-        if ev.ended_claim:  # focus says the press ended a claim after all: no turn
-            self._ignored_presses.add(new.press_id or "")
-            self._drop_turn(new)
             self._start_next()
             return
         self._acquire(new)
@@ -448,13 +450,6 @@ class TurnCoordinator:
 
     # -- focus events -----------------------------------------------------------------------------
     def _on_activity(self, ev: e.ActivityChanged) -> None:
-        if ev.channel == Channel.COMMS and ev.kind == ActivityKind.CLAIM:
-            if ev.state == FocusState.NONE:
-                if self._claim is not None and self._claim[0] == ev.activity_id:
-                    self._claim = None
-            elif self._claim is None or self._claim[0] != ev.activity_id:
-                self._claim = (ev.activity_id, self._now)
-            return
         if ev.holder != HOLDER or ev.state != FocusState.NONE:
             return
         self._lost_activities.add(ev.activity_id)

@@ -82,6 +82,7 @@ class InterruptDone:
     token: int
     ended_claim: bool = False
     claim_age_ms: int | None = None
+    ignored: bool = False  # a claim started within claim_grace_ms: focus changed nothing
 
 
 @dataclass(frozen=True, slots=True)
