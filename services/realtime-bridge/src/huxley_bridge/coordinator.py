@@ -68,7 +68,7 @@ class CoordinatorConfig:
     interface: str = "assistant"  # the bridge's DIALOG interface
     too_short_message: str = "That was a very short press. Hold the button while you talk."
     offline_message: str = "I can't reach my voice right now. I'll keep trying."
-    remembered_injects: int = 256  # inject ids kept for run_inject idempotency
+    remembered_injects: int = 256  # ids kept (injects done, lost activities, ignored presses)
 
 
 @dataclass
@@ -146,10 +146,10 @@ class TurnCoordinator:
         self._call_turn: dict[str, str] = {}  # call_id -> turn_id
         self.connected = False
         self._in_flight: InFlight | None = None
-        self._ignored_presses: set[str] = set()
+        self._ignored_presses: OrderedDict[str, None] = OrderedDict()  # presses whose stop is moot
         self._interrupts: dict[int, Interrupting] = {}
         self._clears: dict[int, Callable[[], None]] = {}
-        self._lost_activities: set[str] = set()
+        self._lost_activities: OrderedDict[str, None] = OrderedDict()  # our DIALOG ids gone NONE
         self._injects: deque[e.RunInjectRequested] = deque()  # accepted while a turn ran
         self._completions: deque[e.CompletionRequested] = deque()
         self._done_injects: OrderedDict[str, None] = OrderedDict()
@@ -300,7 +300,7 @@ class TurnCoordinator:
             self._cancel(old, "user_ptt")
         new: Turn | None = None
         if not self.connected:
-            self._ignored_presses.add(ev.press_id)
+            self._remember(self._ignored_presses, ev.press_id)
             self._status(self.config.offline_message)
         else:
             new = self._new_turn("user", press_id=ev.press_id, press_start_us=ev.ts_us)
@@ -320,7 +320,7 @@ class TurnCoordinator:
         old, new = pending.old, pending.new
         if ev.ignored or ev.ended_claim:  # the press started a claim or ended one: no turn
             if new is not None:
-                self._ignored_presses.add(new.press_id or "")
+                self._remember(self._ignored_presses, new.press_id or "")
                 self._drop_turn(new)
                 new = None
             if ev.ignored:  # focus changed nothing: give back the DIALOG of a turn we dropped
@@ -374,7 +374,7 @@ class TurnCoordinator:
 
     def _on_ptt_stop(self, ev: e.PttStop) -> None:
         if ev.press_id in self._ignored_presses:
-            self._ignored_presses.discard(ev.press_id)
+            del self._ignored_presses[ev.press_id]
             return
         t = self.turn
         if t is None or t.press_id != ev.press_id or not t.live or t.press_stop_us is not None:
@@ -452,7 +452,7 @@ class TurnCoordinator:
     def _on_activity(self, ev: e.ActivityChanged) -> None:
         if ev.holder != HOLDER or ev.state != FocusState.NONE:
             return
-        self._lost_activities.add(ev.activity_id)
+        self._remember(self._lost_activities, ev.activity_id)
         t = self.turn
         if t is not None and t.activity_id == ev.activity_id and t.live and t.phase != "ending":
             self._lose_floor(t, str(ev.reason or EndReason.ERROR))
@@ -519,9 +519,13 @@ class TurnCoordinator:
         self._emit(c.EndTurn(f"{self._prefix}{next(self._ids)}", ev.activity_id, ev.inject_id, None))
 
     def _remember_inject(self, inject_id: str) -> None:
-        self._done_injects[inject_id] = None
-        while len(self._done_injects) > self.config.remembered_injects:
-            self._done_injects.popitem(last=False)
+        self._remember(self._done_injects, inject_id)
+
+    def _remember(self, memory: OrderedDict[str, None], key: str) -> None:
+        """Add to a bounded memory (the oldest entries go first)."""
+        memory[key] = None
+        while len(memory) > self.config.remembered_injects:
+            memory.popitem(last=False)
 
     def _start_inject(self, ev: e.RunInjectRequested) -> None:
         t = self._new_turn("injected", inject_id=ev.inject_id, prompt=ev.prompt)
