@@ -89,11 +89,17 @@ class ToolManifest(Message):
     parameters: dict[str, Any]
 
 
+# ok: serving. starting: setup running. waiting: a peer it needs (storage) is
+# down, retrying. degraded: serving, but something failed (a tool timed out, a
+# background task gave up). failed: not serving (load or setup failed, refused).
+SkillStatus = Literal["ok", "starting", "waiting", "degraded", "failed"]
+
+
 class SkillManifest(Message):
     name: str
-    tools: list[ToolManifest]
+    tools: list[ToolManifest]  # empty unless the skill is serving (ok or degraded)
     prompt_context: str = ""
-    status: Literal["ok", "failed"] = "ok"
+    status: SkillStatus = "ok"
     error: str | None = None
 
 
@@ -106,7 +112,12 @@ class Manifest(Message):
 
 
 class AnnounceRequest(Message):
+    """Every host re-publishes its manifest. With `language` (the bridge sends
+    it when the session language changes) hosts first reconfigure their
+    skills for that language, so the manifest carries the new descriptions."""
+
     reason: str = ""
+    language: str | None = None
 
 
 class ClientEvent(Message):
