@@ -58,10 +58,9 @@ def make(on_gave_up=None):
     return TaskSupervisor(logger, clock=time.clock, sleep=time.sleep, on_gave_up=on_gave_up), time, logger
 
 
-async def wait_until(predicate, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.001)
+async def idle(supervisor: TaskSupervisor) -> None:
+    async with asyncio.timeout(5):
+        await supervisor.wait_idle()
 
 
 async def test_each_attempt_gets_a_fresh_coroutine_and_failure_is_reported_once():
@@ -79,7 +78,7 @@ async def test_each_attempt_gets_a_fresh_coroutine_and_failure_is_reported_once(
         failures.append(failure)
 
     supervisor.start("listener", crash, max_restarts_per_hour=3, on_permanent_failure=on_failure)
-    await wait_until(lambda: not supervisor.running)
+    await idle(supervisor)
     assert attempts == 4  # the first run and three restarts
     assert time.sleeps == [2, 4, 8]
     assert len(failures) == 1 and failures == gave_up
@@ -103,9 +102,10 @@ async def test_a_normal_return_ends_it_and_the_name_can_be_used_again():
         runs += 1
 
     supervisor.start("job", once)
-    await wait_until(lambda: not supervisor.running)
+    await idle(supervisor)
     supervisor.start("job", once)
-    await wait_until(lambda: runs == 2 and not supervisor.running)
+    await idle(supervisor)
+    assert runs == 2
     assert time.sleeps == []
 
 
@@ -120,7 +120,7 @@ async def test_no_restart_when_asked_and_no_callback():
         called.append(failure)
 
     supervisor.start("one_shot", crash, restart_on_crash=False, on_permanent_failure=on_failure)
-    await wait_until(lambda: not supervisor.running)
+    await idle(supervisor)
     assert called == [] and time.sleeps == []
     assert logger.named("background_task_crashed")
 
@@ -135,7 +135,7 @@ async def test_a_raising_failure_callback_is_logged():
         raise RuntimeError("callback broke")
 
     supervisor.start("t", crash, max_restarts_per_hour=0, on_permanent_failure=bad_callback)
-    await wait_until(lambda: not supervisor.running)
+    await idle(supervisor)
     assert logger.named("on_permanent_failure_raised")
 
 
@@ -153,7 +153,7 @@ async def test_a_running_name_cannot_start_twice_and_handles_cancel():
         supervisor.start("loop", forever)
     handle.cancel()
     handle.cancel()  # idempotent
-    await wait_until(lambda: not supervisor.running)
+    await idle(supervisor)
 
 
 async def test_stop_cancels_everything_and_runs_finally_blocks():
@@ -171,7 +171,7 @@ async def test_stop_cancels_everything_and_runs_finally_blocks():
 
     for name in ("a", "b", "c"):
         supervisor.start(name, waiter(name))
-    await wait_until(lambda: len(supervisor.running) == 3)
-    await asyncio.sleep(0)
+    assert supervisor.running == ["a", "b", "c"]
+    await asyncio.sleep(0)  # let each task reach its wait
     await supervisor.stop()
     assert sorted(cleaned) == ["a", "b", "c"] and supervisor.running == []

@@ -138,6 +138,9 @@ class StreamPlayer:
         delay = pacer.delay_s(self.clock())
         if delay > 0:
             await self.sleep(delay)
+        if self._pump_cancelled:
+            # Paused or stopped since the last await: not one more frame.
+            raise asyncio.CancelledError
         await self._send_frame(pcm)
         pacer.sent(len(pcm))
 

@@ -183,6 +183,11 @@ class TaskSupervisor:
         except Exception:
             await self.logger.aexception("on_permanent_failure_raised", task=name)
 
+    async def wait_idle(self) -> None:
+        """Return once no task is running (tests, and orderly shutdowns)."""
+        while self._running:
+            await asyncio.wait(list(self._running.values()))
+
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """Cancel every task and wait (a bounded time) for them to finish."""
         tasks = list(self._running.values())
