@@ -9,12 +9,14 @@ import json
 import math
 import struct
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from huxley_sdk import (
     AudioStream,
     CancelMedia,
+    ClaimBusyError,
     ClaimEndReason,
     InjectPriority,
     InputClaim,
@@ -43,12 +45,27 @@ class EchoSkill:
 
     name = "echo"
     tools = [
-        tool(n) for n in ("echo", "hang", "boom", "beep", "louder", "hush", "short_stream", "ask", "secret")
+        tool(n)
+        for n in (
+            "echo",
+            "hang",
+            "boom",
+            "beep",
+            "louder",
+            "hush",
+            "short_stream",
+            "long_stream",
+            "ask",
+            "secret",
+        )
     ]
 
     def __init__(self) -> None:
         self.ctx: SkillContext | None = None
         self.stream_ends: list[str] = []
+        self.position = 0  # frames of the long stream played so far
+        self.starts: list[int] = []  # the position each (re)start began at
+        self.patience_hooks = 0
 
     async def setup(self, ctx: SkillContext) -> None:
         self.ctx = ctx
@@ -74,6 +91,10 @@ class EchoSkill:
             return ToolResult(output="ok", side_effect=CancelMedia())
         if tool_name == "short_stream":
             return ToolResult(output="playing", side_effect=self._stream(int(args.get("ms", 200))))
+        if tool_name == "long_stream":
+            return ToolResult(
+                output="playing", side_effect=self._long_stream(int(args.get("patience_ms", 60_000)))
+            )
         if tool_name == "secret":
             await self.ctx.secrets.set("token", str(args.get("value", "s3cret")))
             return ToolResult(output=json.dumps({"keys": await self.ctx.secrets.keys()}))
@@ -91,6 +112,30 @@ class EchoSkill:
 
         return AudioStream(
             factory=play, on_complete_prompt="Say the stream ended.", completion_silence_ms=100
+        )
+
+    def _long_stream(self, patience_ms: int) -> AudioStream:
+        """A "book": frame n is 960 bytes of the value n % 251, and each start
+        resumes from the frame after the last one played (like a book that
+        saves its position in its `finally`)."""
+
+        async def play() -> AsyncIterator[bytes]:
+            self.starts.append(self.position)
+            try:
+                while True:
+                    yield bytes([self.position % 251]) * 960
+                    self.position += 1
+            finally:
+                self.stream_ends.append(f"saved@{self.position}")
+
+        async def on_patience_expired() -> None:
+            self.patience_hooks += 1
+
+        return AudioStream(
+            factory=play,
+            label="A long book",
+            patience=timedelta(milliseconds=patience_ms),
+            on_patience_expired=on_patience_expired,
         )
 
 
@@ -141,7 +186,7 @@ class CallerSkill:
     """Takes the mic through start_input_claim (an intercom)."""
 
     name = "caller"
-    tools = [tool("call"), tool("hang_up")]
+    tools = [tool("call"), tool("call_now"), tool("hang_up")]
 
     def __init__(self) -> None:
         self.ctx: SkillContext | None = None
@@ -153,9 +198,15 @@ class CallerSkill:
 
     async def handle(self, tool_name: str, args: dict[str, Any]) -> ToolResult:
         assert self.ctx is not None
+        claim = InputClaim(on_mic_frame=self._heard, on_claim_end=self._ended, title="Intercom")
         if tool_name == "call":
-            claim = InputClaim(on_mic_frame=self._heard, on_claim_end=self._ended, title="Intercom")
             return ToolResult(output="calling", side_effect=claim)
+        if tool_name == "call_now":
+            try:
+                self.handle_ = await self.ctx.start_input_claim(claim)
+            except ClaimBusyError as exc:
+                return ToolResult(output=json.dumps({"busy": str(exc)}))
+            return ToolResult(output=json.dumps({"busy": None}))
         ended = await self.ctx.cancel_active_claim()
         return ToolResult(output=json.dumps({"ended": ended}))
 

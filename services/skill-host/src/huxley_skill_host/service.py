@@ -28,6 +28,7 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from huxley_runtime.focus_client import FocusClient
 from huxley_runtime.logging import bound
 from huxley_runtime.persona import Persona, load_persona
 from huxley_runtime.rpc import RETRYABLE, request_with_retry
@@ -48,7 +49,6 @@ from huxley_sdk import (
 )
 from huxley_sdk.context import ClientEventHandler
 from huxley_skill_host.claims import ClaimSession, MicTap, claim_end_reason
-from huxley_skill_host.focus_link import FocusLink
 from huxley_skill_host.held import HeldEffect, HeldEffects
 from huxley_skill_host.injector import Injector, InjectWatch
 from huxley_skill_host.loader import SkillLoadError, ToolOwners, installed, load_skill, read_tools
@@ -84,9 +84,6 @@ from huxley_wire.messages.skills import (
 # How long a focus notification for an activity we don't know yet is kept
 # (the reply to our own acquire may be processed after it).
 EARLY_NOTICE_S = 5.0
-# A new activity focus doesn't list in a renew reply is left alone this long
-# (the renew may have crossed the acquire).
-LEASE_GRACE_S = 2.0
 SETUP_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 RECORD_SCHEMA_FOR_S = 3600.0
 
@@ -113,21 +110,19 @@ class SkillHostService(Service):
         self.players: dict[str, StreamPlayer] = {}
         self.claims: dict[str, ClaimSession] = {}  # by activity id
         self.live_claims: set[ClaimSession] = set()
-        self.focus_reachable: bool | None = None
         self.watch = InjectWatch()
         self._early: dict[str, tuple[float, f.FocusChange]] = {}
         self._finished: deque[str] = deque(maxlen=256)
-        self._known_since: dict[str, float] = {}
         self._drained: dict[str, asyncio.Future[None]] = {}
         self._client_handlers: dict[str, list[tuple[str, ClientEventHandler]]] = {}
         self._subscriptions: list[Subscription] = []
         self._work: set[asyncio.Task[Any]] = set()
         self._graceful: set[asyncio.Task[Any]] = set()
         self._reconfiguring = asyncio.Lock()
-        self._focus: FocusLink | None = None
+        self._focus: FocusClient | None = None
 
     @property
-    def focus(self) -> FocusLink:
+    def focus(self) -> FocusClient:
         if self._focus is None:
             raise RuntimeError("skill-host: not started")
         return self._focus
@@ -138,7 +133,16 @@ class SkillHostService(Service):
         self.language = self.persona.language_code
         self.data_dir = self.persona.data_dir(self.settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._focus = FocusLink(self.nc, self.subjects, self.instance)
+        # The holder id is our instance id: focus.notify.<instance> (served by
+        # the client, which also keeps our lease) tells us what to play.
+        self._focus = FocusClient(
+            self.nc,
+            self.subjects,
+            self.instance,
+            self,
+            patience_hook_timeout_s=self.settings.patience_hook_timeout_s,
+        )
+        await self._focus.start()
         self._load_skills(self.settings.skill_list() or list(self.persona.skills))
         subjects = self.subjects
         for subject, handler in (
@@ -153,26 +157,14 @@ class SkillHostService(Service):
             if slot.skill is not None:
                 self._start_work(self._bring_up(slot), name=f"setup:{slot.name}")
         self.spawn(self._announce_periodically(), name="announce")
-        self.spawn(self._keep_lease(), name="lease")
+        self.spawn(self._expire_periodically(), name="expire")
 
     def endpoints(self) -> list[Endpoint]:
-        return [
-            Endpoint("host", self.subjects.skill_host_rpc(self.instance), {DiscardEffect: self._discard}),
-            Endpoint(
-                "focus-notify",
-                self.subjects.focus_notify(self.instance),
-                {
-                    f.FocusChange: self._on_focus_change,
-                    f.PatienceExpired: self._on_patience_expired,
-                    f.EffectDropped: self._on_effect_dropped,
-                },
-            ),
-        ]
+        return [Endpoint("host", self.subjects.skill_host_rpc(self.instance), {DiscardEffect: self._discard})]
 
     async def on_stop(self) -> None:
         with contextlib.suppress(Exception):
             await self._publish_manifest(bye=True)
-        playing = list(self.players)
         for player in self.players.values():
             player.set_want("stop")
         for session in list(self.live_claims):
@@ -180,8 +172,8 @@ class SkillHostService(Service):
         for held in self.held.drain():
             await self._drop_held(held, "error")
         await self._settle_work(self.settings.teardown_timeout_s)
-        for activity in playing:
-            await self._release(activity, f.EndReason.RELEASED)
+        if self._focus is not None:
+            await self._focus.stop(release=True)  # gives back the streams we stopped
         for slot in self.slots.values():
             await self._tear_down(slot)
         for sub in self._subscriptions:
@@ -190,13 +182,14 @@ class SkillHostService(Service):
 
     def health(self) -> tuple[str, dict[str, Any]]:
         statuses = {slot.status for slot in self.slots.values()}
-        if statuses & {"failed", "degraded", "waiting"} or self.focus_reachable is False:
+        focus_ok = self._focus is not None and self._focus.lease_ok
+        if statuses & {"failed", "degraded", "waiting"} or not focus_ok:
             status = "degraded"
         elif "starting" in statuses:
             status = "starting"
         else:
             status = "ok"
-        focus = {None: "unknown", True: "ok", False: "unreachable"}[self.focus_reachable]
+        focus = "ok" if focus_ok else "unreachable"
         return status, {
             "persona": self.persona.name if self.persona else None,
             "language": self.language,
@@ -229,7 +222,7 @@ class SkillHostService(Service):
         logger = BusSkillLogger(name)
         slot.supervisor = TaskSupervisor(logger, on_gave_up=lambda failure: self._task_gave_up(slot, failure))
         injector = Injector(
-            name, self.focus.inject, self.watch, wait_timeout_s=self.settings.inject_wait_timeout_s
+            name, self._send_inject, self.watch, wait_timeout_s=self.settings.inject_wait_timeout_s
         )
 
         async def start_input_claim(claim: InputClaim, /) -> ClaimHandle:
@@ -468,10 +461,9 @@ class SkillHostService(Service):
         )
         return None
 
-    # -- focus notifications ------------------------------------------------------------------------
-    async def _on_focus_change(self, change: f.FocusChange, subject: str) -> Ok:
+    # -- focus (the FocusHandler of our FocusClient) ---------------------------------------------------------
+    async def on_focus(self, change: f.FocusChange) -> None:
         self._apply_focus(change)
-        return Ok()
 
     def _apply_focus(self, change: f.FocusChange) -> None:
         activity = change.activity_id
@@ -485,7 +477,6 @@ class SkillHostService(Service):
             return
         held = self.held.take(change.meta.effect_id) if change.meta.effect_id else None
         if held is not None:
-            self._known_since[activity] = time.monotonic()
             if change.state is f.FocusState.NONE:
                 self._start_work(self._drop_held(held, change.reason), name="drop")
             elif isinstance(held.effect, AudioStream):
@@ -506,30 +497,28 @@ class SkillHostService(Service):
         if change.state is not f.FocusState.NONE:
             self._early[activity] = (time.monotonic(), change)
 
-    async def _on_patience_expired(self, notice: f.PatienceExpired, subject: str) -> Ok:
-        player = self.players.get(notice.activity_id)
+    async def on_patience_expired(self, activity_id: str) -> None:
+        player = self.players.get(activity_id)
         hook = player.stream.on_patience_expired if player is not None else None
         if hook is None:
-            return Ok()
+            return
         assert player is not None
         try:
             await asyncio.wait_for(hook(), self.settings.patience_hook_timeout_s)
-            self.log.info("patience_hook_ran", skill=player.skill, activity_id=notice.activity_id)
+            self.log.info("patience_hook_ran", skill=player.skill, activity_id=activity_id)
         except TimeoutError:
             self.log.warning(
                 "patience_hook_timed_out", skill=player.skill, after_s=self.settings.patience_hook_timeout_s
             )
         except Exception as exc:
             self.log.error("patience_hook_raised", skill=player.skill, error=_describe(exc), exc_info=exc)
-        return Ok()
 
-    async def _on_effect_dropped(self, notice: f.EffectDropped, subject: str) -> Ok:
-        held = self.held.take(notice.effect_id)
+    async def on_effect_dropped(self, effect_id: str, reason: str) -> None:
+        held = self.held.take(effect_id)
         if held is None:
-            self.log.info("effect_dropped_unknown", effect_id=notice.effect_id, reason=notice.reason)
+            self.log.info("effect_dropped_unknown", effect_id=effect_id, reason=reason)
         else:
-            self._start_work(self._drop_held(held, notice.reason), name="drop")
-        return Ok()
+            self._start_work(self._drop_held(held, reason), name="drop")
 
     async def _discard(self, request: DiscardEffect, subject: str) -> Ok:
         held = self.held.take(request.effect_id)
@@ -582,7 +571,6 @@ class SkillHostService(Service):
             self._finished.append(activity)
             self.players.pop(activity, None)
             self._drained.pop(activity, None)
-            self._known_since.pop(activity, None)
 
     async def _wait_drained(self, activity: str) -> None:
         future = self._drained.get(activity)
@@ -611,6 +599,16 @@ class SkillHostService(Service):
     async def _send_frame(self, frame: AudioFrame) -> None:
         await self.nc.publish(self.subjects.audio_out(frame.stream), encode_frame(frame))
 
+    async def _send_inject(self, message: f.Inject) -> f.Injected:
+        return await self.focus.inject(
+            message.prompt,
+            priority=message.priority,
+            dedup_key=message.dedup_key,
+            wait=message.wait,
+            skill=message.skill,
+            inject_id=message.inject_id,
+        )
+
     async def _release(self, activity: str, reason: f.EndReason) -> None:
         try:
             await self.focus.release(activity, reason)
@@ -638,7 +636,6 @@ class SkillHostService(Service):
             if session.activity_id is not None:
                 self._finished.append(session.activity_id)
                 self.claims.pop(session.activity_id, None)
-                self._known_since.pop(session.activity_id, None)
 
         session.finished.add_done_callback(forget)
         return session
@@ -659,7 +656,6 @@ class SkillHostService(Service):
         activity = acquired.activity_id
         session.bind(activity)
         self.claims[activity] = session
-        self._known_since[activity] = time.monotonic()
         if acquired.state == f.FocusState.FOREGROUND:
             session.apply(f.FocusState.FOREGROUND)
         early = self._early.pop(activity, None)
@@ -760,11 +756,10 @@ class SkillHostService(Service):
                 self.log.warning("manifest_publish_failed", error=_describe(exc))
             await asyncio.sleep(self.settings.announce_every_s)
 
-    async def _keep_lease(self) -> None:
-        """Renew our focus lease, drop what focus no longer lists, and expire
-        held effects and early notices nobody claimed."""
+    async def _expire_periodically(self) -> None:
+        """Drop held effects nobody claimed and early notices nobody asked for."""
         while True:
-            await asyncio.sleep(self.settings.renew_every_s)
+            await asyncio.sleep(1.0)
             now = time.monotonic()
             for held in self.held.expire(now):
                 self.log.warning("effect_expired", skill=held.skill, effect_id=held.effect_id)
@@ -772,27 +767,6 @@ class SkillHostService(Service):
             for activity, (seen_at, _) in list(self._early.items()):
                 if now - seen_at > EARLY_NOTICE_S:
                     del self._early[activity]
-                    self.log.warning("focus_unknown_activity", activity_id=activity)
-                    self._start_work(self._release(activity, f.EndReason.ERROR), name="release")
-            try:
-                renewed = await self.focus.renew()
-            except WireError as exc:
-                if self.focus_reachable is not False:
-                    self.log.warning("focus_unreachable", error=f"{exc.code}: {exc.message}")
-                self.focus_reachable = False
-                continue
-            if self.focus_reachable is False:
-                self.log.info("focus_reachable")
-            self.focus_reachable = True
-            listed = set(renewed.activity_ids)
-            for activity, player in list(self.players.items()):
-                if activity not in listed and now - self._known_since.get(activity, now) > LEASE_GRACE_S:
-                    self.log.warning("focus_forgot_stream", activity_id=activity, skill=player.skill)
-                    player.set_want("stop")
-            for activity, session in list(self.claims.items()):
-                if activity not in listed and now - self._known_since.get(activity, now) > LEASE_GRACE_S:
-                    self.log.warning("focus_forgot_claim", activity_id=activity, skill=session.skill)
-                    session.end_soon(ClaimEndReason.ERROR, release=False)
 
     # -- our own tasks ---------------------------------------------------------------------------------
     def _start_work(

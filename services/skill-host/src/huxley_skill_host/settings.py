@@ -19,8 +19,8 @@ class SkillHostSettings(HuxleySettings):
     # How long setup waits for storage to read the skill's recorded data
     # schema version; past it setup goes ahead and the check runs later.
     schema_wait_s: float = Field(default=3.0, ge=0)
-    renew_every_s: float = Field(default=1.0, gt=0)
-    patience_hook_timeout_s: float = Field(default=5.0, gt=0)
+    # Under focus's own limit (2.5 s), so our ack still counts.
+    patience_hook_timeout_s: float = Field(default=2.0, gt=0)
     # A stream or claim returned by a tool that focus never starts or drops.
     held_effect_ttl_s: float = Field(default=120.0, gt=0)
     # Real-time pacing of output frames: how far ahead of the clock we send.
