@@ -16,6 +16,7 @@ from nats.aio.client import Client
 
 from huxley_cli.natsserver import NatsServer, port_is_free
 from huxley_cli.status import discover, missing_services, render
+from huxley_cli.storage_cmd import storage_app
 from huxley_cli.supervisor import ChildSpec, Supervisor
 from huxley_cli.tap import format_message
 from huxley_runtime.bus import connect
@@ -28,6 +29,7 @@ from huxley_wire.messages.common import Health, HealthRequest
 from huxley_wire.subjects import Subjects
 
 app = typer.Typer(help="huxley-nats: a voice assistant as services on a NATS bus.", no_args_is_help=True)
+app.add_typer(storage_app, name="storage")
 
 STANDARD_NATS_PORT = 4222
 WEB_PORT = 8765
