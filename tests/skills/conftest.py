@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from huxley_focus.service import FocusService
+from huxley_focus.settings import FocusSettings
 from huxley_runtime.settings import HuxleySettings
 from huxley_skill_host.settings import SkillHostSettings
+from huxley_storage.service import StorageService
+from huxley_storage.settings import StorageSettings
+from skills.bus import BridgeStandIn
 from skills.fixture_skills import install_skills
+from support.services import running
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -48,3 +54,25 @@ def host_env(base_env: dict[str, str], skills_path: Path) -> dict[str, str]:
         "HUXLEY_SCHEMA_WAIT_S": "0.2",
         "HUXLEY_DRAIN_TIMEOUT_S": "0.2",
     }
+
+
+@pytest.fixture
+async def focus(settings: HuxleySettings) -> AsyncIterator[FocusService]:
+    """The real focus service, in this process."""
+    async with running(FocusService, FocusSettings(**dict(settings), _env_file=None)) as service:  # type: ignore[call-arg]
+        yield service
+
+
+@pytest.fixture
+async def storage(settings: HuxleySettings) -> AsyncIterator[StorageService]:
+    """The real storage service (SQLite under the test's data dir), in this process."""
+    async with running(StorageService, StorageSettings(**dict(settings), _env_file=None)) as service:  # type: ignore[call-arg]
+        yield service
+
+
+@pytest.fixture
+async def bridge(nc, site: str, focus: FocusService) -> AsyncIterator[BridgeStandIn]:
+    """The realtime bridge's part, played by the test."""
+    stand_in = await BridgeStandIn(nc, site).start()
+    yield stand_in
+    await stand_in.stop()

@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
-import pytest
-
-from huxley_focus.service import FocusService
-from huxley_focus.settings import FocusSettings
 from huxley_sdk import ClaimEndReason
 from huxley_skill_host.service import SkillHostService
 from huxley_wire.audio import AudioFrame, encode_frame, now_us
@@ -19,27 +14,8 @@ from huxley_wire.codec import encode
 from huxley_wire.messages.focus import EndReason
 from huxley_wire.messages.skills import DiscardEffect
 from huxley_wire.subjects import Subjects
-from skills.bus import BridgeStandIn, FrameTap, call_tool, eventually
+from skills.bus import FrameTap, call_tool, eventually
 from support.services import running
-
-
-@pytest.fixture
-async def focus(nats_url, site, tmp_path) -> AsyncIterator[FocusService]:
-    settings = FocusSettings(
-        nats_url=nats_url,
-        site=site,
-        data_dir=tmp_path / "focus",
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    async with running(FocusService, settings) as service:
-        yield service
-
-
-@pytest.fixture
-async def bridge(nc, site, focus) -> AsyncIterator[BridgeStandIn]:
-    stand_in = await BridgeStandIn(nc, site).start()
-    yield stand_in
-    await stand_in.stop()
 
 
 async def ready(host: SkillHostService, *skills: str) -> None:

@@ -34,6 +34,7 @@ from huxley_runtime.persona import Persona, load_persona
 from huxley_runtime.rpc import RETRYABLE, request_with_retry
 from huxley_runtime.service import Endpoint, Service
 from huxley_runtime.settings import HuxleySettings
+from huxley_runtime.storage_client import SchemaClient, SettingsClient
 from huxley_sdk import (
     AudioStream,
     CancelMedia,
@@ -56,7 +57,6 @@ from huxley_skill_host.secret_file import FileSecrets
 from huxley_skill_host.settings import SkillHostSettings
 from huxley_skill_host.skill_logger import BusSkillLogger
 from huxley_skill_host.slot import SkillSlot
-from huxley_skill_host.storage_link import SchemaClient, SettingsClient
 from huxley_skill_host.streams import StreamPlayer
 from huxley_skill_host.supervisor import TaskSupervisor
 from huxley_wire.audio import AudioFrame, decode_frame, encode_frame
