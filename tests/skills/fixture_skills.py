@@ -66,10 +66,15 @@ class EchoSkill:
         self.position = 0  # frames of the long stream played so far
         self.starts: list[int] = []  # the position each (re)start began at
         self.patience_hooks = 0
+        self.reconfigured: list[str] = []
 
     async def setup(self, ctx: SkillContext) -> None:
         self.ctx = ctx
         await ctx.logger.ainfo("setup_done", language=ctx.language)
+
+    async def reconfigure(self, ctx: SkillContext) -> None:
+        self.ctx = ctx
+        self.reconfigured.append(ctx.language)
 
     def prompt_context(self) -> str:
         return "Echo repeats what it is given."

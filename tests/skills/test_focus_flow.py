@@ -172,3 +172,50 @@ async def test_a_direct_claim_is_busy_while_one_is_live(nc, site, bridge, host_s
         assert json.loads((await call_tool(nc, site, "caller", "hang_up"))["output"]) == {"ended": True}
         await eventually(lambda: skill.ends == [ClaimEndReason.NATURAL])
         assert json.loads((await call_tool(nc, site, "caller", "hang_up"))["output"]) == {"ended": False}
+
+
+async def test_a_claim_dropped_at_the_barrier_hears_preempted_once(nc, site, bridge, host_settings):
+    async with running(SkillHostService, host_settings("caller,nagger")) as host:
+        await ready(host, "caller", "nagger")
+        skill = host.slots["caller"].skill
+        turn = await bridge.user_turn()
+        assert (await call_tool(nc, site, "nagger", "nag"))["output"] == "nagged"  # queued behind the turn
+        reply = await call_tool(nc, site, "caller", "call")
+        ended = await bridge.end_turn(turn, reply)
+        assert ended.outcome == "fired_inject" and ended.dropped_effect == reply["side_effect"]["effect_id"]
+        await eventually(lambda: skill.ends)
+        await asyncio.sleep(0.2)  # a bound: a second end would show up here
+        assert skill.ends == [ClaimEndReason.PREEMPTED] and len(host.held) == 0
+
+
+async def test_an_unclaimed_effect_expires_and_its_claim_ends_with_error(nc, site, bridge, host_settings):
+    async with running(SkillHostService, host_settings("caller", held_effect_ttl_s=0.3)) as host:
+        await ready(host, "caller")
+        skill = host.slots["caller"].skill
+        await call_tool(nc, site, "caller", "call")  # the bridge never ends the turn with it
+        await eventually(lambda: skill.ends)
+        assert skill.ends == [ClaimEndReason.ERROR] and len(host.held) == 0
+
+
+async def test_injects_are_retried_until_focus_answers_and_accepted_once(
+    nc, site, nats_url, settings, host_settings
+):
+    from huxley_focus.service import FocusService
+    from huxley_focus.settings import FocusSettings
+    from skills.bus import BridgeStandIn
+
+    async with running(SkillHostService, host_settings("nagger")) as host:
+        await eventually(lambda: host.slots["nagger"].serving)
+        nag = asyncio.create_task(call_tool(nc, site, "nagger", "nag"))
+        await asyncio.sleep(0.5)  # focus is down: the inject keeps being retried
+        assert not nag.done() and host.health()[1]["focus"] == "unreachable"
+        async with running(FocusService, FocusSettings(**dict(settings), _env_file=None)):  # type: ignore[call-arg]
+            stand_in = await BridgeStandIn(nc, site).start()
+            try:
+                run = await stand_in.run_injects.wait_for(lambda r: r.prompt == "Tell the user: nag")
+                assert (await asyncio.wait_for(nag, 20))["output"] == "nagged"
+                await stand_in.focus.turn_end(run.activity_id, inject_id=run.inject_id)
+                await asyncio.sleep(0.5)  # a bound: a doubled inject would show up here
+                assert len({r.inject_id for r in stand_in.run_injects.items}) == 1
+            finally:
+                await stand_in.stop()

@@ -21,7 +21,7 @@ from huxley_wire.codec import encode
 from huxley_wire.messages.common import Health, HealthRequest
 from huxley_wire.messages.skills import AnnounceRequest
 from huxley_wire.subjects import Subjects
-from skills.bus import call_raw, call_tool, manifests, skill_in
+from skills.bus import call_raw, call_tool, eventually, manifests, skill_in
 from support.services import running
 
 
@@ -214,3 +214,38 @@ async def test_secrets_are_a_private_file(nc, site, host_settings, tmp_path):
     assert json.loads(path.read_text()) == {"token": "abc"}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+async def test_a_session_connect_reconfigures_the_skills(nc, site, host_settings):
+    from huxley_wire.messages.bridge import SessionEvent
+
+    async with running(SkillHostService, host_settings("echo")) as host:
+        await until_status(nc, site, "echo", {"ok"})
+        skill = host.slots["echo"].skill
+        await nc.publish(Subjects(site).bridge_event("session"), encode(SessionEvent(connected=False)))
+        await nc.publish(Subjects(site).bridge_event("session"), encode(SessionEvent(connected=True)))
+        await eventually(lambda: skill.reconfigured)
+        assert skill.reconfigured == ["en"]
+
+
+async def test_the_data_schema_version_is_checked_before_setup_and_recorded_after(
+    nc, site, storage, host_settings
+):
+    from huxley_runtime.storage_client import SchemaClient
+
+    schema = SchemaClient(nc, Subjects(site), "basic", "echo")
+    await schema.set_version(3)  # recorded by a newer version of the skill
+    with structlog.testing.capture_logs() as logs:
+        async with running(SkillHostService, host_settings("echo")):
+            await until_status(nc, site, "echo", {"ok"})
+            await eventually_async(schema.get_version, 1)
+    warned = [e for e in logs if e["event"] == "skill.schema.downgrade_detected"]
+    assert warned and warned[0]["stored"] == 3 and warned[0]["current"] == 1
+
+
+async def eventually_async(read, expected, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            if await read() == expected:
+                return
+            await asyncio.sleep(0.05)
