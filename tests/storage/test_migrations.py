@@ -3,6 +3,9 @@ PostgreSQL database once) and build exactly the schema the code declares."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
@@ -34,3 +37,17 @@ async def test_a_restart_keeps_data_and_schema(storage_settings, nc, subjects, p
             kv = SettingsClient(nc, subjects, persona, "timers", deadline_s=0)
             await kv.set_setting(f"run{n}", str(n))
             assert [k for k, _ in await kv.list_settings("run")] == [f"run{i}" for i in range(n + 1)]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_sqlite_files_are_wal_and_synced_at_every_commit(
+    storage: StorageService, kv, persona, settings
+):
+    await kv.set_setting("k", "v")
+    path = Path(settings.data_dir) / "storage" / persona / "huxley.db"
+    assert path.is_file()
+    db = await storage.store.backend.database(persona)
+    async with db.engine.connect() as conn:
+        assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+        assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2  # FULL
+        assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1

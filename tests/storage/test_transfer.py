@@ -101,7 +101,11 @@ async def test_rows_changing_during_an_export_do_not_shift_the_rest(nc, subjects
     deleted = False
     while True:
         chunk = await request(
-            nc, subjects.storage_admin(), m.AdminExport(cursor=cursor, limit=3), m.AdminExportChunk
+            nc,
+            subjects.storage_admin(),
+            m.AdminExport(cursor=cursor, limit=3),
+            m.AdminExportChunk,
+            max_reply_bytes=m.STORAGE_REPLY_MAX_BYTES,
         )
         exported += of_persona(chunk.lines, persona)
         if chunk.next_cursor is None:
