@@ -8,7 +8,7 @@ A **holder** (the bridge, a skill-host, audio-io) owns activities. Its
   (one queue); `patience_expired` goes through the same queue and is acked
   when the handler's `on_patience_expired` returned (or after a time limit),
   so the terminal NONE always comes after the hook;
-- keeps the lease: `renew` every second (focus drops a holder silent for 3 s)
+- keeps the lease: `renew` every 0.5 s (focus drops a holder silent for 3 s)
   and reconciles with the reply — an activity focus no longer lists gets a
   synthesized NONE (`lease_expired`, `seq` 0) so the holder stops it; one
   focus lists that the client does not know (a previous incarnation's) is
@@ -75,7 +75,7 @@ from huxley_wire.subjects import Subjects
 log = get_logger(component="focus-client")
 
 NOTIFICATIONS = RequestTable([m.FocusChange, m.PatienceExpired, m.EffectDropped])
-RENEW_INTERVAL_S = 1.0
+RENEW_INTERVAL_S = 0.5  # focus drops a holder after 3 s of silence
 REQUEST_TIMEOUT_S = 5.0  # focus answers after every holder acked; a dead one costs it ~1 s
 PATIENCE_HOOK_TIMEOUT_S = 2.0  # under focus's own limit, so our ack still counts
 RETRY_FOR_S = 30.0
@@ -463,6 +463,7 @@ class FocusFollower:
         self._resyncing = False
         self._buffer: list[ActivityEvent] = []
         self._resync_lock = asyncio.Lock()
+        self._gap_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(self.subjects.focus_event("activity"), cb=self._on_event)
@@ -472,10 +473,8 @@ class FocusFollower:
         self._task = asyncio.create_task(self._check(), name="focus-follower-check")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await _cancel(self._task, self._gap_task)
+        self._task = self._gap_task = None
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
@@ -553,8 +552,12 @@ class FocusFollower:
         else:
             self.activities[event.activity_id] = status
         await self._changed(status)
-        if gap:
-            asyncio.get_running_loop().create_task(self._resync_quietly())
+        if event.replaces and event.replaces in self.activities:
+            # Its NONE follows; silence it now so the two never play together.
+            replaced = self.activities.pop(event.replaces)
+            await self._changed(_ended(replaced, event.seq, EndReason.REPLACED))
+        if gap and (self._gap_task is None or self._gap_task.done()):
+            self._gap_task = asyncio.create_task(self._resync_quietly())
 
     async def _changed(self, status: ActivityStatus) -> None:
         if self.on_change is None:
@@ -658,9 +661,15 @@ def _from_view(view: m.ActivityView, seq: int) -> ActivityStatus:
     )
 
 
-def _ended(status: ActivityStatus, seq: int) -> ActivityStatus:
+def _ended(status: ActivityStatus, seq: int, reason: EndReason | None = None) -> ActivityStatus:
     return replace(
-        status, state=FocusState.NONE, behavior=Behavior.MUST_STOP, gain=0.0, seq=seq, reason=None, ramp_ms=0
+        status,
+        state=FocusState.NONE,
+        behavior=Behavior.MUST_STOP,
+        gain=0.0,
+        seq=seq,
+        reason=reason,
+        ramp_ms=0,
     )
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from huxley_wire.messages.focus import InjectPriority, InjectView
 
-SEEN_LIMIT = 1024
+SEEN_LIMIT = 256
 
 
 @dataclass(slots=True)
