@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+from huxley_focus.service import FocusService
+from huxley_focus.settings import FocusSettings
 from huxley_sdk import ClaimEndReason
 from huxley_skill_host.service import SkillHostService
 from huxley_wire.audio import AudioFrame, encode_frame, now_us
@@ -14,7 +16,7 @@ from huxley_wire.codec import encode
 from huxley_wire.messages.focus import EndReason
 from huxley_wire.messages.skills import DiscardEffect
 from huxley_wire.subjects import Subjects
-from skills.bus import FrameTap, call_tool, eventually
+from skills.bus import BridgeStandIn, FrameTap, call_tool, eventually
 from support.services import running
 
 
@@ -200,10 +202,6 @@ async def test_an_unclaimed_effect_expires_and_its_claim_ends_with_error(nc, sit
 async def test_injects_are_retried_until_focus_answers_and_accepted_once(
     nc, site, nats_url, settings, host_settings
 ):
-    from huxley_focus.service import FocusService
-    from huxley_focus.settings import FocusSettings
-    from skills.bus import BridgeStandIn
-
     async with running(SkillHostService, host_settings("nagger")) as host:
         await eventually(lambda: host.slots["nagger"].serving)
         nag = asyncio.create_task(call_tool(nc, site, "nagger", "nag"))

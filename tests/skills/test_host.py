@@ -16,8 +16,10 @@ import structlog
 from huxley_cli.status import discover, render
 from huxley_runtime.logging import configure_logging
 from huxley_runtime.rpc import request
+from huxley_runtime.storage_client import SchemaClient
 from huxley_skill_host.service import SkillHostService
 from huxley_wire.codec import encode
+from huxley_wire.messages.bridge import SessionEvent
 from huxley_wire.messages.common import Health, HealthRequest
 from huxley_wire.messages.skills import AnnounceRequest
 from huxley_wire.subjects import Subjects
@@ -217,8 +219,6 @@ async def test_secrets_are_a_private_file(nc, site, host_settings, tmp_path):
 
 
 async def test_a_session_connect_reconfigures_the_skills(nc, site, host_settings):
-    from huxley_wire.messages.bridge import SessionEvent
-
     async with running(SkillHostService, host_settings("echo")) as host:
         await until_status(nc, site, "echo", {"ok"})
         skill = host.slots["echo"].skill
@@ -231,8 +231,6 @@ async def test_a_session_connect_reconfigures_the_skills(nc, site, host_settings
 async def test_the_data_schema_version_is_checked_before_setup_and_recorded_after(
     nc, site, storage, host_settings
 ):
-    from huxley_runtime.storage_client import SchemaClient
-
     schema = SchemaClient(nc, Subjects(site), "basic", "echo")
     await schema.set_version(3)  # recorded by a newer version of the skill
     with structlog.testing.capture_logs() as logs:

@@ -13,8 +13,11 @@ from pathlib import Path
 
 from huxley_runtime.storage_client import SchemaClient, SettingsClient
 from huxley_skill_host.service import SkillHostService
+from huxley_storage.service import StorageService
+from huxley_storage.settings import StorageSettings
 from huxley_wire.subjects import Subjects
 from skills.bus import FrameTap, call_tool, eventually
+from skills.test_host import health
 from support.services import running
 
 
@@ -154,3 +157,14 @@ async def _wait_position(kv: SettingsClient, key: str, *, above: float) -> float
             if raw is not None and float(raw) > above:
                 return float(raw)
             await asyncio.sleep(0.05)
+
+
+async def test_setup_waits_for_storage_and_the_skill_comes_up_with_it(nc, site, settings, host_settings):
+    async with running(SkillHostService, host_settings("timers", storage_retry_s=0.3)) as host:
+        await eventually(lambda: host.slots["timers"].status == "waiting")
+        status = await health(nc, site)
+        assert status.status == "degraded" and "retrying" in status.detail["skills"]["timers"]["error"]
+        async with running(StorageService, StorageSettings(**dict(settings), _env_file=None)):  # type: ignore[call-arg]
+            await eventually(lambda: host.slots["timers"].status == "ok")
+            reply = await call_tool(nc, site, "timers", "set_timer", {"seconds": 60, "message": "later"})
+            assert json.loads(reply["output"])["ok"] is True

@@ -240,7 +240,9 @@ class SkillHostService(Service):
 
         return SkillContext(
             logger=logger,
-            storage=SettingsClient(self.nc, self.subjects, self.persona.name, name),
+            storage=SettingsClient(
+                self.nc, self.subjects, self.persona.name, name, deadline_s=self.settings.storage_retry_s
+            ),
             secrets=FileSecrets.for_skill(self.data_dir, name),
             persona_data_dir=self.data_dir,
             config=self.persona.skill_config(name, self.language),

@@ -16,6 +16,9 @@ class SkillHostSettings(HuxleySettings):
     setup_timeout_s: float = Field(default=60.0, gt=0)
     teardown_timeout_s: float = Field(default=5.0, gt=0)
     announce_every_s: float = Field(default=10.0, gt=0)
+    # How long a skill's storage call retries while storage is unreachable
+    # before the skill sees `unavailable` (a setup that hits it is retried).
+    storage_retry_s: float = Field(default=30.0, gt=0)
     # How long setup waits for storage to read the skill's recorded data
     # schema version; past it setup goes ahead and the check runs later.
     schema_wait_s: float = Field(default=3.0, ge=0)
