@@ -414,3 +414,15 @@ async def test_health_is_ok_with_its_store_even_without_a_bridge(
     health = await wait_healthy(nc, site, "focus")
     assert health.status == "ok" and health.detail["persisted"] is True
     assert health.detail["bridge"].startswith("absent")
+
+
+async def test_client_stop_releases_and_the_handler_hears_it(
+    nc: Client, site: str, focus: FocusService
+) -> None:
+    handler = RecordingHandler()
+    client = FocusClient(nc, Subjects(site), "host", handler)
+    await client.start()
+    held = await client.acquire(Channel.CONTENT, "radio")
+    await client.stop()
+    assert handler.changes(held.activity_id) == [("foreground", None), ("none", "released")]
+    assert focus.core.arbiter.get(held.activity_id) is None

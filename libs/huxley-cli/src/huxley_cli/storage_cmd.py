@@ -126,16 +126,18 @@ def export(
     chunk: Annotated[int, typer.Option(min=1, max=5000, help="Rows per request")] = 1000,
 ) -> None:
     """Write every row of every persona as JSON lines."""
+    # A failed export never leaves a complete-looking file behind.
+    partial = out.with_name(out.name + ".partial") if out is not None else None
     try:
-        if out is None:
+        if out is None or partial is None:
             count = asyncio.run(_export(sys.stdout, nats_url, chunk))
         else:
-            # A failed export never leaves a complete-looking file behind.
-            partial = out.with_name(out.name + ".partial")
             with partial.open("w", encoding="utf-8", newline="\n") as sink:
                 count = asyncio.run(_export(sink, nats_url, chunk))
             partial.replace(out)
     except WireError as exc:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
         say(f"export failed: {exc.code}: {exc.message}")
         raise typer.Exit(1) from None
     say(f"exported {count} rows" + (f" to {out}" if out else ""))

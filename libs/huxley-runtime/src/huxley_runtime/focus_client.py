@@ -173,6 +173,9 @@ class FocusClient:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
             self._sub = None
+        if self._deliverer is not None:  # let the handler hear what already came (those NONEs)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._inbox.join(), 2.0)
         await _cancel(self._deliverer)
         self._deliverer = None
 
@@ -328,6 +331,7 @@ class FocusClient:
             finally:
                 if done is not None and not done.done():
                     done.set_result(None)
+                self._inbox.task_done()
 
     # -- the lease -----------------------------------------------------------------------------
     async def _keep_lease(self) -> None:

@@ -9,8 +9,6 @@ answers `unavailable` at once and is probed until it is back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +19,7 @@ from huxley_runtime.service import Endpoint, Handler, Service
 from huxley_storage import transfer
 from huxley_storage.backup import Backups
 from huxley_storage.databases import Backend, PostgresBackend, SqliteBackend
+from huxley_storage.paging import fill_page, json_size
 from huxley_storage.repo import schema_versions, sessions, settings
 from huxley_storage.repo import transfer as rows
 from huxley_storage.rules import check_key, check_prefix, check_text
@@ -32,27 +31,6 @@ from huxley_wire.messages import storage as m
 from huxley_wire.subjects import InvalidToken
 
 STORAGE_DIR = "storage"
-
-
-def _size(obj: Any) -> int:
-    return len(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode())
-
-
-async def fill_page[T](
-    source: AsyncIterator[T], size: Callable[[T], int], *, used: int = 0, max_items: int | None = None
-) -> tuple[list[T], T | None]:
-    """Items from `source` until the page holds REPLY_PAGE_BYTES (at least one
-    item) or `max_items`. Returns the page and the first item left out, None
-    when the source ran dry."""
-    page: list[T] = []
-    async with contextlib.aclosing(source):  # type: ignore[type-var]
-        async for item in source:
-            full = max_items is not None and len(page) >= max_items
-            if full or (page and used + size(item) > m.REPLY_PAGE_BYTES):
-                return page, item
-            page.append(item)
-            used += size(item)
-    return page, None
 
 
 class StorageService(Service):
@@ -143,7 +121,7 @@ class StorageService(Service):
         check_prefix(req.prefix)
         async with self.store.transaction(persona) as conn:
             found = settings.items(conn, persona, skill, req.prefix, req.after)
-            items, left_out = await fill_page(found, _size)
+            items, left_out = await fill_page(found, json_size)
         return m.KvItems(items=items, next_after=items[-1][0] if left_out is not None else None)
 
     async def kv_delete(self, req: m.KvDelete, subject: str) -> m.KvDeleted:
@@ -208,7 +186,7 @@ class StorageService(Service):
         used = 0
         for session in found:
             info = _info(session)
-            size = _size(info.model_dump())
+            size = json_size(info.model_dump())
             if infos and used + size > m.REPLY_PAGE_BYTES:
                 return m.SessionInfos(sessions=infos, truncated=True)
             infos.append(info)
@@ -223,7 +201,9 @@ class StorageService(Service):
                 raise WireError(ErrorCode.NOT_FOUND, f"no session {req.session_id} for persona {persona}")
             info = _info(session)
             found = sessions.all_turns(conn, persona, req.session_id, req.from_turn)
-            turns, left_out = await fill_page(found, lambda t: _size(vars(t)), used=_size(info.model_dump()))
+            turns, left_out = await fill_page(
+                found, lambda t: json_size(vars(t)), used=json_size(info.model_dump())
+            )
         return m.SessionDetail(
             **info.model_dump(exclude={"v"}),
             turns=[
