@@ -129,7 +129,7 @@ class WebBackend(Backend):
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,
-            ws="websockets",
+            ws="websockets-sansio",
             ws_max_size=proto.MAX_TEXT_FRAME,
             ws_ping_interval=20,
             lifespan="off",
