@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from huxley_cli.audio import app as audio_app
 from huxley_cli.natsserver import NatsServer, port_is_free
 from huxley_cli.status import discover, missing_services, render
 from huxley_cli.supervisor import ChildSpec, Supervisor
@@ -23,6 +24,7 @@ from huxley_runtime.settings import HuxleySettings
 from huxley_wire.subjects import Subjects
 
 app = typer.Typer(help="huxley-nats: a voice assistant as services on a NATS bus.", no_args_is_help=True)
+app.add_typer(audio_app, name="audio")
 
 STANDARD_NATS_PORT = 4222
 WEB_PORT = 8765
