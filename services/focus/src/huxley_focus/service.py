@@ -1,32 +1,333 @@
-"""Focus bus adapter (skeleton: the real work lands with the focus issue)."""
+"""Focus bus adapter: focus.rpc served by one serialized actor over the pure
+core, notifications to holders, events, leases, persistence.
+
+Each operation runs under one FIFO lock (the actor): the core decides, the
+new state is written to JetStream KV, the effects are performed in order —
+every notification is a request to focus.notify.<holder>, acked before the
+next goes out, and its ActivityEvent is published just before it so audio-io
+gates a stream before its producer hears — and only then is the caller
+answered. A ticker takes the same lock for leases, patience and TTLs.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
+import time
 from typing import Any
 
-from huxley_runtime.service import Endpoint, Service
-from huxley_wire.errors import ErrorCode, WireError
+from pydantic import BaseModel
+
+from huxley_focus.core import FocusCore
+from huxley_focus.effects import (
+    DropEffect,
+    Effect,
+    InjectStatus,
+    Notice,
+    PatienceHook,
+    QueueChanged,
+    RunInject,
+)
+from huxley_focus.settings import FocusSettings
+from huxley_focus.store import FocusStore
+from huxley_runtime.rpc import RETRYABLE, request
+from huxley_runtime.service import Endpoint, Handler, Service
+from huxley_wire.codec import Ok, encode
+from huxley_wire.errors import WireError
 from huxley_wire.messages import focus as m
+from huxley_wire.messages.bridge import InjectAccepted
+from huxley_wire.messages.bridge import RunInject as RunInjectRequest
+
+RUN_INJECT_BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)
+STORE_RETRY_S = 5.0
+TICK_MAX_S = 1.0
 
 
 class FocusService(Service):
     name = "focus"
     description = "Focus arbiter (channels, activities, leases) and inject scheduler"
+    settings_class = FocusSettings
+    settings: FocusSettings
 
-    async def _not_yet(self, request: Any, subject: str) -> Any:
-        raise WireError(ErrorCode.UNAVAILABLE, f"{request.op} is not implemented yet")
+    def __init__(self, settings: FocusSettings | None = None) -> None:
+        super().__init__(settings)
+        s = self.settings
+        self.core = FocusCore(
+            priorities=s.focus_priorities,
+            duck_gain=s.focus_duck_gain,
+            ramp_ms=s.focus_ramp_ms,
+            lease_s=s.focus_lease_s,
+            interrupt_hold_s=s.focus_interrupt_hold_s,
+        )
+        self._actor = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._store: FocusStore | None = None
+        self._saved: bytes | None = None
+        self._runners: dict[str, asyncio.Task[None]] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def on_start(self) -> None:
+        if self.settings.focus_persist:
+            self._store = FocusStore(self.nc, self.settings.kv_bucket())
+            if await self._store.open():
+                async with self._actor:
+                    await self._restore()
+            else:
+                self.log.warning("focus_store_unavailable", error=self._store.error)
+                self.spawn(self._reopen_store(), name="focus-store")
+        self.spawn(self._ticker(), name="focus-ticker")
+
+    async def on_stop(self) -> None:
+        for task in list(self._runners.values()):
+            task.cancel()
+
+    def health(self) -> tuple[str, dict[str, Any]]:
+        now = time.time()
+        problems = []
+        if self._store is not None and not self._store.ready:
+            problems.append(self._store.error or "state store unavailable")
+        bridge = self.core.bridge_alive(now)
+        if not bridge:
+            problems.append("the bridge holds no lease: injects wait in the queue")
+        detail: dict[str, Any] = {
+            "activities": len(self.core.arbiter),
+            "queue": len(self.core.queue),
+            "current_inject": self.core.current.entry.inject_id if self.core.current else None,
+            "holders": sorted(h for h, d in self.core.holders.items() if d > now),
+            "bridge": bridge,
+            "persisted": self._store is not None and self._store.ready,
+        }
+        if problems:
+            detail["problems"] = problems
+        return ("degraded" if problems else "ok"), detail
 
     def endpoints(self) -> list[Endpoint]:
-        ops = (
-            m.Acquire,
-            m.Release,
-            m.Renew,
-            m.Interrupt,
-            m.StopForeground,
-            m.StopAll,
-            m.StopChannel,
-            m.Inject,
-            m.TurnEnd,
-            m.SnapshotRequest,
+        handlers: dict[Any, Handler] = {
+            m.Acquire: self._acquire,
+            m.Release: self._release,
+            m.Renew: self._renew,
+            m.Interrupt: self._interrupt,
+            m.StopForeground: self._stop_foreground,
+            m.StopAll: self._stop_all,
+            m.StopChannel: self._stop_channel,
+            m.Inject: self._inject,
+            m.TurnEnd: self._turn_end,
+            m.SnapshotRequest: self._snapshot,
+        }
+        # Concurrent dispatch + one FIFO lock: requests keep their arrival order,
+        # and a snapshot need not wait behind a slow patience hook.
+        return [Endpoint("rpc", self.subjects.focus_rpc(), handlers, concurrent=True)]
+
+    # -- the operations ------------------------------------------------------------------
+    async def _acquire(self, req: m.Acquire, subject: str) -> BaseModel:
+        return await self._apply(lambda now: self.core.acquire(req, now))
+
+    async def _release(self, req: m.Release, subject: str) -> BaseModel:
+        return await self._apply(lambda now: self.core.release(req, now))
+
+    async def _renew(self, req: m.Renew, subject: str) -> BaseModel:
+        return await self._apply(lambda now: self.core.renew(req.holder, now))
+
+    async def _interrupt(self, req: m.Interrupt, subject: str) -> BaseModel:
+        return await self._apply(lambda now: self.core.interrupt(req, now))
+
+    async def _stop_foreground(self, req: m.StopForeground, subject: str) -> BaseModel:
+        return await self._apply(self.core.stop_foreground)
+
+    async def _stop_all(self, req: m.StopAll, subject: str) -> BaseModel:
+        return await self._apply(self.core.stop_all)
+
+    async def _stop_channel(self, req: m.StopChannel, subject: str) -> BaseModel:
+        return await self._apply(lambda now: self.core.stop_channel(req.channel, now))
+
+    async def _inject(self, req: m.Inject, subject: str) -> BaseModel:
+        return await self._apply(lambda now: self.core.inject(req, now))
+
+    async def _turn_end(self, req: m.TurnEnd, subject: str) -> BaseModel:
+        return await self._apply(lambda now: self.core.turn_end(req, now))
+
+    async def _snapshot(self, req: m.SnapshotRequest, subject: str) -> BaseModel:
+        # Read without the lock: state is consistent between awaits, and its
+        # seq tells a follower which events it already reflects.
+        return self.core.snapshot()
+
+    async def _apply(self, operation: Any) -> BaseModel:
+        """Run one operation as the actor: decide, persist, perform, reply."""
+        async with self._actor:
+            reply, effects = operation(time.time())
+            await self._persist()
+            await self._perform(effects)
+        self._wake.set()
+        return reply  # type: ignore[no-any-return]
+
+    # -- effects -------------------------------------------------------------------------
+    async def _perform(self, effects: list[Effect]) -> None:
+        s = self.settings
+        silent: set[str] = set()  # holders that missed an ack in this batch
+        queue_changed = False
+        for effect in effects:
+            if isinstance(effect, Notice):
+                event = effect.event
+                await self.nc.publish(self.subjects.focus_event("activity"), encode(event))
+                change = m.FocusChange(
+                    seq=event.seq,
+                    activity_id=event.activity_id,
+                    channel=event.channel,
+                    interface=event.interface,
+                    state=event.state,
+                    behavior=event.behavior,
+                    gain=event.gain,
+                    ramp_ms=event.ramp_ms,
+                    reason=event.reason,
+                    meta=event.meta,
+                    replaces=event.replaces,
+                )
+                await self._tell(event.holder, change, s.focus_notify_timeout_s, silent)
+            elif isinstance(effect, PatienceHook):
+                hook = m.PatienceExpired(activity_id=effect.activity_id)
+                await self._tell(effect.holder, hook, s.focus_patience_hook_timeout_s, silent)
+            elif isinstance(effect, DropEffect):
+                dropped = m.EffectDropped(effect_id=effect.effect_id, reason=effect.reason)
+                await self._tell(effect.holder, dropped, s.focus_notify_timeout_s, silent)
+            elif isinstance(effect, InjectStatus):
+                await self.nc.publish(self.subjects.focus_event("inject"), encode(effect.event))
+            elif isinstance(effect, RunInject):
+                self._start_runner(effect)
+            elif isinstance(effect, QueueChanged):
+                queue_changed = True
+        if queue_changed:
+            await self.nc.publish(self.subjects.focus_event("queue"), encode(self.core.queue_event()))
+
+    async def _tell(self, holder: str, message: m.Request, timeout: float, silent: set[str]) -> None:
+        """One notification, acked or given up on; one holder's silence never
+        stops the others (its lease decides its fate)."""
+        if holder in silent:
+            self.log.warning("notify_skipped", holder=holder, op=message.op)
+            return
+        try:
+            await request(self.nc, self.subjects.focus_notify(holder), message, Ok, timeout=timeout)
+        except WireError as exc:
+            if exc.code in RETRYABLE:
+                silent.add(holder)
+            self.log.warning(
+                "notify_unacked", holder=holder, op=message.op, code=str(exc.code), error=exc.message
+            )
+        except Exception as exc:  # a bus failure must not break the actor
+            silent.add(holder)
+            self.log.warning("notify_failed", holder=holder, op=message.op, error=repr(exc))
+
+    def _start_runner(self, cmd: RunInject) -> None:
+        running = self._runners.get(cmd.inject_id)
+        if running is not None and not running.done():
+            return
+        task = self.spawn(self._run_inject(cmd), name=f"run-inject-{cmd.inject_id}")
+        self._runners[cmd.inject_id] = task
+        task.add_done_callback(lambda _t: self._runners.pop(cmd.inject_id, None))
+
+    def _still_current(self, cmd: RunInject) -> bool:
+        current = self.core.current
+        return (
+            current is not None
+            and current.entry.inject_id == cmd.inject_id
+            and (current.activity_id == cmd.activity_id)
         )
-        return [Endpoint("rpc", self.subjects.focus_rpc(), {r: self._not_yet for r in ops})]
+
+    async def _run_inject(self, cmd: RunInject) -> None:
+        """Tell the bridge to run the turn, until it acks (it is idempotent on
+        inject_id) or the inject stops being the current one."""
+        message = RunInjectRequest(
+            inject_id=cmd.inject_id, prompt=cmd.prompt, activity_id=cmd.activity_id, priority=cmd.priority
+        )
+        attempt = 0
+        while self._still_current(cmd):
+            try:
+                reply = await request(
+                    self.nc,
+                    self.subjects.bridge_rpc(),
+                    message,
+                    InjectAccepted,
+                    timeout=self.settings.focus_run_inject_timeout_s,
+                )
+            except WireError as exc:
+                self.log.warning(
+                    "run_inject_retry",
+                    inject=cmd.inject_id,
+                    attempt=attempt,
+                    code=str(exc.code),
+                    error=exc.message,
+                )
+                await asyncio.sleep(RUN_INJECT_BACKOFF_S[min(attempt, len(RUN_INJECT_BACKOFF_S) - 1)])
+                attempt += 1
+                continue
+            status = reply.status
+            self.log.info("run_inject_acked", inject=cmd.inject_id, status=status)
+            await self._apply_effects(
+                functools.partial(self.core.inject_accepted, cmd.inject_id, cmd.activity_id, status)
+            )
+            return
+
+    async def _apply_effects(self, operation: Any) -> None:
+        async with self._actor:
+            effects = operation(time.time())
+            await self._persist()
+            await self._perform(effects)
+        self._wake.set()
+
+    # -- time ------------------------------------------------------------------------------
+    async def _ticker(self) -> None:
+        while True:
+            deadline = self.core.next_deadline()
+            wait = TICK_MAX_S if deadline is None else min(TICK_MAX_S, max(0.0, deadline - time.time()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait + 0.005)
+            self._wake.clear()
+            try:
+                async with self._actor:
+                    effects = self.core.tick(time.time())
+                    if effects:
+                        await self._persist()
+                        await self._perform(effects)
+            except Exception:
+                self.log.exception("tick_failed")
+
+    # -- persistence -----------------------------------------------------------------------
+    async def _persist(self) -> None:
+        if self._store is None or not self._store.ready:
+            return
+        data = self.core.dump().model_dump_json().encode()
+        if data == self._saved:
+            return
+        if await self._store.save(data):
+            self._saved = data
+
+    async def _restore(self) -> None:
+        """Load the persisted state and re-announce it (the caller holds the actor)."""
+        assert self._store is not None
+        saved = await self._store.load()
+        if saved is None:
+            return
+        effects = self.core.load(saved, time.time())
+        self.log.info(
+            "focus_state_restored",
+            activities=len(self.core.arbiter),
+            queue=len(self.core.queue),
+            current=self.core.current.entry.inject_id if self.core.current else None,
+        )
+        self._saved = self.core.dump().model_dump_json().encode()
+        await self._perform(effects)
+
+    async def _reopen_store(self) -> None:
+        assert self._store is not None
+        while not self._store.ready:
+            await asyncio.sleep(STORE_RETRY_S)
+            if not await self._store.open():
+                continue
+            async with self._actor:
+                core = self.core
+                # Started without the store: adopt what it holds only if we
+                # have nothing of our own yet; otherwise ours is newer.
+                if not len(core.arbiter) and not len(core.queue) and core.current is None:
+                    await self._restore()
+                await self._persist()
+            self.log.info("focus_store_available", bucket=self._store.bucket)

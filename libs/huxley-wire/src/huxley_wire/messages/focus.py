@@ -142,12 +142,17 @@ class Interrupt(Request):
 
     op = "interrupt"
     reason: EndReason = EndReason.USER_PTT
+    # When > 0 and the live claim started less than this many ms ago, nothing
+    # happens and the reply says `ignored` (the reference ignores a PTT within
+    # 300 ms of a claim starting); deciding it here keeps the check atomic.
+    claim_grace_ms: int = Field(default=0, ge=0, le=60_000)
 
 
 class Interrupted(Message):
     ended_claim: bool
-    claim_age_ms: int | None = None  # how long the ended claim had held COMMS
+    claim_age_ms: int | None = None  # how long the (ended or spared) claim had held COMMS
     stopped: list[str] = Field(default_factory=list)  # activity ids sent to NONE
+    ignored: bool = False  # claim_grace_ms spared a young claim: nothing changed
 
 
 class StopForeground(Request):
@@ -236,6 +241,8 @@ class ActivityView(Message):
     patience_ms: int
     patience_deadline: float | None = None
     meta: ActivityMeta
+    behavior: Behavior | None = None  # None while pending
+    gain: float = 0.0  # what the mixer applies now
 
 
 class InjectView(Message):
@@ -270,6 +277,9 @@ class FocusChange(Request):
     ramp_ms: int
     reason: EndReason | None = None  # set with NONE
     meta: ActivityMeta = Field(default_factory=ActivityMeta)
+    # Same-identity replacement: the new activity's FOREGROUND comes before the
+    # old one's NONE; `replaces` names the old one so it can be silenced at once.
+    replaces: str | None = None
 
 
 class PatienceExpired(Request):
@@ -302,6 +312,7 @@ class ActivityEvent(Message):
     ramp_ms: int
     reason: EndReason | None = None
     meta: ActivityMeta = Field(default_factory=ActivityMeta)
+    replaces: str | None = None  # see FocusChange.replaces
 
 
 class QueueEvent(Message):
