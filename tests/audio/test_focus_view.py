@@ -5,18 +5,17 @@ from __future__ import annotations
 import math
 
 from huxley_audio_io.focus_view import FocusView
+from huxley_audio_io.mixer import Grant
 from huxley_audio_io.relay import ClientRelay
+from huxley_runtime.focus_client import ActivityStatus
 from huxley_wire.messages.focus import (
-    ActivityEvent,
     ActivityKind,
     ActivityMeta,
-    ActivityView,
     Behavior,
     Channel,
     ContentType,
     EndReason,
     FocusState,
-    Snapshot,
 )
 
 STATE = {
@@ -31,9 +30,8 @@ def event(activity_id, channel, state, seq=1, reason=None, **meta):
     kind = {Channel.COMMS: ActivityKind.CLAIM, Channel.CONTENT: ActivityKind.STREAM}.get(
         channel, ActivityKind.TURN
     )
-    return ActivityEvent(
+    return ActivityStatus(
         seq=seq,
-        ts=0.0,
         activity_id=activity_id,
         channel=channel,
         interface="x",
@@ -106,61 +104,32 @@ def test_streams_start_and_end_naturally_or_interrupted():
     assert done[1]["end_reason"] == "natural"
 
 
-def test_a_snapshot_rebuilds_the_view_and_its_claims_are_not_new():
+def test_a_claim_learnt_from_a_snapshot_is_not_just_started():
     view = FocusView()
-    view.apply(event("old", Channel.CONTENT, FocusState.FOREGROUND), 0.0)
-    meta = ActivityMeta(kind=ActivityKind.CLAIM, skill="phone")
-    snapshot = Snapshot(
-        seq=9,
-        channels={
-            Channel.COMMS: [
-                ActivityView(
-                    activity_id="c-9",
-                    channel=Channel.COMMS,
-                    interface="phone",
-                    holder="h",
-                    content_type=ContentType.NONMIXABLE,
-                    state="foreground",
-                    patience_ms=0,
-                    meta=meta,
-                )
-            ],
-            Channel.CONTENT: [
-                ActivityView(
-                    activity_id="music",
-                    channel=Channel.CONTENT,
-                    interface="radio",
-                    holder="h",
-                    content_type=ContentType.MIXABLE,
-                    state="background",
-                    patience_ms=0,
-                    meta=ActivityMeta(),
-                ),
-                ActivityView(
-                    activity_id="later",
-                    channel=Channel.CONTENT,
-                    interface="x",
-                    holder="h",
-                    content_type=ContentType.MIXABLE,
-                    state="pending",
-                    patience_ms=0,
-                    meta=ActivityMeta(),
-                ),
-            ],
-        },
-        foreground="c-9",
-        queue=[],
+    view.apply(event("c-9", Channel.COMMS, FocusState.FOREGROUND), now=100.0, fresh=False)
+    assert view.claim_age_ms(now=100.0) == math.inf  # a PTT is never "just after" such a claim
+
+
+def test_pending_is_held_silent_and_does_not_count_as_started():
+    view, relay = FocusView(), ClientRelay()
+    pending = ActivityStatus(
+        activity_id="s-3",
+        channel=Channel.CONTENT,
+        interface="audiobooks",
+        holder="h",
+        content_type=ContentType.NONMIXABLE,
+        state="pending",
+        behavior=None,
+        gain=0.0,
+        ramp_ms=0,
+        meta=ActivityMeta(kind=ActivityKind.STREAM),
+        seq=1,
     )
-    changes = view.load(snapshot)
-    assert {(c.after.activity_id, c.after.state) for c in changes} == {
-        ("old", FocusState.NONE),
-        ("c-9", FocusState.FOREGROUND),
-        ("music", FocusState.BACKGROUND),
-    }
-    music = view.get("music")
-    assert music is not None and music.behavior is Behavior.MAY_DUCK and music.gain == 0.3
-    assert view.get("later") is None  # pending: silent, nobody told
-    assert view.claim_age_ms(now=0.0) == math.inf  # a PTT is never "just after" such a claim
+    assert not Grant.of(pending).audible
+    messages = relay.focus(view.apply(pending, 0.0))
+    assert [m["type"] for m in messages] == ["dev_event"] and messages[0]["payload"]["state"] == "pending"
+    promoted = relay.focus(view.apply(event("s-3", Channel.CONTENT, FocusState.FOREGROUND, seq=2), 0.0))
+    assert promoted[1]["type"] == "stream_started"
 
 
 def test_bridge_events_become_client_messages_and_the_handshake_keeps_the_order():

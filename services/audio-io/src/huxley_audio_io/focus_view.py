@@ -1,131 +1,97 @@
-"""What audio-io knows of focus: the live activities, built from ActivityEvents
-(and a Snapshot after a start or a reconnect). Pure: time is passed in."""
+"""What audio-io makes of focus, change by change as the FocusFollower reports
+them: which activities can be heard, when each claim took the floor (the PTT
+guard needs it) and what started or ended (the client relay needs it). Pure:
+time is passed in."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
-from huxley_wire.messages.focus import (
-    ActivityEvent,
-    ActivityKind,
-    Behavior,
-    Channel,
-    ContentType,
-    FocusState,
-    Snapshot,
-)
+from huxley_runtime.focus_client import ActivityStatus
+from huxley_wire.messages.focus import ActivityKind, Channel, FocusState
 
-# Used only when rebuilding from a Snapshot, which carries no gains.
-DEFAULT_DUCK_GAIN = 0.3
-DEFAULT_RAMP_MS = 100
+HEARD = (FocusState.FOREGROUND, FocusState.BACKGROUND)  # granted, not pending, not ended
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    before: ActivityEvent | None  # None: first time we hear of it
-    after: ActivityEvent  # state NONE: it ended
+    before: ActivityStatus | None  # None: first time we hear of it
+    after: ActivityStatus  # state NONE: it ended
 
     @property
     def started(self) -> bool:
-        return self.before is None and self.after.state is not FocusState.NONE
+        """It was granted for the first time (pending does not count)."""
+        return self.after.state in HEARD and (self.before is None or self.before.state not in HEARD)
 
     @property
     def ended(self) -> bool:
-        return self.after.state is FocusState.NONE and self.before is not None
+        return self.after.state is FocusState.NONE and self.before is not None and self.before.state in HEARD
 
 
-def is_claim(event: ActivityEvent) -> bool:
-    return event.channel is Channel.COMMS or event.meta.kind is ActivityKind.CLAIM
+def is_claim(status: ActivityStatus) -> bool:
+    return status.channel is Channel.COMMS or status.meta.kind is ActivityKind.CLAIM
 
 
-def is_stream(event: ActivityEvent) -> bool:
-    return event.channel is Channel.CONTENT or event.meta.kind is ActivityKind.STREAM
+def is_stream(status: ActivityStatus) -> bool:
+    return status.channel is Channel.CONTENT or status.meta.kind is ActivityKind.STREAM
+
+
+def as_json(status: ActivityStatus) -> dict[str, Any]:
+    """An activity as the client's focus panel gets it."""
+    return {
+        "activity_id": status.activity_id,
+        "channel": str(status.channel),
+        "interface": status.interface,
+        "holder": status.holder,
+        "content_type": str(status.content_type),
+        "state": str(status.state),
+        "behavior": str(status.behavior) if status.behavior else None,
+        "gain": status.gain,
+        "reason": str(status.reason) if status.reason else None,
+        "seq": status.seq,
+        "meta": status.meta.model_dump(mode="json", exclude={"v"}),
+    }
 
 
 class FocusView:
     def __init__(self) -> None:
-        self._live: dict[str, ActivityEvent] = {}
-        self._claim_started_at: dict[str, float] = {}
-        self.synced = False  # a snapshot or an event has been seen
+        self._live: dict[str, ActivityStatus] = {}
+        self._claim_floor_at: dict[str, float] = {}
 
-    def apply(self, event: ActivityEvent, now: float) -> Change:
-        self.synced = True
-        before = self._live.get(event.activity_id)
-        if event.state is FocusState.NONE:
-            self._live.pop(event.activity_id, None)
-            self._claim_started_at.pop(event.activity_id, None)
+    def apply(self, status: ActivityStatus, now: float, *, fresh: bool = True) -> Change:
+        """One activity's new state. `fresh=False` for what a snapshot revealed
+        of the past: such a claim did not "just start"."""
+        before = self._live.get(status.activity_id)
+        if status.state is FocusState.NONE:
+            self._live.pop(status.activity_id, None)
+            self._claim_floor_at.pop(status.activity_id, None)
         else:
-            self._live[event.activity_id] = event
+            self._live[status.activity_id] = status
             if (
-                is_claim(event)
-                and event.state is FocusState.FOREGROUND
-                and event.activity_id not in self._claim_started_at
+                is_claim(status)
+                and status.state is FocusState.FOREGROUND
+                and status.activity_id not in self._claim_floor_at
             ):
-                self._claim_started_at[event.activity_id] = now
-        return Change(before, event)
+                self._claim_floor_at[status.activity_id] = now if fresh else -math.inf
+        return Change(before, status)
 
-    def load(self, snapshot: Snapshot) -> list[Change]:
-        """Replace the view with a focus snapshot; returns the changes it implies
-        (activities that appeared, changed, or are gone)."""
-        fresh: dict[str, ActivityEvent] = {}
-        for channel, stack in snapshot.channels.items():
-            for view in stack:
-                if view.state == "pending":
-                    continue  # silent, and focus has told nobody yet
-                state = FocusState(view.state)
-                if state is FocusState.FOREGROUND:
-                    behavior, gain = Behavior.PRIMARY, 1.0
-                elif view.content_type is ContentType.MIXABLE:
-                    behavior, gain = Behavior.MAY_DUCK, DEFAULT_DUCK_GAIN
-                else:
-                    behavior, gain = Behavior.MUST_PAUSE, 0.0
-                fresh[view.activity_id] = ActivityEvent(
-                    seq=snapshot.seq,
-                    ts=0.0,
-                    activity_id=view.activity_id,
-                    channel=channel,
-                    interface=view.interface,
-                    holder=view.holder,
-                    content_type=view.content_type,
-                    state=state,
-                    behavior=behavior,
-                    gain=gain,
-                    ramp_ms=DEFAULT_RAMP_MS,
-                    meta=view.meta,
-                )
-        changes = []
-        for activity_id, old in list(self._live.items()):
-            if activity_id not in fresh:
-                gone = old.model_copy(
-                    update={"state": FocusState.NONE, "behavior": Behavior.MUST_STOP, "gain": 0.0}
-                )
-                changes.append(self.apply(gone, 0.0))
-        for event in fresh.values():
-            if self._live.get(event.activity_id) != event:
-                known = event.activity_id in self._claim_started_at
-                changes.append(self.apply(event, 0.0))
-                if not known and event.activity_id in self._claim_started_at:
-                    # A claim found in a snapshot is not "just started".
-                    self._claim_started_at[event.activity_id] = -math.inf
-        self.synced = True
-        return changes
-
-    def live(self) -> list[ActivityEvent]:
+    def live(self) -> list[ActivityStatus]:
         return list(self._live.values())
 
-    def get(self, activity_id: str) -> ActivityEvent | None:
+    def get(self, activity_id: str) -> ActivityStatus | None:
         return self._live.get(activity_id)
 
-    def foreground_claim(self) -> ActivityEvent | None:
+    def foreground_claim(self) -> ActivityStatus | None:
         """The claim that owns the microphone: COMMS in FOREGROUND."""
-        for event in self._live.values():
-            if is_claim(event) and event.state is FocusState.FOREGROUND:
-                return event
+        for status in self._live.values():
+            if is_claim(status) and status.state is FocusState.FOREGROUND:
+                return status
         return None
 
     def claim_age_ms(self, now: float) -> float | None:
         claim = self.foreground_claim()
         if claim is None:
             return None
-        return (now - self._claim_started_at.get(claim.activity_id, -math.inf)) * 1000.0
+        return (now - self._claim_floor_at.get(claim.activity_id, -math.inf)) * 1000.0

@@ -27,8 +27,9 @@ import numpy as np
 
 from huxley_audio_io.jitter import JitterBuffer
 from huxley_audio_io.pcm import to_float, to_pcm
+from huxley_runtime.focus_client import ActivityStatus
 from huxley_wire.audio import FRAME_SAMPLES, SAMPLE_RATE, AudioFrame
-from huxley_wire.messages.focus import ActivityEvent, Behavior, Channel, FocusState
+from huxley_wire.messages.focus import Behavior, Channel, FocusState
 
 SAMPLES_PER_MS = SAMPLE_RATE // 1000
 
@@ -60,8 +61,14 @@ class Grant:
         return self.state is FocusState.BACKGROUND and self.behavior is Behavior.MAY_DUCK
 
     @classmethod
-    def of(cls, event: ActivityEvent) -> Grant:
-        return cls(event.state, event.behavior, event.gain, event.ramp_ms, event.channel)
+    def of(cls, status: ActivityStatus) -> Grant:
+        if status.state == "pending" or status.behavior is None:
+            # Acquired under a higher foreground: silent and held until promoted.
+            return cls(FocusState.BACKGROUND, Behavior.MUST_PAUSE, 0.0, 0, status.channel)
+        return cls(FocusState(status.state), status.behavior, status.gain, status.ramp_ms, status.channel)
+
+
+STOP = Grant(FocusState.NONE, Behavior.MUST_STOP, 0.0, 0)
 
 
 class PushResult(StrEnum):
@@ -185,6 +192,11 @@ class Mixer:
         self._tick = 0
 
     # -- focus -----------------------------------------------------------------
+    def silence(self, stream_id: str) -> list[Played]:
+        """The activity was replaced (same identity): it ends now, whatever
+        focus says of it later."""
+        return self.apply_grant(stream_id, STOP)
+
     def apply_grant(self, stream_id: str, grant: Grant) -> list[Played]:
         """Follow focus. Returns the final report of a stream that got NONE."""
         if grant.state is FocusState.NONE:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from huxley_audio_io import client_protocol as out
-from huxley_audio_io.focus_view import Change, FocusView, is_claim, is_stream
+from huxley_audio_io.focus_view import Change, FocusView, as_json, is_claim, is_stream
 from huxley_wire.codec import validate
 from huxley_wire.messages import bridge
 from huxley_wire.messages.focus import EndReason, FocusState, QueueEvent
@@ -34,7 +34,7 @@ class ClientRelay:
     # -- focus -------------------------------------------------------------------
     def focus(self, change: Change) -> list[out.Out]:
         event = change.after
-        messages = [out.dev_event("focus", event.model_dump(mode="json"))]
+        messages = [out.dev_event("focus", as_json(event))]
         if is_claim(event):
             messages += self._claim(change)
         elif is_stream(event):
@@ -105,7 +105,7 @@ class ClientRelay:
             out.hello(language, persona, personas),
             out.state(self.state),
             out.input_mode(self.mode, "idle", self.mode_claim),
-            out.dev_event("focus_snapshot", {"activities": [e.model_dump(mode="json") for e in view.live()]}),
+            out.dev_event("focus_snapshot", {"activities": [as_json(a) for a in view.live()]}),
         ]
         if self.queue is not None:
             messages.append(out.dev_event("queue", self.queue))

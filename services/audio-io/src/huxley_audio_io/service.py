@@ -24,11 +24,12 @@ from nats.aio.msg import Msg
 from huxley_audio_io import client_protocol as proto
 from huxley_audio_io.backends import Backend, make_backend
 from huxley_audio_io.edge import MicFramer, PttEdge, Route, mic_route
-from huxley_audio_io.focus_view import Change, FocusView, is_claim
+from huxley_audio_io.focus_view import FocusView, is_claim
 from huxley_audio_io.mixer import Block, Grant, Mixer, Played, PushResult
 from huxley_audio_io.relay import ClientRelay
 from huxley_audio_io.settings import AudioSettings
 from huxley_runtime.bus import settle
+from huxley_runtime.focus_client import ActivityStatus, FocusFollower
 from huxley_runtime.persona import PersonaError, load_persona
 from huxley_runtime.rpc import request
 from huxley_runtime.service import Endpoint, Service
@@ -37,14 +38,7 @@ from huxley_wire.codec import Message, Ok, decode, decode_object, encode
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import audio as m
 from huxley_wire.messages import bridge, skills, storage
-from huxley_wire.messages.focus import (
-    ActivityEvent,
-    FocusState,
-    InjectEvent,
-    QueueEvent,
-    Snapshot,
-    SnapshotRequest,
-)
+from huxley_wire.messages.focus import FocusState, InjectEvent, QueueEvent, Snapshot, SnapshotRequest
 from huxley_wire.subjects import InvalidToken, token
 
 TICK_S = FRAME_MS / 1000
@@ -81,6 +75,8 @@ class AudioService(Service):
             applies_volume=self.backend.applies_volume,
         )
         self.focus = FocusView()
+        self.follower: FocusFollower | None = None
+        self._catching_up = False  # applying a snapshot of the past, not live events
         self.relay = ClientRelay()
         self.ptt = PttEdge(guard_ms=self.cfg.claim_ptt_guard_ms)
         # Observers of every rendered block (tests and the benchmark listen here).
@@ -91,7 +87,6 @@ class AudioService(Service):
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._throttle = _Throttle()
         self._focus_status = "waiting for focus"
-        self._reconnects = 0
         self.language: str | None = None
         self.persona_name, self.personas = self._persona()
 
@@ -99,23 +94,31 @@ class AudioService(Service):
     async def on_start(self) -> None:
         nc, s = self.nc, self.subjects
         await nc.subscribe(s.audio_out_all(), cb=self._on_frame)
-        await nc.subscribe(s.focus_event("activity"), cb=self._on_activity)
         await nc.subscribe(s.focus_event("queue"), cb=self._on_queue)
         await nc.subscribe(s.focus_event("inject"), cb=self._on_inject)
         await nc.subscribe(s.bridge_events(), cb=self._on_bridge)
         await nc.subscribe(s.server_event(), cb=self._on_server_event)
         await settle(nc)
         self.spawn(self._publish_outbox(), name="outbox")
+        # The follower keeps up with focus (snapshot at start, after a gap in
+        # the event sequence, after a reconnect or a focus restart).
+        self.follower = FocusFollower(nc, s, on_change=self._on_focus_change)
+        self._catching_up = True
+        try:
+            await self.follower.start()
+        finally:
+            self._catching_up = False
         await self.backend.start(self)
         self.spawn(self._clock(), name="clock")
-        self.spawn(self._sync_focus(), name="focus-sync")
+        self.spawn(self._until_focus_answers(), name="focus-sync")
         self.spawn(self._sync_bridge_state(), name="bridge-sync")
-        self.spawn(self._watch_reconnects(), name="reconnects")
         self.log.info("audio_io_ready", backend=self.backend.name, persona=self.persona_name)
 
     async def on_stop(self) -> None:
         if self._unmute is not None:
             self._unmute.cancel()
+        if self.follower is not None:
+            await self.follower.stop()
         await self.backend.stop()
         # What is still in the outbox (a final ptt stop, played counts) goes out.
         while not self._outbox.empty():
@@ -132,13 +135,14 @@ class AudioService(Service):
         return [Endpoint("rpc", self.subjects.audio_rpc(), handlers)]
 
     def health(self) -> tuple[str, dict[str, Any]]:
-        problems = [p for p in (self.backend.problem, None if self.focus.synced else self._focus_status) if p]
+        synced = self.follower is not None and self.follower.synced.is_set()
+        problems = [p for p in (self.backend.problem, None if synced else self._focus_status) if p]
         detail = {
             "backend": self.backend.name,
             "client_connected": self.backend.client_connected,
             "streams": len(self.mixer.stream_ids()),
             "volume": self.mixer.volume,
-            "focus": "following" if self.focus.synced else self._focus_status,
+            "focus": "following" if synced else self._focus_status,
             **self.backend.detail(),
         }
         if problems:
@@ -195,19 +199,13 @@ class AudioService(Service):
             self._emit(self.subjects.audio_played(), event)
 
     # -- focus --------------------------------------------------------------------------
-    async def _on_activity(self, msg: Msg) -> None:
-        try:
-            event = decode(msg.data, ActivityEvent)
-        except WireError as exc:
-            self.log.warning("focus_event_refused", error=exc.message)
-            return
-        self._apply(self.focus.apply(event, time.monotonic()))
-
-    def _apply(self, change: Change) -> None:
-        event = change.after
-        self._report(self.mixer.apply_grant(event.activity_id, Grant.of(event)))
-        if event.state is FocusState.NONE and is_claim(event):
-            self._framers.pop(event.activity_id, None)
+    def _on_focus_change(self, status: ActivityStatus) -> None:
+        change = self.focus.apply(status, time.monotonic(), fresh=not self._catching_up)
+        if status.replaces:
+            self._report(self.mixer.silence(status.replaces))
+        self._report(self.mixer.apply_grant(status.activity_id, Grant.of(status)))
+        if status.state is FocusState.NONE and is_claim(status):
+            self._framers.pop(status.activity_id, None)
         for message in self.relay.focus(change):
             self.backend.send(message)
 
@@ -228,34 +226,29 @@ class AudioService(Service):
             return
         self.backend.send(proto.dev_event("inject", event.model_dump(mode="json", exclude={"v"})))
 
-    async def _sync_focus(self) -> None:
-        """Learn the grants that were given before we started (or while we
-        were cut off); retried until focus answers."""
+    async def _until_focus_answers(self) -> None:
+        """The follower resyncs when it sees focus move on; until focus has
+        answered once, ask it ourselves (and say so in the health)."""
+        assert self.follower is not None
         attempt = 0
-        while True:
+        while not self.follower.synced.is_set():
             try:
-                snapshot = await request(self.nc, self.subjects.focus_rpc(), SnapshotRequest(), Snapshot)
+                # Probe first: a failed resync would hold back events that
+                # arrive meanwhile until the next one succeeds.
+                await request(self.nc, self.subjects.focus_rpc(), SnapshotRequest(), Snapshot)
+                self._catching_up = True
+                try:
+                    await self.follower.resync()
+                finally:
+                    self._catching_up = False
             except WireError as exc:
                 self._focus_status = f"focus unavailable ({exc.code}: {exc.message}); retrying"
                 if attempt == 0:
                     self.log.warning("focus_unavailable", error=exc.message)
                 await asyncio.sleep(SYNC_BACKOFF_S[min(attempt, len(SYNC_BACKOFF_S) - 1)])
                 attempt += 1
-                continue
-            for change in self.focus.load(snapshot):
-                self._apply(change)
-            self._focus_status = "following"
-            self.log.info("focus_synced", activities=len(self.focus.live()), seq=snapshot.seq)
-            return
-
-    async def _watch_reconnects(self) -> None:
-        """After a bus reconnect, events may have been missed: sync again."""
-        while True:
-            await asyncio.sleep(1.0)
-            reconnects = int(self.nc.stats.get("reconnects", 0))
-            if reconnects != self._reconnects:
-                self._reconnects = reconnects
-                self.spawn(self._sync_focus(), name="focus-resync")
+        self._focus_status = "following"
+        self.log.info("focus_synced", activities=len(self.focus.live()), seq=self.follower.seq)
 
     # -- bridge and skills -> client ------------------------------------------------------
     async def _on_bridge(self, msg: Msg) -> None:
