@@ -29,7 +29,8 @@ setup-system:
 up: setup
 	$(RUN) huxley up
 
-test: setup setup-system
+# setup-system first: building PyAudio needs portaudio19-dev.
+test: setup-system setup
 	$(RUN) pytest $(PYTEST_ARGS)
 
 test-fast: setup
@@ -39,7 +40,7 @@ lint: setup
 	$(RUN) ruff check libs services skills tests
 	$(RUN) mypy libs/*/src services/*/src
 
-bench: setup setup-system
+bench: setup-system setup
 	$(RUN) python -m bench
 
 clean:

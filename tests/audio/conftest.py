@@ -89,6 +89,8 @@ class Bus:
         self.nc = nc
         self.subjects = Subjects(site)
         self._seq = 0
+        self.produced: dict[str, int] = {}  # frames published so far by produce()
+        self._progress = asyncio.Event()
 
     async def watch(self, subject: str) -> Watch:
         watch = Watch()
@@ -179,9 +181,18 @@ class Bus:
             frame = AudioFrame(stream=stream, seq=seq, ts_us=now_us(), pcm=pcm)
             await self.nc.publish(self.subjects.audio_out(stream), encode_frame(frame))
             seq += 1
+            self.produced[stream] = seq
+            self._progress.set()
             ahead = started + seq * 0.02 - lead_ms / 1000 - loop.time()
             if ahead > 0:
                 await asyncio.sleep(ahead)
+
+    async def until_produced(self, stream: str, frames: int, timeout: float = WAIT_S) -> None:
+        """Wait until produce() has published `frames` frames of the stream."""
+        async with asyncio.timeout(timeout):
+            while self.produced.get(stream, 0) < frames:
+                self._progress.clear()
+                await self._progress.wait()
 
 
 @pytest.fixture

@@ -61,3 +61,14 @@ def amplitude_at(signal: np.ndarray, freq: float) -> float:
 
 def rms(signal: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(signal, dtype=np.float64)))) if signal.size else 0.0
+
+
+def amplitudes(signal: np.ndarray, freqs: list[float]) -> list[float]:
+    """Amplitude of each frequency, fitted jointly (no leakage between them
+    even over a short window)."""
+    t = np.arange(signal.size) / SAMPLE_RATE
+    columns = []
+    for f in freqs:
+        columns += [np.sin(2 * math.pi * f * t), np.cos(2 * math.pi * f * t)]
+    coeffs, *_ = np.linalg.lstsq(np.stack(columns, axis=1), signal.astype(np.float64), rcond=None)
+    return [float(math.hypot(coeffs[2 * i], coeffs[2 * i + 1])) for i in range(len(freqs))]
