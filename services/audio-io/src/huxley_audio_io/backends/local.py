@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from huxley_audio_io.backends.base import Backend, Edge
+from huxley_audio_io.client_protocol import Out
 from huxley_audio_io.devices import Device, choose, list_devices
 from huxley_audio_io.keyboard import KeyboardPtt
 from huxley_audio_io.mixer import Block
@@ -197,6 +198,14 @@ class LocalBackend(Backend):
                 self._blocks.get_nowait()
                 self.dropped_blocks += 1
         self._blocks.put_nowait(block.pcm)
+
+    def send(self, message: Out) -> None:
+        if message.get("type") == "audio_clear":
+            # PTT or audio_clear: what waits for the speaker is dropped, so
+            # the silence is heard now, not after the queued blocks.
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    self._blocks.get_nowait()
 
     def detail(self) -> dict[str, Any]:
         return {
