@@ -12,18 +12,25 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from nats.aio.client import Client
 
-from huxley_cli.audio import app as audio_app
+from huxley_cli.audio_cmd import audio_app
 from huxley_cli.natsserver import NatsServer, port_is_free
 from huxley_cli.status import discover, missing_services, render
+from huxley_cli.storage_cmd import storage_app
 from huxley_cli.supervisor import ChildSpec, Supervisor
 from huxley_cli.tap import format_message
 from huxley_runtime.bus import connect
 from huxley_runtime.logging import configure_logging
+from huxley_runtime.rpc import gather_replies
 from huxley_runtime.settings import HuxleySettings
+from huxley_wire.codec import decode, encode
+from huxley_wire.errors import WireError
+from huxley_wire.messages.common import Health, HealthRequest
 from huxley_wire.subjects import Subjects
 
 app = typer.Typer(help="huxley-nats: a voice assistant as services on a NATS bus.", no_args_is_help=True)
+app.add_typer(storage_app, name="storage")
 app.add_typer(audio_app, name="audio")
 
 STANDARD_NATS_PORT = 4222
@@ -53,6 +60,15 @@ def resolve_nats_url(explicit: str | None, settings: HuxleySettings) -> str:
     if recorded.is_file():
         return recorded.read_text().strip()
     return settings.nats_url
+
+
+async def _bus(nats_url: str | None, name: str, give_up_after_s: float = 3) -> tuple[HuxleySettings, Client]:
+    """Settings and a bus connection for a one-shot command (quiet logs on stderr)."""
+    settings = HuxleySettings()
+    configure_logging("cli", settings.site, level="error", stream=sys.stderr)
+    url = resolve_nats_url(nats_url, settings)
+    nc = await connect(settings.model_copy(update={"nats_url": url}), name, give_up_after_s=give_up_after_s)
+    return settings, nc
 
 
 def _banner(lines: list[str]) -> None:
@@ -155,13 +171,7 @@ def up(
 
 
 async def _status(nats_url: str | None, as_json: bool, wait_s: float) -> int:
-    settings = HuxleySettings()
-    configure_logging("cli", settings.site, level="error", stream=sys.stderr)
-    nc = await connect(
-        settings.model_copy(update={"nats_url": resolve_nats_url(nats_url, settings)}),
-        "huxley-status",
-        give_up_after_s=3,
-    )
+    settings, nc = await _bus(nats_url, "huxley-status")
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
@@ -190,15 +200,52 @@ def status(
     raise typer.Exit(asyncio.run(_status(nats_url, as_json, wait)))
 
 
+async def _ping(service: str, instance: str | None, nats_url: str | None, timeout: float) -> int:
+    try:
+        settings, nc = await _bus(nats_url, "huxley-ping", give_up_after_s=timeout)
+    except Exception as exc:
+        print(f"{service}: bus unreachable: {exc}", file=sys.stderr)
+        return 1
+    wanted = instance or settings.instance or None
+    try:
+        replies = await gather_replies(
+            nc,
+            Subjects(settings.site).health(service),
+            encode(HealthRequest()),
+            wait_s=timeout,
+            max_replies=1 if wanted is None else 1000,
+        )
+    finally:
+        await nc.close()
+    for raw in replies:
+        try:
+            health = decode(raw, Health)
+        except WireError:
+            continue
+        if wanted is None or health.instance == wanted:
+            print(f"{health.service} {health.instance} {health.status}")
+            return 0 if health.status == "ok" else 1
+    print(f"{service}{f' {wanted}' if wanted else ''}: no health reply", file=sys.stderr)
+    return 1
+
+
+@app.command()
+def ping(
+    service: Annotated[str, typer.Argument(help="storage, focus, realtime-bridge, skill-host or audio-io")],
+    instance: Annotated[
+        str | None, typer.Option(help="This instance only (default: HUXLEY_INSTANCE)")
+    ] = None,
+    nats_url: Annotated[str | None, typer.Option(help="NATS server URL")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for an answer")] = 2.0,
+) -> None:
+    """Exit 0 when SERVICE (or one instance of it) answers healthy; container
+    health checks use it."""
+    raise typer.Exit(asyncio.run(_ping(service, instance, nats_url, timeout)))
+
+
 async def _tap(subject: str | None, nats_url: str | None, replies: bool, count: int) -> int:
-    settings = HuxleySettings()
-    configure_logging("cli", settings.site, level="error", stream=sys.stderr)
+    settings, nc = await _bus(nats_url, "huxley-tap")
     subjects = Subjects(settings.site)
-    nc = await connect(
-        settings.model_copy(update={"nats_url": resolve_nats_url(nats_url, settings)}),
-        "huxley-tap",
-        give_up_after_s=3,
-    )
     seen = 0
     done = asyncio.Event()
 

@@ -70,6 +70,7 @@ class NatsServer:
     process: subprocess.Popen[bytes] | None = None
     log_file: Path | None = None
     trace: bool = False  # protocol tracing (-DV) into the log file, for debugging
+    config_file: Path | None = None  # a nats-server config (users, permissions); flags above win
 
     @property
     def url(self) -> str:
@@ -80,6 +81,8 @@ class NatsServer:
         self.port = self.port or free_port(self.host)
         self.store_dir.mkdir(parents=True, exist_ok=True)
         args = [str(self.binary), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
+        if self.config_file is not None:
+            args += ["-c", str(self.config_file)]
         out = subprocess.DEVNULL
         if self.log_file is not None:
             args += ["-l", str(self.log_file)]

@@ -15,7 +15,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from pydantic import BaseModel
 
-from huxley_wire.codec import decode_object, encode, validate
+from huxley_wire.codec import MAX_CONTROL_BYTES, decode_object, encode, validate
 from huxley_wire.errors import ErrorCode, WireError, parse_envelope
 
 DEFAULT_TIMEOUT_S = 2.0
@@ -29,6 +29,7 @@ async def request[M: BaseModel](
     reply_model: type[M],
     *,
     timeout: float = DEFAULT_TIMEOUT_S,
+    max_reply_bytes: int = MAX_CONTROL_BYTES,
 ) -> M:
     try:
         reply = await nc.request(subject, encode(message), timeout=timeout)
@@ -38,7 +39,7 @@ async def request[M: BaseModel](
         raise WireError(ErrorCode.TIMEOUT, f"no reply on {subject} within {timeout:g} s") from None
     except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as exc:
         raise WireError(ErrorCode.UNAVAILABLE, f"bus connection unavailable: {exc}") from None
-    obj = decode_object(reply.data)
+    obj = decode_object(reply.data, max_reply_bytes)
     error = parse_envelope(obj)
     if error is not None:
         raise error
@@ -54,6 +55,7 @@ async def request_with_retry[M: BaseModel](
     timeout: float = DEFAULT_TIMEOUT_S,
     deadline_s: float | None = None,
     backoff_s: Iterable[float] = (0.1, 0.2, 0.5, 1.0, 2.0),
+    max_reply_bytes: int = MAX_CONTROL_BYTES,
 ) -> M:
     """For idempotent requests: retry while the peer is unavailable or slow.
 
@@ -66,7 +68,9 @@ async def request_with_retry[M: BaseModel](
     attempt = 0
     while True:
         try:
-            return await request(nc, subject, message, reply_model, timeout=timeout)
+            return await request(
+                nc, subject, message, reply_model, timeout=timeout, max_reply_bytes=max_reply_bytes
+            )
         except WireError as exc:
             if exc.code not in RETRYABLE:
                 raise

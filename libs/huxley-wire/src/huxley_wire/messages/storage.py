@@ -5,6 +5,14 @@ Subjects (see `Subjects`):
   storage.schema.<persona>.<skill>   the skill's data_schema_version
   storage.sessions.<persona>         conversation sessions and transcript turns
   storage.admin                      export / import for moving a home between databases
+
+Sizes. Keys are 1-512 bytes and values, transcript texts and summaries at most
+64 KiB, all counted in UTF-8. JSON escaping can make a legal value up to six
+times longer on the wire (control characters become `\\u00XX`), so storage
+requests may be up to `STORAGE_REQUEST_MAX_BYTES` and a client decodes storage
+replies up to `STORAGE_REPLY_MAX_BYTES`. Replies that could grow without bound
+(lists, transcripts, exports) are paged by size: every page holds at least one
+item and stops adding items once `REPLY_PAGE_BYTES` are used.
 """
 
 from __future__ import annotations
@@ -14,10 +22,35 @@ from typing import Literal
 from pydantic import Field
 
 from huxley_wire.codec import Message, Request
+from huxley_wire.subjects import InvalidToken, Subjects
 
 MAX_KEY_BYTES = 512
 MAX_VALUE_BYTES = 64 * 1024
 SESSION_RESUME_S = 30 * 60
+
+STORAGE_REQUEST_MAX_BYTES = 512 * 1024
+STORAGE_REPLY_MAX_BYTES = 1024 * 1024
+REPLY_PAGE_BYTES = 192 * 1024
+
+Role = Literal["user", "assistant", "system", "tool"]
+
+
+def kv_namespace(subjects: Subjects, subject: str) -> tuple[str, str]:
+    """(persona, skill) named by a `storage.kv` or `storage.schema` subject.
+
+    Raises InvalidToken when a token is not a valid persona or skill name."""
+    *_, persona, skill = subject.split(".")
+    if subject not in (subjects.storage_kv(persona, skill), subjects.storage_schema(persona, skill)):
+        raise InvalidToken(f"{subject!r} is not a storage namespace subject")
+    return persona, skill
+
+
+def sessions_persona(subjects: Subjects, subject: str) -> str:
+    """The persona named by a `storage.sessions` subject (InvalidToken if malformed)."""
+    persona = subject.rsplit(".", 1)[-1]
+    if subject != subjects.storage_sessions(persona):
+        raise InvalidToken(f"{subject!r} is not a storage sessions subject")
+    return persona
 
 
 # -- settings ---------------------------------------------------------------
@@ -33,8 +66,11 @@ class KvSet(Request):
 
 
 class KvList(Request):
+    """Keys starting with `prefix` (literally), sorted; paged after `after`."""
+
     op = "list"
     prefix: str = ""
+    after: str | None = None  # the previous page's `next_after`
 
 
 class KvDelete(Request):
@@ -49,6 +85,7 @@ class KvValue(Message):
 
 class KvItems(Message):
     items: list[tuple[str, str]]  # sorted by key, keys without the namespace
+    next_after: str | None = None  # set when more items follow: pass it as `after`
 
 
 class KvDeleted(Message):
@@ -79,9 +116,9 @@ class SessionStart(Request):
 class SessionRecordTurn(Request):
     op = "record_turn"
     session_id: int
-    role: Literal["user", "assistant", "system", "tool"]
-    text: str = Field(max_length=MAX_VALUE_BYTES)
-    turn_id: str | None = None
+    role: Role
+    text: str  # at most MAX_VALUE_BYTES in UTF-8 (`too_large` otherwise)
+    turn_id: str | None = Field(default=None, max_length=128)
 
 
 class SessionEnd(Request):
@@ -89,7 +126,7 @@ class SessionEnd(Request):
 
     op = "end"
     session_id: int
-    summary: str | None = Field(default=None, max_length=MAX_VALUE_BYTES)
+    summary: str | None = None  # at most MAX_VALUE_BYTES in UTF-8
 
 
 class SessionList(Request):
@@ -100,6 +137,7 @@ class SessionList(Request):
 class SessionGet(Request):
     op = "get"
     session_id: int
+    from_turn: int = Field(default=0, ge=0)  # the previous page's `next_turn`
 
 
 class SessionDelete(Request):
@@ -135,10 +173,12 @@ class SessionInfo(Message):
 
 class SessionDetail(SessionInfo):
     turns: list[TurnRecord] = Field(default_factory=list)
+    next_turn: int | None = None  # set when more turns follow: pass it as `from_turn`
 
 
 class SessionInfos(Message):
     sessions: list[SessionInfo]
+    truncated: bool = False  # fewer than `limit` because the page was full
 
 
 class Summary(Message):
@@ -151,21 +191,27 @@ class SessionDeleted(Message):
 
 # -- export / import -----------------------------------------------------------
 class AdminExport(Request):
-    """Every row of every persona as JSON lines (one reply, chunked by `offset`)."""
+    """Every row of every persona as JSON lines, one chunk per request.
+
+    Pass the previous chunk's `next_cursor` to continue; the cursor names the
+    last row sent, so rows written or deleted meanwhile never shift the rest."""
 
     op = "export"
-    offset: int = Field(default=0, ge=0)
+    cursor: str | None = None
     limit: int = Field(default=1000, ge=1, le=5000)
 
 
 class AdminImport(Request):
+    """Rows as exported; importing the same lines twice changes nothing."""
+
     op = "import"
     lines: list[str]
+    first_line: int = Field(default=1, ge=1)  # the number of lines[0] in the caller's file, for errors
 
 
 class AdminExportChunk(Message):
     lines: list[str]
-    next_offset: int | None  # None: that was the last chunk
+    next_cursor: str | None  # None: that was the last chunk
 
 
 class AdminImported(Message):

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Local audio devices (for HUXLEY_AUDIO_BACKEND=local).", no_args_is_help=True)
+audio_app = typer.Typer(help="Local audio devices (for HUXLEY_AUDIO_BACKEND=local).", no_args_is_help=True)
 
 
-@app.command()
+@audio_app.command()
 def devices(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
     """List microphones and speakers; choose one with HUXLEY_AUDIO_INPUT_DEVICE /
     HUXLEY_AUDIO_OUTPUT_DEVICE (an index, a name or a unique part of a name)."""

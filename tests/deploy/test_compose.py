@@ -1,0 +1,107 @@
+"""The compose deployment on a real Docker engine: `docker compose up`
+brings up nats, the five services and one container per skill; they find
+each other on the bus; a crashed skill container is restarted by the engine
+while the rest of the house keeps serving.
+
+scripts/docker-test-env.sh provides the engine (and, since no registry is
+reachable here, local stand-ins for the two base images)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+import time
+
+import pytest
+
+from huxley_cli.natsserver import free_port
+from support.services import REPO
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1200)]
+
+SKILL_CONTAINERS = ["skill-system", "skill-timers", "skill-reminders", "skill-audiobooks", "skill-doorbell"]
+
+
+def sh(args: list[str], env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def stack():
+    import os
+
+    sh([str(REPO / "scripts" / "docker-test-env.sh")], timeout=900)
+    project = f"hxtest{secrets.token_hex(3)}"
+    nats_port, web_port = free_port(), free_port()
+    env = {**os.environ, "HUXLEY_NATS_PORT": str(nats_port), "HUXLEY_WEB_PORT": str(web_port)}
+    env.pop("OPENAI_API_KEY", None)
+    compose = ["docker", "compose", "-p", project]
+    try:
+        sh([*compose, "build"], env, timeout=900)
+        sh([*compose, "up", "-d"], env, timeout=300)
+        yield {"compose": compose, "env": env, "nats": f"nats://127.0.0.1:{nats_port}", "project": project}
+    finally:
+        logs = subprocess.run(
+            [*compose, "logs", "--no-color"], cwd=REPO, env=env, capture_output=True, text=True
+        )
+        (REPO / "test-artifacts").mkdir(exist_ok=True)
+        (REPO / "test-artifacts" / f"{project}.log").write_text(logs.stdout + logs.stderr)
+        subprocess.run([*compose, "down", "-v", "--remove-orphans"], cwd=REPO, env=env, capture_output=True)
+
+
+def status(stack: dict, wait: float) -> list[dict]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "huxley_cli.main",
+            "status",
+            "--json",
+            "--wait",
+            str(wait),
+            "--nats-url",
+            stack["nats"],
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=wait + 30,
+    )
+    return json.loads(out.stdout)
+
+
+def wait_for(stack: dict, instances: set[tuple[str, str]], timeout: float = 120) -> list[dict]:
+    """Ask `huxley status` until every (service, instance) is healthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = status(stack, wait=5)
+        healthy = {(s["service"], s["instance"]) for s in seen if s["healthy"]}
+        if instances <= healthy or time.monotonic() > deadline:
+            return seen
+
+
+def test_compose_up_brings_every_service_and_skill_container(stack):
+    seen = status(stack, wait=90)
+    healthy = {(s["service"], s["instance"]) for s in seen if s["healthy"]}
+    for service in ("storage", "focus", "realtime-bridge", "audio-io"):
+        assert any(name == service for name, _ in healthy), seen
+    for container in SKILL_CONTAINERS:
+        assert ("skill-host", container) in healthy, seen
+
+
+def test_a_crashed_skill_container_is_restarted_and_the_house_keeps_serving(stack):
+    compose, env = stack["compose"], stack["env"]
+    container = sh([*compose, "ps", "-q", "skill-timers"], env).strip()
+    pid = sh(["docker", "inspect", container, "--format", "{{.State.Pid}}"]).strip()
+    sh(["kill", "-9", pid])  # a crash, not a stop: the engine's restart policy applies
+    seen = wait_for(stack, {("skill-host", "skill-timers"), ("skill-host", "skill-system")})
+    restarts = sh(["docker", "inspect", container, "--format", "{{.RestartCount}}"]).strip()
+    assert int(restarts) >= 1
+    healthy = {(s["service"], s["instance"]) for s in seen if s["healthy"]}
+    assert ("skill-host", "skill-timers") in healthy, seen
+    assert ("skill-host", "skill-system") in healthy, seen

@@ -1,0 +1,71 @@
+"""Every acknowledged write survives a SIGKILL of the storage process."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from nats.aio.client import Client
+
+from huxley_runtime.rpc import request
+from huxley_runtime.storage_client import SettingsClient
+from huxley_wire.codec import Ok
+from huxley_wire.errors import WireError
+from huxley_wire.messages.storage import KvSet
+from huxley_wire.subjects import Subjects
+from support.services import ServiceProcess, wait_healthy
+
+BURST = 600
+IN_FLIGHT = 24
+KILL_AFTER_ACKS = 150
+
+
+@pytest.mark.slow
+async def test_acknowledged_writes_survive_sigkill(
+    nc: Client, subjects: Subjects, site, persona, storage_env, tmp_path
+):
+    proc = ServiceProcess("huxley_storage", storage_env, tmp_path / "storage.log").start()
+    try:
+        await wait_healthy(nc, site, "storage")
+        subject = subjects.storage_kv(persona, "timers")
+        acked: dict[str, str] = {}
+        refused = 0
+        enough = asyncio.Event()
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for n in range(BURST):
+            queue.put_nowait(n)
+
+        async def client() -> None:
+            nonlocal refused
+            while not queue.empty():
+                n = queue.get_nowait()
+                key, value = f"burst:{n:04d}", f"value {n} " + "x" * (n % 200)
+                try:
+                    await request(nc, subject, KvSet(key=key, value=value), Ok, timeout=2)
+                except WireError:
+                    refused += 1  # killed before it answered: not acknowledged, may or may not be there
+                    continue
+                acked[key] = value
+                if len(acked) >= KILL_AFTER_ACKS:
+                    enough.set()
+
+        async def killer() -> None:
+            await enough.wait()
+            proc.kill()  # SIGKILL, mid-burst
+
+        clients = [asyncio.create_task(client()) for _ in range(IN_FLIGHT)]
+        kill = asyncio.create_task(killer())
+        await asyncio.gather(*clients)
+        await kill
+        assert refused > 0, "the kill came after the burst; nothing was tested"
+        assert len(acked) >= KILL_AFTER_ACKS
+
+        proc = ServiceProcess("huxley_storage", storage_env, tmp_path / "storage-2.log").start()
+        await wait_healthy(nc, site, "storage")
+        kv = SettingsClient(nc, subjects, persona, "timers", deadline_s=10)
+        stored = dict(await kv.list_settings("burst:"))
+        missing = {key for key in acked if stored.get(key) != acked[key]}
+        assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {sorted(missing)[:5]}"
+        assert await proc.terminate(timeout_s=15) == 0, proc.output()
+    finally:
+        proc.kill()
