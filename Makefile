@@ -17,6 +17,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv
 
 $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml skills/*/pyproject.toml)
+	@./scripts/setup-system.sh --build-deps
 	$(UV) sync --frozen --all-packages
 	@touch $@
 
@@ -29,8 +30,7 @@ setup-system:
 up: setup
 	$(RUN) huxley up
 
-# setup-system first: building PyAudio needs portaudio19-dev.
-test: setup-system setup
+test: setup setup-system
 	$(RUN) pytest $(PYTEST_ARGS)
 
 test-fast: setup
@@ -40,7 +40,7 @@ lint: setup
 	$(RUN) ruff check libs services skills tests
 	$(RUN) mypy libs/*/src services/*/src
 
-bench: setup-system setup
+bench: setup setup-system
 	$(RUN) python -m bench
 
 clean:

@@ -137,3 +137,10 @@ def test_odd_oversize_or_broken_audio_is_refused(data, reason):
     with pytest.raises(proto.ClientMessageError, match=reason) as caught:
         proto.decode_audio(message, 48_000)
     assert caught.value.refused
+
+
+def test_backend_setting_accepts_websocket_for_web():
+    from huxley_audio_io.settings import AudioSettings
+
+    assert AudioSettings(audio_backend="websocket", _env_file=None).audio_backend == "web"  # type: ignore[call-arg]
+    assert AudioSettings(audio_backend="file", _env_file=None).audio_backend == "file"  # type: ignore[call-arg]

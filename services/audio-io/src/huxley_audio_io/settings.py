@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from huxley_runtime.settings import HuxleySettings
 
 
 class AudioSettings(HuxleySettings):
-    # Which edge carries the microphone and the speaker.
+    # Which edge carries the microphone and the speaker ("websocket" = "web").
     audio_backend: Literal["web", "local", "file"] = "web"
 
     # web: the gateway for browsers and reference-protocol clients.
@@ -38,3 +38,8 @@ class AudioSettings(HuxleySettings):
     # release when focus never decides (focus or the bridge is down).
     ptt_mute_grace_s: float = Field(default=3.0, ge=0)
     claim_ptt_guard_ms: int = Field(default=300, ge=0)  # a PTT this soon after a claim starts is ignored
+
+    @field_validator("audio_backend", mode="before")
+    @classmethod
+    def _alias(cls, value: object) -> object:
+        return "web" if isinstance(value, str) and value.strip().lower() in {"websocket", "ws"} else value

@@ -68,6 +68,7 @@ class LocalBackend(Backend):
         self._running = threading.Event()
         self._threads: list[threading.Thread] = []
         self._retry: asyncio.Task[None] | None = None
+        self._retry_pointless = False  # no PyAudio: retrying cannot help
         self._keyboard: KeyboardPtt | None = None
         self.captured_bytes = 0
         self.played_bytes = 0
@@ -77,7 +78,7 @@ class LocalBackend(Backend):
     async def start(self, edge: Edge) -> None:
         self._edge = edge
         self._loop = asyncio.get_running_loop()
-        if not await self._try_open():
+        if not await self._try_open() and not self._retry_pointless:
             self._retry = asyncio.create_task(self._retry_open(), name="local-open")
         if self.settings.keyboard_ptt:
             keyboard = KeyboardPtt(lambda: edge.ptt_down("keyboard"), lambda: edge.ptt_up("keyboard"))
@@ -87,6 +88,11 @@ class LocalBackend(Backend):
     async def _try_open(self) -> bool:
         try:
             self._io = await asyncio.to_thread(self._open)
+        except ImportError as exc:
+            self.problem = f"PyAudio is not installed ({exc}): pip install 'huxley-audio-io[local]'"
+            log.error("pyaudio_missing", error=str(exc))
+            self._retry_pointless = True
+            return False
         except Exception as exc:
             self.problem = f"audio devices unavailable: {exc}; retrying"
             log.error("local_open_failed", error=str(exc))
