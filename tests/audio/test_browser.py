@@ -27,6 +27,8 @@ pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by scripts/setup-system.sh; never a downloaded one
 GREEN, AMBER, RED, METER = (0x2E, 0x9E, 0x5B), (0xD9, 0x9A, 0x22), (0xE0, 0x46, 0x3C), (0x3C, 0xCF, 0x7A)
 MIC_HZ = 440.0
+# The speaker meter's left end is lit (drawn green) in the page's canvas.
+METER_LIT = "document.querySelector('#spk-meter').getContext('2d').getImageData(1, 8, 1, 1).data[1] > 150"
 
 
 def fake_mic(path: Path) -> Path:
@@ -122,16 +124,18 @@ async def test_hold_to_talk_reply_playback_and_focus_panel(gateway: AudioService
 
             # -- the reply is played by the page ---------------------------------------------
             await bus.focus("turn-2", Channel.DIALOG, FocusState.FOREGROUND, interface="bridge")
-            reply = to_pcm(tone(660, 1500, amplitude=0.5))
+            reply = to_pcm(tone(660, 3000, amplitude=0.5))
             producer = asyncio.create_task(bus.stream("turn-2", reply))
-            await page.wait_for_function("Number(document.querySelector('#played').dataset.ms) > 200")
+            await page.wait_for_function(
+                f"Number(document.querySelector('#played').dataset.ms) > 200 && {METER_LIT}"
+            )
             meter = await shot(page, "#spk-meter")
             assert share_near(meter, METER) > 0.1  # the speaker meter moves while it plays
             await producer
             drained = await played.next_json(lambda o: o["stream_id"] == "turn-2" and o["drained"])
-            assert drained["played_ms"] == 1500.0
-            await page.wait_for_function("Number(document.querySelector('#played').dataset.ms) >= 1450")
-            await page.wait_for_timeout(300)  # one more meter frame after the sound stopped
+            assert drained["played_ms"] == 3000.0
+            await page.wait_for_function("Number(document.querySelector('#played').dataset.ms) >= 2950")
+            await page.wait_for_function(f"!({METER_LIT})")  # the meter drew a frame after the end
             quiet = await shot(page, "#spk-meter")
             assert share_near(quiet, METER) == 0
         finally:
