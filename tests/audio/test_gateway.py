@@ -334,47 +334,47 @@ async def test_sessions_answer_with_an_error_status_when_storage_is_down(gateway
         assert "unavailable" in (await client.next("status"))["message"]
 
 
-async def test_sessions_are_relayed_to_storage(gateway: AudioService, bus: Bus):
-    """Against a responder speaking storage's sessions contract (the storage
-    service lives on its own branch until it is merged)."""
-    from huxley_wire.codec import RequestTable, encode_obj
-    from huxley_wire.messages import storage
+async def test_sessions_are_relayed_to_the_storage_service(
+    gateway: AudioService, bus: Bus, audio_settings: AudioSettings
+):
+    from huxley_runtime.storage_client import SessionsClient
+    from huxley_storage.service import StorageService
+    from huxley_storage.settings import StorageSettings
 
-    table = RequestTable([storage.SessionList, storage.SessionGet, storage.SessionDelete])
-    asked: list[str] = []
-
-    async def answer(msg):
-        req = table.decode(msg.data)
-        asked.append(req.op)
-        if isinstance(req, storage.SessionList):
-            info = storage.SessionInfo(session_id=3, started_at=1.0, last_active_at=2.0, turn_count=1)
-            await msg.respond(encode(storage.SessionInfos(sessions=[info])))
-        elif isinstance(req, storage.SessionGet) and req.session_id == 3:
-            turn = storage.TurnRecord(idx=0, role="user", text="hello", ts=1.5)
-            detail = storage.SessionDetail(session_id=3, started_at=1.0, last_active_at=2.0, turns=[turn])
-            await msg.respond(encode(detail))
-        elif isinstance(req, storage.SessionGet):
-            await msg.respond(encode_obj(WireError("not_found", "no session 9").envelope()))
-        else:
-            await msg.respond(encode(storage.SessionDeleted(deleted=True)))
-
-    await bus.nc.subscribe(bus.subjects.storage_sessions("basic"), cb=answer)
-    await bus.nc.flush()
-    await bus.nc.flush()
-    async with websockets.connect(client_url(gateway)) as ws:
-        client = WebClient(ws)
-        await client.next("input_mode")
-        await client.send({"type": "list_sessions"})
-        listed = await client.next("sessions_list")
-        assert listed["sessions"][0]["id"] == 3 and listed["sessions"][0]["turn_count"] == 1
-        await client.send({"type": "get_session", "id": 3})
-        detail = await client.next("session_detail")
-        assert detail["id"] == 3 and detail["turns"][0]["text"] == "hello"
-        await client.send({"type": "get_session", "id": 9})
-        assert "not found" in (await client.next("status"))["message"]
-        await client.send({"type": "delete_session", "id": 3})
-        assert await client.next("session_deleted") == {"type": "session_deleted", "id": 3, "deleted": True}
-    assert asked == ["list", "get", "get", "delete"]
+    storage_settings = StorageSettings(
+        nats_url=audio_settings.nats_url,
+        site=audio_settings.site,
+        data_dir=audio_settings.data_dir,
+        storage_backups=False,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    async with running(StorageService, storage_settings):
+        sessions = SessionsClient(bus.nc, bus.subjects, "basic")
+        started = await sessions.start()
+        await sessions.record_turn(started.session_id, "user", "hello there")
+        long = "x" * 60_000  # storage pages turns by size: this takes several pages
+        for n in range(12):
+            await sessions.record_turn(started.session_id, "assistant", f"{n}{long}")
+        async with websockets.connect(client_url(gateway)) as ws:
+            client = WebClient(ws)
+            await client.next("input_mode")
+            await client.send({"type": "list_sessions"})
+            listed = await client.next("sessions_list")
+            assert [s["id"] for s in listed["sessions"]] == [started.session_id]
+            assert listed["sessions"][0]["turn_count"] == 13
+            await client.send({"type": "get_session", "id": started.session_id})
+            detail = await client.next("session_detail")
+            assert detail["id"] == started.session_id and detail["turns"][0]["text"] == "hello there"
+            assert [t["text"][:2].rstrip("x") for t in detail["turns"][1:]] == [str(n) for n in range(12)]
+            await client.send({"type": "get_session", "id": 999})
+            assert "not found" in (await client.next("status"))["message"]
+            await client.send({"type": "delete_session", "id": started.session_id})
+            assert await client.next("session_deleted") == {
+                "type": "session_deleted",
+                "id": started.session_id,
+                "deleted": True,
+            }
+        assert await sessions.list() == []
 
 
 async def test_health_reports_degraded_while_focus_is_unreachable(gateway: AudioService):

@@ -44,6 +44,7 @@ from huxley_wire.subjects import InvalidToken, token
 TICK_S = FRAME_MS / 1000
 MAX_CLOCK_LAG_TICKS = 5  # further behind than this, the clock skips instead of catching up
 SYNC_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+MAX_SESSION_TURNS = 2000  # what one session_detail may carry to the client
 
 
 class _Throttle:
@@ -412,11 +413,14 @@ class AudioService(Service):
                 ]
                 self.backend.send(proto.sessions_list(sessions))
             elif isinstance(message, proto.GetSession):
-                detail = await request(
-                    self.nc, subject, storage.SessionGet(session_id=message.id), storage.SessionDetail
-                )
-                turns = [t.model_dump(mode="json", exclude={"v"}) for t in detail.turns]
-                self.backend.send(proto.session_detail(message.id, turns))
+                turns: list[dict[str, Any]] = []
+                next_turn: int | None = 0
+                while next_turn is not None and len(turns) < MAX_SESSION_TURNS:  # storage pages by size
+                    get = storage.SessionGet(session_id=message.id, from_turn=next_turn)
+                    detail = await request(self.nc, subject, get, storage.SessionDetail)
+                    turns += [t.model_dump(mode="json", exclude={"v"}) for t in detail.turns]
+                    next_turn = detail.next_turn
+                self.backend.send(proto.session_detail(message.id, turns[:MAX_SESSION_TURNS]))
             else:
                 gone = await request(
                     self.nc, subject, storage.SessionDelete(session_id=message.id), storage.SessionDeleted
