@@ -262,6 +262,7 @@ async def test_frames_of_an_ungranted_or_ended_stream_never_reach_the_client(gat
 
 
 async def test_rpc_clear_set_volume_and_snapshot(gateway: AudioService, bus: Bus):
+    played = await bus.watch(bus.subjects.audio_played())
     async with websockets.connect(client_url(gateway)) as ws:
         client = WebClient(ws)
         await client.next("input_mode")
@@ -272,6 +273,14 @@ async def test_rpc_clear_set_volume_and_snapshot(gateway: AudioService, bus: Bus
         cleared = await request(bus.nc, bus.subjects.audio_rpc(), m.Clear(stream_id="turn-2"), m.Cleared)
         assert cleared.ok and 0 < cleared.played["turn-2"] < 500
         await client.next("audio_clear")
+        final = await played.next_json(lambda o: o["cleared"])
+        assert final == {
+            "v": 1,
+            "stream_id": "turn-2",
+            "played_ms": cleared.played["turn-2"],
+            "drained": True,
+            "cleared": True,
+        }
 
         assert await request(bus.nc, bus.subjects.audio_rpc(), m.SetVolume(level=35), Ok)
         assert await client.next("set_volume") == {"type": "set_volume", "level": 35}

@@ -85,7 +85,8 @@ class AudioService(Service):
         self._mic: tuple[Route, str] | None = None
         self._framers: dict[str, MicFramer] = {}
         self._unmute: asyncio.TimerHandle | None = None
-        self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        # (subject, payload) to publish, or a future to resolve once all before it went out.
+        self._outbox: asyncio.Queue[tuple[str, bytes] | asyncio.Future[None]] = asyncio.Queue()
         self._throttle = _Throttle()
         self._focus_status = "waiting for focus"
         self.language: str | None = None
@@ -123,9 +124,12 @@ class AudioService(Service):
         await self.backend.stop()
         # What is still in the outbox (a final ptt stop, played counts) goes out.
         while not self._outbox.empty():
-            subject, data = self._outbox.get_nowait()
+            item = self._outbox.get_nowait()
+            if isinstance(item, asyncio.Future):
+                item.cancel()
+                continue
             with contextlib.suppress(Exception):
-                await self.nc.publish(subject, data)
+                await self.nc.publish(*item)
 
     def endpoints(self) -> list[Endpoint]:
         handlers: dict[Any, Any] = {
@@ -438,6 +442,7 @@ class AudioService(Service):
         played = self.mixer.clear(request_.stream_id)
         self._report(played)
         self.backend.send(proto.audio_clear())
+        await self._published()  # the last `played` of each stream goes out before the reply
         return m.Cleared(played={p.stream_id: p.played_ms for p in played})
 
     async def _set_volume(self, request_: m.SetVolume, subject: str) -> Ok:
@@ -467,9 +472,20 @@ class AudioService(Service):
     def _emit(self, subject: str, message: Message) -> None:
         self._outbox.put_nowait((subject, encode(message)))
 
+    async def _published(self) -> None:
+        """Return once everything queued so far has been handed to the bus."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outbox.put_nowait(done)
+        await done
+
     async def _publish_outbox(self) -> None:
         while True:
-            subject, data = await self._outbox.get()
+            item = await self._outbox.get()
+            if isinstance(item, asyncio.Future):
+                if not item.done():
+                    item.set_result(None)
+                continue
+            subject, data = item
             try:
                 await self.nc.publish(subject, data)
             except Exception as exc:  # the bus is down: nats-py buffers while reconnecting
