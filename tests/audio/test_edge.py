@@ -50,3 +50,38 @@ def test_frame_timestamps_are_the_capture_time_of_their_first_sample():
     # 40 ms arrive at t = 1 s: the first frame started 40 ms earlier, the second 20 ms.
     frames = framer.feed(bytes(2 * FRAME_BYTES), arrived_us=1_000_000)
     assert [f.ts_us for f in frames] == [960_000, 980_000]
+
+
+async def test_space_in_a_terminal_toggles_ptt():
+    import asyncio
+    import os
+
+    from huxley_audio_io.keyboard import KeyboardPtt
+
+    presses: list[str] = []
+    changed = asyncio.Event()
+
+    def record(what: str) -> None:
+        presses.append(what)
+        changed.set()
+
+    keyboard = KeyboardPtt(lambda: record("down"), lambda: record("up"))
+    controller, terminal = os.openpty()
+    try:
+        assert keyboard.start(asyncio.get_running_loop(), fd=terminal)
+        for expected in (["down"], ["down", "up"]):
+            changed.clear()
+            os.write(controller, b"x ")  # other keys do nothing
+            await asyncio.wait_for(changed.wait(), 5)
+            assert presses == expected
+        keyboard.stop()
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    not_a_terminal = os.open(os.devnull, os.O_RDONLY)
+    try:
+        assert not KeyboardPtt(lambda: None, lambda: None).start(
+            asyncio.get_running_loop(), fd=not_a_terminal
+        )
+    finally:
+        os.close(not_a_terminal)

@@ -26,12 +26,14 @@ class KeyboardPtt:
         self._saved: list[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> bool:
-        """Listen on stdin if it is a terminal; False (and nothing done) if not."""
-        if not sys.stdin.isatty():
+    def start(self, loop: asyncio.AbstractEventLoop, fd: int | None = None) -> bool:
+        """Listen on stdin (or `fd`) if it is a terminal; False (and nothing
+        done) if not."""
+        fd = sys.stdin.fileno() if fd is None else fd
+        if not os.isatty(fd):
             log.info("keyboard_ptt_off", reason="stdin is not a terminal")
             return False
-        self._fd = sys.stdin.fileno()
+        self._fd = fd
         self._saved = termios.tcgetattr(self._fd)
         tty.setcbreak(self._fd)
         self._loop = loop
