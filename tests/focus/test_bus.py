@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from typing import Any
 
+import nats
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from huxley_cli.natsserver import find_nats_server, free_port, wait_for_port
 from huxley_focus.service import FocusService
+from huxley_focus.settings import FocusSettings
 from huxley_runtime.bus import settle
 from huxley_runtime.focus_client import FocusClient, FocusFollower
 from huxley_runtime.rpc import request
@@ -30,6 +34,7 @@ from huxley_wire.messages.focus import (
 )
 from huxley_wire.subjects import Subjects
 from support.focus_peers import BridgePeer, Recorder, RecordingHandler
+from support.services import running, wait_healthy
 
 BOOK_PATIENCE = 30 * 60 * 1000
 
@@ -218,6 +223,8 @@ async def test_comms_single_claim_gets_claim_busy(holders: Any) -> None:
             "invalid",
         ),
         (b'{"v":1,"op":"release","holder":"h","activity_id":"a-nope"}', "not_holder"),
+        (b'{"v":1,"op":"acquire","holder":"a.b.>","channel":"content","interface":"x"}', "invalid"),
+        (b'{"v":1,"op":"renew","holder":""}', "invalid"),
         (b'{"v":1,"op":"inject","inject_id":"i","prompt":"","priority":"normal"}', "invalid"),
         (b'{"v":1,"op":"inject","inject_id":"i","prompt":"x","priority":"urgent"}', "invalid"),
         (
@@ -322,9 +329,33 @@ async def test_follower_tracks_states_gains_and_resyncs(nc: Client, site: str, h
         await follower.stop()
 
 
-async def test_state_survives_a_restart_of_focus(nc: Client, site: str, focus_settings: Any) -> None:
-    from support.services import running
+async def test_follower_silences_a_replaced_stream_with_its_successor(
+    nc: Client, site: str, holders: Any
+) -> None:
+    book = await holders("host")
+    old = await book.client.acquire(Channel.CONTENT, "audiobooks")
+    seen = Recorder()
+    follower = FocusFollower(
+        nc, Subjects(site), on_change=lambda s: seen.add((s.activity_id, s.state, s.reason))
+    )
+    await follower.start()
+    try:
+        new = await book.client.acquire(Channel.CONTENT, "audiobooks")
+        await seen.wait_for(lambda i: i[0] == new.activity_id)
+        start = next(n for n, i in enumerate(seen.items) if i[0] == new.activity_id)
+        order = seen.items[start:]
+        # At the moment the successor is heard, the old one is already silent.
+        assert order[:2] == [
+            (new.activity_id, "foreground", None),
+            (old.activity_id, "none", EndReason.REPLACED),
+        ]
+        assert follower.gain(old.activity_id) == 0.0 and follower.gain(new.activity_id) == 1.0
+        assert book.handler.changes(old.activity_id)[-1] == ("none", "replaced")
+    finally:
+        await follower.stop()
 
+
+async def test_state_survives_a_restart_of_focus(nc: Client, site: str, focus_settings: Any) -> None:
     subjects = Subjects(site)
     async with running(FocusService, focus_settings):
         handler = RecordingHandler()
@@ -344,3 +375,54 @@ async def test_state_survives_a_restart_of_focus(nc: Client, site: str, focus_se
         await client.release(turn.activity_id)
         await handler.wait_state(playing.activity_id, "foreground")
         await client.stop()
+
+
+async def test_without_jetstream_focus_serves_from_memory_and_says_degraded(tmp_path: Any) -> None:
+    """A bus without JetStream: focus still arbitrates, and its health says why it is degraded."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(find_nats_server()), "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port)
+        url = f"nats://127.0.0.1:{port}"
+        settings = FocusSettings(nats_url=url, site="nojs", data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+        client_nc = await nats.connect(url)
+        try:
+            async with running(FocusService, settings):
+                health = await wait_healthy(client_nc, "nojs", "focus")
+                assert health.status == "degraded"
+                assert "JetStream" in health.detail["problem"] and health.detail["persisted"] is False
+                handler = RecordingHandler()
+                client = FocusClient(client_nc, Subjects("nojs"), "host", handler)
+                await client.start()
+                reply = await client.acquire(Channel.CONTENT, "radio")
+                assert reply.state == "foreground"
+                await client.stop()
+        finally:
+            await client_nc.close()
+    finally:
+        server.terminate()
+        server.wait()
+
+
+async def test_health_is_ok_with_its_store_even_without_a_bridge(
+    nc: Client, site: str, focus: FocusService
+) -> None:
+    health = await wait_healthy(nc, site, "focus")
+    assert health.status == "ok" and health.detail["persisted"] is True
+    assert health.detail["bridge"].startswith("absent")
+
+
+async def test_client_stop_releases_and_the_handler_hears_it(
+    nc: Client, site: str, focus: FocusService
+) -> None:
+    handler = RecordingHandler()
+    client = FocusClient(nc, Subjects(site), "host", handler)
+    await client.start()
+    held = await client.acquire(Channel.CONTENT, "radio")
+    await client.stop()
+    assert handler.changes(held.activity_id) == [("foreground", None), ("none", "released")]
+    assert focus.core.arbiter.get(held.activity_id) is None

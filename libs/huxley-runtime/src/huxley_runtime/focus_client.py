@@ -173,6 +173,9 @@ class FocusClient:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
             self._sub = None
+        if self._deliverer is not None:  # let the handler hear what already came (those NONEs)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._inbox.join(), 2.0)
         await _cancel(self._deliverer)
         self._deliverer = None
 
@@ -328,6 +331,7 @@ class FocusClient:
             finally:
                 if done is not None and not done.done():
                     done.set_result(None)
+                self._inbox.task_done()
 
     # -- the lease -----------------------------------------------------------------------------
     async def _keep_lease(self) -> None:
@@ -552,6 +556,10 @@ class FocusFollower:
         else:
             self.activities[event.activity_id] = status
         await self._changed(status)
+        if event.replaces and event.replaces in self.activities:
+            # Its NONE follows; silence it now so the two never play together.
+            replaced = self.activities.pop(event.replaces)
+            await self._changed(_ended(replaced, event.seq, EndReason.REPLACED))
         if gap and (self._gap_task is None or self._gap_task.done()):
             self._gap_task = asyncio.create_task(self._resync_quietly())
 
@@ -657,9 +665,15 @@ def _from_view(view: m.ActivityView, seq: int) -> ActivityStatus:
     )
 
 
-def _ended(status: ActivityStatus, seq: int) -> ActivityStatus:
+def _ended(status: ActivityStatus, seq: int, reason: EndReason | None = None) -> ActivityStatus:
     return replace(
-        status, state=FocusState.NONE, behavior=Behavior.MUST_STOP, gain=0.0, seq=seq, reason=None, ramp_ms=0
+        status,
+        state=FocusState.NONE,
+        behavior=Behavior.MUST_STOP,
+        gain=0.0,
+        seq=seq,
+        reason=reason,
+        ramp_ms=0,
     )
 
 

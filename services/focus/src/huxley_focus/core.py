@@ -46,6 +46,7 @@ from huxley_wire.messages.focus import (
     InjectEvent,
     InjectPriority,
 )
+from huxley_wire.subjects import InvalidToken, token
 
 BRIDGE_HOLDER = "bridge"
 INJECT_INTERFACE = "inject"
@@ -115,6 +116,7 @@ class FocusCore:
 
     # -- holders' operations ----------------------------------------------------------------
     def acquire(self, req: m.Acquire, now: float) -> tuple[m.Acquired, list[Effect]]:
+        _check_holder(req.holder)
         self._touch(req.holder, now)
         if req.channel is Channel.COMMS and self.claim_live():
             holder = self.arbiter.stacks[Channel.COMMS][-1]
@@ -141,6 +143,7 @@ class FocusCore:
         return Ok(), out
 
     def renew(self, holder: str, now: float) -> tuple[m.Renewed, list[Effect]]:
+        _check_holder(holder)
         self._touch(holder, now)
         out: list[Effect] = []
         self._drain(now, out)  # the bridge coming back may unblock the queue
@@ -240,6 +243,9 @@ class FocusCore:
         memo = self.turn_ends.get(req.activity_id)
         if memo is not None:
             return memo, []  # a retry of a turn_end already applied
+        _check_holder(req.holder)
+        if req.pending is not None:
+            _check_holder(req.pending.host)
         self._touch(req.holder, now)
         out: list[Effect] = []
         turn = self.arbiter.get(req.activity_id)
@@ -267,9 +273,10 @@ class FocusCore:
         block = self.queue.first(
             lambda e: e.priority is InjectPriority.BLOCK_BEHIND_COMMS and self.eligible(e, at_barrier=True)
         )
-        if pending is not None and preempt is not None:
+        executor = self.bridge_alive(now)
+        if pending is not None and preempt is not None and executor:
             fire = preempt
-        elif pending is not None and pending.kind == "stream" and block is not None:
+        elif pending is not None and pending.kind == "stream" and block is not None and executor:
             fire = block
         if fire is not None and pending is not None:
             out.append(DropEffect(pending.host, pending.effect_id, "preempted"))
@@ -303,7 +310,7 @@ class FocusCore:
             self.arbiter.push(tx, effect)
             outcome = "started_claim" if pending.kind == "claim" else "started_stream"
             reply = m.TurnEnded(outcome=outcome, effect_activity_id=effect.activity_id)  # type: ignore[arg-type]
-        if pending is None and fire is None and self.bridge_alive(now):
+        if pending is None and fire is None and executor:
             fire = self.queue.first(lambda e: self.eligible(e, at_barrier=True))
             if fire is not None:
                 reply = m.TurnEnded(
@@ -615,6 +622,14 @@ class FocusCore:
             patience_deadline=activity.patience_deadline,
             meta=activity.meta,
         )
+
+
+def _check_holder(holder: str) -> None:
+    """A holder id becomes a subject token (focus.notify.<holder>)."""
+    try:
+        token(holder, "holder")
+    except InvalidToken as exc:
+        raise WireError(ErrorCode.INVALID, str(exc)) from None
 
 
 def _save_entry(entry: InjectEntry) -> SavedInject:

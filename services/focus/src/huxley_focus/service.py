@@ -84,23 +84,19 @@ class FocusService(Service):
 
     def health(self) -> tuple[str, dict[str, Any]]:
         now = time.time()
-        problems = []
-        if self._store is not None and not self._store.ready:
-            problems.append(self._store.error or "state store unavailable")
-        bridge = self.core.bridge_alive(now)
-        if not bridge:
-            problems.append("the bridge holds no lease: injects wait in the queue")
         detail: dict[str, Any] = {
             "activities": len(self.core.arbiter),
             "queue": len(self.core.queue),
             "current_inject": self.core.current.entry.inject_id if self.core.current else None,
             "holders": sorted(h for h, d in self.core.holders.items() if d > now),
-            "bridge": bridge,
+            # Arbitration works without the bridge; only injects wait for it.
+            "bridge": "renewing" if self.core.bridge_alive(now) else "absent: injects wait in the queue",
             "persisted": self._store is not None and self._store.ready,
         }
-        if problems:
-            detail["problems"] = problems
-        return ("degraded" if problems else "ok"), detail
+        if self._store is not None and not self._store.ready:
+            detail["problem"] = self._store.error or "state store unavailable"
+            return "degraded", detail
+        return "ok", detail
 
     def endpoints(self) -> list[Endpoint]:
         handlers: dict[Any, Handler] = {
