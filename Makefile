@@ -17,6 +17,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv
 
 $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml skills/*/pyproject.toml)
+	@./scripts/setup-system.sh --build-deps
 	$(UV) sync --frozen --all-packages
 	@touch $@
 

@@ -13,6 +13,18 @@ PACKAGES=(
   postgresql                                 # storage on PostgreSQL
 )
 
+# --build-deps: only what building the venv needs (PyAudio compiles against
+# PortAudio); `make setup` runs this before `uv sync`.
+BUILD_ONLY=""
+if [ "${1:-}" = "--build-deps" ]; then
+  BUILD_ONLY=1
+  PACKAGES=(gcc portaudio19-dev)
+  if ! command -v dpkg >/dev/null 2>&1; then
+    echo "== not a Debian system: install PortAudio's headers yourself if PyAudio fails to build"
+    exit 0
+  fi
+fi
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -27,6 +39,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq || true
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+[ -n "$BUILD_ONLY" ] && exit 0
 
 # PostgreSQL: start the cluster if it is not accepting connections.
 if command -v pg_lsclusters >/dev/null 2>&1; then

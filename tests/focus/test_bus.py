@@ -301,6 +301,21 @@ async def test_client_releases_what_focus_lists_but_it_does_not_know(
         await client.stop()
 
 
+async def test_a_pending_activity_survives_lease_renewals_and_is_promoted_later(
+    holders: Any, bridge: BridgePeer
+) -> None:
+    book = await holders("host")
+    turn = await bridge.client.acquire(Channel.DIALOG, "user", meta=ActivityMeta(kind="turn"))
+    waiting = await book.client.acquire(Channel.CONTENT, "audiobooks", patience_ms=BOOK_PATIENCE)
+    assert waiting.state == "pending"
+    for _ in range(2):  # focus does not list it as announced; it must not count as lost
+        await book.client._renew()
+    assert book.client.state_of(waiting.activity_id) == "pending"
+    assert book.handler.changes(waiting.activity_id) == []
+    await bridge.client.turn_end(turn.activity_id)
+    await book.handler.wait_state(waiting.activity_id, "foreground")
+
+
 async def test_follower_tracks_states_gains_and_resyncs(nc: Client, site: str, holders: Any) -> None:
     book = await holders("host")
     radio = await book.client.acquire(

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from nats.aio.client import Client
 
+from huxley_cli.audio_cmd import audio_app
 from huxley_cli.natsserver import NatsServer, port_is_free
 from huxley_cli.status import discover, missing_services, render
 from huxley_cli.storage_cmd import storage_app
@@ -30,6 +31,7 @@ from huxley_wire.subjects import Subjects
 
 app = typer.Typer(help="huxley-nats: a voice assistant as services on a NATS bus.", no_args_is_help=True)
 app.add_typer(storage_app, name="storage")
+app.add_typer(audio_app, name="audio")
 
 STANDARD_NATS_PORT = 4222
 WEB_PORT = 8765

@@ -128,15 +128,26 @@ class Service:
             queue_group=self.instance,
         )
         for endpoint in self.endpoints():
-            await self._micro.add_endpoint(
-                name=endpoint.name,
-                subject=endpoint.subject,
-                handler=self._dispatcher(endpoint),
-                queue_group=endpoint.queue_group or f"huxley-{self.name}",
-            )
+            await self._add_endpoint(endpoint)
         await settle(self._nc)
         self.ready.set()
         self.log.info("service_started", nats=self.settings.nats_url)
+
+    async def serve(self, endpoint: Endpoint) -> None:
+        """Add an endpoint after start (e.g. a skill's tools once it is set up);
+        it is live on the server when this returns."""
+        await self._add_endpoint(endpoint)
+        await settle(self.nc)
+
+    async def _add_endpoint(self, endpoint: Endpoint) -> None:
+        if self._micro is None:
+            raise RuntimeError(f"{self.name}: not started")
+        await self._micro.add_endpoint(
+            name=endpoint.name,
+            subject=endpoint.subject,
+            handler=self._dispatcher(endpoint),
+            queue_group=endpoint.queue_group or f"huxley-{self.name}",
+        )
 
     async def stop(self) -> None:
         if self._micro is not None:

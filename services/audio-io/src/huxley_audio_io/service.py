@@ -1,21 +1,510 @@
-"""Audio-io bus adapter (skeleton: the real work lands with the audio-io issue)."""
+"""Audio-io bus adapter: the mixer, the edge and the client relay on NATS.
+
+In:  audio.out.* (frames), focus.event.* (grants, queue, injects),
+     bridge.event.* and client.server_event (relayed to the client),
+     audio.rpc (clear, set_volume, snapshot).
+Out: audio.mic.assistant / audio.mic.claim (frames), audio.ptt, audio.played,
+     audio.event.client / audio.event.control, client.event.
+
+Everything published goes through one outbox, in the order it was decided,
+so a press's `ptt start` always precedes its mic frames and `ptt stop`
+follows the last one.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any, cast
 
+from nats.aio.msg import Msg
+
+from huxley_audio_io import client_protocol as proto
+from huxley_audio_io.backends import Backend, make_backend
+from huxley_audio_io.edge import MicFramer, PttEdge, Route, mic_route
+from huxley_audio_io.focus_view import FocusView, is_claim
+from huxley_audio_io.mixer import Block, Grant, Mixer, Played, PushResult
+from huxley_audio_io.relay import ClientRelay
+from huxley_audio_io.settings import AudioSettings
+from huxley_runtime.bus import settle
+from huxley_runtime.focus_client import ActivityStatus, FocusFollower
+from huxley_runtime.persona import PersonaError, load_persona
+from huxley_runtime.rpc import request
 from huxley_runtime.service import Endpoint, Service
+from huxley_wire.audio import FRAME_MS, AudioFrame, decode_frame, encode_frame, now_us
+from huxley_wire.codec import Message, Ok, decode, decode_object, encode
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import audio as m
+from huxley_wire.messages import bridge, skills, storage
+from huxley_wire.messages.focus import FocusState, InjectEvent, QueueEvent, Snapshot, SnapshotRequest
+from huxley_wire.subjects import InvalidToken, token
+
+TICK_S = FRAME_MS / 1000
+MAX_CLOCK_LAG_TICKS = 5  # further behind than this, the clock skips instead of catching up
+SYNC_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+MAX_SESSION_TURNS = 2000  # what one session_detail may carry to the client
+
+
+class _Throttle:
+    """Log the first occurrence of a (kind, key) and then every 200th."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def __call__(self, kind: str, key: str) -> int | None:
+        n = self.counts.get((kind, key), 0) + 1
+        if len(self.counts) > 4096:
+            self.counts.clear()
+        self.counts[(kind, key)] = n
+        return n if n == 1 or n % 200 == 0 else None
 
 
 class AudioService(Service):
     name = "audio-io"
     description = "Microphone, speaker, web client gateway and mixer"
+    settings_class = AudioSettings
 
-    async def _not_yet(self, request: Any, subject: str) -> Any:
-        raise WireError(ErrorCode.UNAVAILABLE, f"{request.op} is not implemented yet")
+    def __init__(self, settings: AudioSettings | None = None, backend: Backend | None = None) -> None:
+        super().__init__(settings)
+        self.cfg = cast(AudioSettings, self.settings)
+        self.backend = backend or make_backend(self.cfg)
+        self.mixer = Mixer(
+            prebuffer_ms=self.cfg.prebuffer_ms,
+            max_buffer_ms=self.cfg.max_buffer_ms,
+            applies_volume=self.backend.applies_volume,
+        )
+        self.focus = FocusView()
+        self.follower: FocusFollower | None = None
+        self._catching_up = False  # applying a snapshot of the past, not live events
+        self.relay = ClientRelay()
+        self.ptt = PttEdge(guard_ms=self.cfg.claim_ptt_guard_ms)
+        # Observers of every rendered block (tests and the benchmark listen here).
+        self.taps: list[Callable[[Block], None]] = []
+        self._mic: tuple[Route, str] | None = None
+        self._framers: dict[str, MicFramer] = {}
+        self._unmute: asyncio.TimerHandle | None = None
+        # (subject, payload) to publish, or a future to resolve once all before it went out.
+        self._outbox: asyncio.Queue[tuple[str, bytes] | asyncio.Future[None]] = asyncio.Queue()
+        self._throttle = _Throttle()
+        self._focus_status = "waiting for focus"
+        self.language: str | None = None
+        self.persona_name, self.personas = self._persona()
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def on_start(self) -> None:
+        nc, s = self.nc, self.subjects
+        await nc.subscribe(s.audio_out_all(), cb=self._on_frame)
+        await nc.subscribe(s.focus_event("queue"), cb=self._on_queue)
+        await nc.subscribe(s.focus_event("inject"), cb=self._on_inject)
+        await nc.subscribe(s.bridge_events(), cb=self._on_bridge)
+        await nc.subscribe(s.server_event(), cb=self._on_server_event)
+        await settle(nc)
+        self.spawn(self._publish_outbox(), name="outbox")
+        # The follower keeps up with focus (snapshot at start, after a gap in
+        # the event sequence, after a reconnect or a focus restart).
+        self.follower = FocusFollower(nc, s, on_change=self._on_focus_change)
+        self._catching_up = True
+        try:
+            await self.follower.start()
+        finally:
+            self._catching_up = False
+        await self.backend.start(self)
+        self.spawn(self._clock(), name="clock")
+        self.spawn(self._until_focus_answers(), name="focus-sync")
+        self.spawn(self._sync_bridge_state(), name="bridge-sync")
+        self.log.info("audio_io_ready", backend=self.backend.name, persona=self.persona_name)
+
+    async def on_stop(self) -> None:
+        if self._unmute is not None:
+            self._unmute.cancel()
+        if self.follower is not None:
+            await self.follower.stop()
+        await self.backend.stop()
+        # What is still in the outbox (a final ptt stop, played counts) goes out.
+        while not self._outbox.empty():
+            item = self._outbox.get_nowait()
+            if isinstance(item, asyncio.Future):
+                item.cancel()
+                continue
+            with contextlib.suppress(Exception):
+                await self.nc.publish(*item)
 
     def endpoints(self) -> list[Endpoint]:
-        ops = (m.Clear, m.SetVolume, m.AudioSnapshotRequest)
-        return [Endpoint("rpc", self.subjects.audio_rpc(), {r: self._not_yet for r in ops})]
+        handlers: dict[Any, Any] = {
+            m.Clear: self._clear,
+            m.SetVolume: self._set_volume,
+            m.AudioSnapshotRequest: self._snapshot,
+        }
+        return [Endpoint("rpc", self.subjects.audio_rpc(), handlers)]
+
+    def health(self) -> tuple[str, dict[str, Any]]:
+        synced = self.follower is not None and self.follower.synced.is_set()
+        problems = [p for p in (self.backend.problem, None if synced else self._focus_status) if p]
+        detail = {
+            "backend": self.backend.name,
+            "client_connected": self.backend.client_connected,
+            "streams": len(self.mixer.stream_ids()),
+            "volume": self.mixer.volume,
+            "focus": "following" if synced else self._focus_status,
+            **self.backend.detail(),
+        }
+        if problems:
+            detail["problems"] = problems
+        return ("degraded" if problems else "ok"), detail
+
+    # -- output: frames in, blocks out -------------------------------------------------
+    async def _on_frame(self, msg: Msg) -> None:
+        try:
+            frame = decode_frame(msg.data)
+            if frame.stream != msg.subject.rsplit(".", 1)[-1]:
+                raise WireError(ErrorCode.INVALID, f"frame of stream {frame.stream!r} on {msg.subject}")
+        except WireError as exc:
+            if (n := self._throttle("bad_frame", msg.subject)) is not None:
+                self.log.warning("audio_frame_refused", subject=msg.subject, error=exc.message, count=n)
+            return
+        result = self.mixer.push(frame)
+        if result is not PushResult.QUEUED and (n := self._throttle(result, frame.stream)) is not None:
+            event = "frame_after_grant_ended" if result is PushResult.ENDED else "stream_overflow"
+            self.log.warning(event, stream=frame.stream, count=n)
+
+    async def _clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            due += TICK_S
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif -delay > MAX_CLOCK_LAG_TICKS * TICK_S:
+                self.log.warning("clock_slip", behind_ms=round(-delay * 1000))
+                due = loop.time()
+            self._render()
+
+    def _render(self) -> None:
+        try:
+            block = self.mixer.render()
+            self.backend.play(block)
+            for tap in self.taps:
+                tap(block)
+        except Exception:  # the clock must keep ticking
+            if self._throttle("render_failed", "") is not None:
+                self.log.exception("render_failed")
+            return
+        self._report(block.played)
+        for stream_id in block.expired:
+            self.log.warning("stream_never_granted", stream=stream_id)
+
+    def _report(self, played: list[Played]) -> None:
+        for p in played:
+            event = m.PlayedEvent(
+                stream_id=p.stream_id, played_ms=p.played_ms, drained=p.drained, cleared=p.cleared
+            )
+            self._emit(self.subjects.audio_played(), event)
+
+    # -- focus --------------------------------------------------------------------------
+    def _on_focus_change(self, status: ActivityStatus) -> None:
+        change = self.focus.apply(status, time.monotonic(), fresh=not self._catching_up)
+        if status.replaces:
+            self._report(self.mixer.silence(status.replaces))
+        self._report(self.mixer.apply_grant(status.activity_id, Grant.of(status)))
+        if status.state is FocusState.NONE and is_claim(status):
+            self._framers.pop(status.activity_id, None)
+        for message in self.relay.focus(change):
+            self.backend.send(message)
+
+    async def _on_queue(self, msg: Msg) -> None:
+        try:
+            event = decode(msg.data, QueueEvent)
+        except WireError as exc:
+            self.log.warning("queue_event_refused", error=exc.message)
+            return
+        for message in self.relay.queue_event(event):
+            self.backend.send(message)
+
+    async def _on_inject(self, msg: Msg) -> None:
+        try:
+            event = decode(msg.data, InjectEvent)
+        except WireError as exc:
+            self.log.warning("inject_event_refused", error=exc.message)
+            return
+        self.backend.send(proto.dev_event("inject", event.model_dump(mode="json", exclude={"v"})))
+
+    async def _until_focus_answers(self) -> None:
+        """The follower resyncs when it sees focus move on; until focus has
+        answered once, ask it ourselves (and say so in the health)."""
+        assert self.follower is not None
+        attempt = 0
+        while not self.follower.synced.is_set():
+            try:
+                # Probe first: a failed resync would hold back events that
+                # arrive meanwhile until the next one succeeds.
+                await request(self.nc, self.subjects.focus_rpc(), SnapshotRequest(), Snapshot)
+                self._catching_up = True
+                try:
+                    await self.follower.resync()
+                finally:
+                    self._catching_up = False
+            except WireError as exc:
+                self._focus_status = f"focus unavailable ({exc.code}: {exc.message}); retrying"
+                if attempt == 0:
+                    self.log.warning("focus_unavailable", error=exc.message)
+                await asyncio.sleep(SYNC_BACKOFF_S[min(attempt, len(SYNC_BACKOFF_S) - 1)])
+                attempt += 1
+        self._focus_status = "following"
+        self.log.info("focus_synced", activities=len(self.focus.live()), seq=self.follower.seq)
+
+    # -- bridge and skills -> client ------------------------------------------------------
+    async def _on_bridge(self, msg: Msg) -> None:
+        kind = msg.subject.rsplit(".", 1)[-1]
+        try:
+            messages = self.relay.bridge_event(kind, decode_object(msg.data))
+        except WireError as exc:
+            self.log.warning("bridge_event_refused", kind=kind, error=exc.message)
+            return
+        for message in messages:
+            self.backend.send(message)
+
+    async def _sync_bridge_state(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                snap = await request(
+                    self.nc, self.subjects.bridge_rpc(), bridge.BridgeSnapshotRequest(), bridge.BridgeSnapshot
+                )
+            except WireError:
+                await asyncio.sleep(SYNC_BACKOFF_S[min(attempt, len(SYNC_BACKOFF_S) - 1)])
+                attempt += 1
+                continue
+            if self.relay.state != snap.state:
+                self.relay.state = snap.state
+                self.backend.send(proto.state(snap.state))
+            return
+
+    async def _on_server_event(self, msg: Msg) -> None:
+        try:
+            event = decode(msg.data, skills.ServerEvent)
+        except WireError as exc:
+            self.log.warning("server_event_refused", error=exc.message)
+            return
+        self.backend.send(proto.server_event(event.event, event.data))
+
+    # -- the edge (called by the backend) ----------------------------------------------
+    def ptt_down(self, source: str) -> None:
+        age = self.focus.claim_age_ms(time.monotonic())
+        press = self.ptt.press(source, age)
+        if press is None:
+            why = "already_held" if self.ptt.held is not None else "claim_just_started"
+            self.log.info("ptt_ignored", source=source, reason=why, claim_age_ms=age and round(age))
+            return
+        # Silence first, at once and locally; the authoritative interrupt follows.
+        if self._unmute is not None:
+            self._unmute.cancel()
+            self._unmute = None
+        press.muted = self.mixer.edge_mute()
+        self.backend.send(proto.audio_clear())
+        self._emit(
+            self.subjects.audio_ptt(),
+            m.PttEvent(action="start", press_id=press.press_id, ts_us=now_us(), source=cast(Any, source)),
+        )
+        self.log.info("ptt_start", press=press.press_id, source=source, muted=len(press.muted))
+
+    def ptt_up(self, source: str) -> None:
+        press = self.ptt.release(source)
+        if press is None:
+            return
+        framer = self._framers.pop(press.press_id, None)
+        if framer is not None:
+            self._publish_mic(Route.ASSISTANT, framer.flush(now_us()))
+        if self._mic is not None and self._mic[1] == press.press_id:
+            self._mic = None
+        self._emit(
+            self.subjects.audio_ptt(),
+            m.PttEvent(
+                action="stop",
+                press_id=press.press_id,
+                ts_us=now_us(),
+                source=cast(Any, source),
+                frames=framer.seq if framer else 0,
+            ),
+        )
+        self.log.info("ptt_stop", press=press.press_id, frames=framer.seq if framer else 0)
+        if press.muted:
+            # Focus decides the fate of what we held; if it never does (focus
+            # or the bridge is down), let it go again after a grace period.
+            loop = asyncio.get_running_loop()
+            self._unmute = loop.call_later(self.cfg.ptt_mute_grace_s, self.mixer.edge_unmute, press.muted)
+
+    def mic(self, pcm: bytes, arrived_us: int) -> None:
+        claim = self.focus.foreground_claim()
+        target = mic_route(self.ptt.held, claim.activity_id if claim else None)
+        if target != self._mic:
+            self._leave_mic_route(arrived_us)
+            self._mic = target
+        if target is None:
+            return
+        route, stream_id = target
+        framer = self._framers.get(stream_id)
+        if framer is None:
+            framer = self._framers[stream_id] = MicFramer(stream_id)
+        self._publish_mic(route, framer.feed(pcm, arrived_us))
+
+    def _leave_mic_route(self, at_us: int) -> None:
+        if self._mic is None:
+            return
+        route, stream_id = self._mic
+        framer = self._framers.get(stream_id)
+        if route is Route.CLAIM and framer is not None:
+            self._publish_mic(route, framer.flush(at_us))  # the claim keeps its framer (seq goes on)
+
+    def _publish_mic(self, route: Route, frames: list[AudioFrame]) -> None:
+        subject = self.subjects.audio_mic(route)
+        for frame in frames:
+            self._outbox.put_nowait((subject, encode_frame(frame)))
+
+    def client_connected(self, client_id: str, language: str | None, persona: str | None) -> list[proto.Out]:
+        messages = self.relay.handshake(
+            language or self.language, self.persona_name, self.personas, self.focus
+        )
+        if persona and persona != self.persona_name:
+            messages.append(
+                proto.status(
+                    f"persona {persona!r} is not served here; this server runs {self.persona_name!r}"
+                )
+            )
+        self._emit(
+            self.subjects.audio_event("client"), m.ClientConnection(connected=True, client_id=client_id)
+        )
+        if language:
+            self.language = language
+            self._emit(
+                self.subjects.audio_event("control"),
+                m.ClientControl(action="set_language", language=language, client_id=client_id),
+            )
+        return messages
+
+    def client_gone(self, client_id: str, reason: str) -> None:
+        if self.ptt.held is not None and self.ptt.held.source == "web":
+            self.ptt_up("web")  # a client that vanished mid-press must not leave the model listening
+        self._emit(
+            self.subjects.audio_event("client"),
+            m.ClientConnection(connected=False, client_id=client_id, reason=reason),
+        )
+
+    async def client_message(self, message: proto.ClientMessage) -> None:
+        if isinstance(message, proto.WakeWord | proto.Reset | proto.SetLanguage):
+            language = message.language if isinstance(message, proto.SetLanguage) else None
+            if isinstance(message, proto.SetLanguage):
+                self.language = language
+            control = m.ClientControl(action=message.type, language=language)
+            self._emit(self.subjects.audio_event("control"), control)
+        elif isinstance(message, proto.ClientEvent):
+            self.log.info("client_event", name=message.event, data=message.data)
+            self._emit(
+                self.subjects.client_events(), skills.ClientEvent(event=message.event, data=message.data)
+            )
+        elif isinstance(message, proto.ListSessions | proto.GetSession | proto.DeleteSession):
+            self.spawn(self._sessions(message), name="sessions")
+
+    async def _sessions(self, message: proto.ListSessions | proto.GetSession | proto.DeleteSession) -> None:
+        subject = self.subjects.storage_sessions(self.persona_name)
+        try:
+            if isinstance(message, proto.ListSessions):
+                infos = await request(self.nc, subject, storage.SessionList(), storage.SessionInfos)
+                sessions = [
+                    {"id": s.session_id, **s.model_dump(mode="json", exclude={"v"})} for s in infos.sessions
+                ]
+                self.backend.send(proto.sessions_list(sessions))
+            elif isinstance(message, proto.GetSession):
+                turns: list[dict[str, Any]] = []
+                next_turn: int | None = 0
+                while next_turn is not None and len(turns) < MAX_SESSION_TURNS:  # storage pages by size
+                    get = storage.SessionGet(session_id=message.id, from_turn=next_turn)
+                    detail = await request(self.nc, subject, get, storage.SessionDetail)
+                    turns += [t.model_dump(mode="json", exclude={"v"}) for t in detail.turns]
+                    next_turn = detail.next_turn
+                self.backend.send(proto.session_detail(message.id, turns[:MAX_SESSION_TURNS]))
+            else:
+                gone = await request(
+                    self.nc, subject, storage.SessionDelete(session_id=message.id), storage.SessionDeleted
+                )
+                self.backend.send(proto.session_deleted(message.id, gone.deleted))
+        except WireError as exc:
+            self.log.warning(
+                "sessions_request_failed", op=message.type, code=str(exc.code), error=exc.message
+            )
+            what = "not found" if exc.code is ErrorCode.NOT_FOUND else f"unavailable ({exc.code})"
+            self.backend.send(proto.status(f"sessions {what}: {exc.message}"))
+
+    # -- audio.rpc ---------------------------------------------------------------------
+    async def _clear(self, request_: m.Clear, subject: str) -> m.Cleared:
+        played = self.mixer.clear(request_.stream_id)
+        self._report(played)
+        self.backend.send(proto.audio_clear())
+        await self._published()  # the last `played` of each stream goes out before the reply
+        return m.Cleared(played={p.stream_id: p.played_ms for p in played})
+
+    async def _set_volume(self, request_: m.SetVolume, subject: str) -> Ok:
+        self.mixer.set_volume(request_.level)
+        self.relay.volume = request_.level
+        self.backend.send(proto.set_volume(request_.level))
+        return Ok()
+
+    async def _snapshot(self, request_: m.AudioSnapshotRequest, subject: str) -> m.AudioSnapshot:
+        return m.AudioSnapshot(
+            backend=self.backend.name,
+            volume=self.mixer.volume,
+            streams=[
+                m.StreamView(
+                    stream_id=s.stream_id,
+                    gain=s.gain,
+                    buffered_ms=s.buffered_ms,
+                    played_ms=s.played_ms,
+                    state=s.state,
+                )
+                for s in self.mixer.streams()
+            ],
+            client_connected=self.backend.client_connected,
+        )
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _emit(self, subject: str, message: Message) -> None:
+        self._outbox.put_nowait((subject, encode(message)))
+
+    async def _published(self) -> None:
+        """Return once everything queued so far has been handed to the bus."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outbox.put_nowait(done)
+        await done
+
+    async def _publish_outbox(self) -> None:
+        while True:
+            item = await self._outbox.get()
+            if isinstance(item, asyncio.Future):
+                if not item.done():
+                    item.set_result(None)
+                continue
+            subject, data = item
+            try:
+                await self.nc.publish(subject, data)
+            except Exception as exc:  # the bus is down: nats-py buffers while reconnecting
+                if (n := self._throttle("publish_failed", subject)) is not None:
+                    self.log.warning("publish_failed", subject=subject, error=str(exc), count=n)
+
+    def _persona(self) -> tuple[str, list[str]]:
+        personas_dir = self.cfg.personas_dir
+        available = sorted(
+            {p.stem for p in personas_dir.glob("*.yaml")}
+            | {p.parent.name for p in personas_dir.glob("*/persona.yaml")}
+        )
+        try:
+            persona = load_persona(self.cfg.persona, personas_dir)
+            self.language = persona.language_code
+            return persona.name, available
+        except PersonaError as exc:
+            self.log.warning("persona_unreadable", error=str(exc))
+        try:
+            return token(self.cfg.persona, "persona"), available
+        except InvalidToken:
+            return "basic", available

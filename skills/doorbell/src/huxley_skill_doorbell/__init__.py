@@ -1,9 +1,11 @@
-"""Doorbell example skill (to be implemented with the skill-host issue)."""
+"""Doorbell: an example Huxley skill that speaks first.
 
+When someone rings, the skill counts the visit (in its storage, so the count
+survives restarts), tells the web client, and asks the assistant to announce
+it. The doorbell itself is simulated: the web page sends the client event
+`doorbell.ring`, and `ring_every_s` in the persona makes it ring on its own.
+"""
 
-class DoorbellSkill:
-    name = "doorbell"
-    tools: list = []
+from huxley_skill_doorbell.skill import DoorbellSkill
 
-    async def handle(self, tool_name, args):  # pragma: no cover - placeholder
-        raise NotImplementedError
+__all__ = ["DoorbellSkill"]

@@ -1,13 +1,14 @@
 """Audio-io messages (control only; frames use huxley_wire.audio).
 
 Subjects:
-  audio.rpc             Clear, SetVolume, AudioSnapshotRequest
-  audio.mic.assistant   mic frames while PTT is held (to the model)
-  audio.mic.claim       mic frames while a claim holds COMMS (to the skill)
+  audio.rpc             Clear -> Cleared, SetVolume -> Ok, AudioSnapshotRequest -> AudioSnapshot
+  audio.mic.assistant   mic frames while PTT is held (to the model); stream = the press id
+  audio.mic.claim       mic frames while a claim holds COMMS (to the skill); stream = the claim's activity id
   audio.out.<stream>    output frames; <stream> is the focus activity id
   audio.ptt             PttEvent (published after the edge silenced content)
   audio.played          PlayedEvent, per stream, while playing and when drained
   audio.event.client    ClientConnection (web client connected / evicted / gone)
+  audio.event.control   ClientControl (wake_word, reset, set_language from the client)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from huxley_wire.codec import Message, Request
+from huxley_wire.codec import Message, Ok, Request
 
 
 class Clear(Request):
@@ -24,6 +25,13 @@ class Clear(Request):
 
     op = "clear"
     stream_id: str | None = None
+
+
+class Cleared(Ok):
+    """The reply to `clear`: how much of each cleared stream was really played
+    (what the bridge truncates the assistant item to)."""
+
+    played: dict[str, float] = Field(default_factory=dict)  # stream id -> played ms
 
 
 class SetVolume(Request):
@@ -40,7 +48,7 @@ class StreamView(Message):
     gain: float
     buffered_ms: float
     played_ms: float
-    state: str
+    state: str  # playing, ducked, paused, muted (PTT at the edge), waiting_grant, idle
 
 
 class AudioSnapshot(Message):
@@ -51,19 +59,33 @@ class AudioSnapshot(Message):
 
 
 class PttEvent(Message):
+    """A push-to-talk press at the edge. Mic frames of the press travel on
+    audio.mic.assistant with stream = press_id and seq 0..frames-1; `stop`
+    says how many there were, so a subscriber can wait for the last one."""
+
     action: Literal["start", "stop"]
     press_id: str
     ts_us: int  # when the button went down / up at the edge
-    source: Literal["web", "keyboard", "wake_word", "test"] = "web"
+    source: Literal["web", "keyboard", "wake_word", "file", "test"] = "web"
+    frames: int | None = None  # on stop: mic frames published for this press
 
 
 class PlayedEvent(Message):
     stream_id: str
-    played_ms: float  # audio of this stream really sent to the speaker
-    drained: bool = False  # the end-of-stream frame has been played out
+    played_ms: float  # audio of this stream really sent to the speaker, since its first frame
+    drained: bool = False  # nothing more of it will play: its end-of-stream frame was played out (or cleared)
+    cleared: bool = False  # its unplayed audio was dropped (audio_clear, or focus ended the activity)
 
 
 class ClientConnection(Message):
     connected: bool
     client_id: str
-    reason: str = ""
+    reason: str = ""  # on disconnect: closed, evicted, error
+
+
+class ClientControl(Message):
+    """Session controls a client sends (reference protocol); the bridge acts on them."""
+
+    action: Literal["wake_word", "reset", "set_language"]
+    language: str | None = None  # set_language: the language code, None for the persona's default
+    client_id: str = ""

@@ -89,11 +89,17 @@ class ToolManifest(Message):
     parameters: dict[str, Any]
 
 
+# ok: serving. starting: setup running. waiting: a peer it needs (storage) is
+# down, retrying. degraded: serving, but something failed (a tool timed out, a
+# background task gave up). failed: not serving (load or setup failed, refused).
+SkillStatus = Literal["ok", "starting", "waiting", "degraded", "failed"]
+
+
 class SkillManifest(Message):
     name: str
-    tools: list[ToolManifest]
+    tools: list[ToolManifest]  # empty unless the skill is serving (ok or degraded)
     prompt_context: str = ""
-    status: Literal["ok", "failed"] = "ok"
+    status: SkillStatus = "ok"
     error: str | None = None
 
 
@@ -106,7 +112,12 @@ class Manifest(Message):
 
 
 class AnnounceRequest(Message):
+    """Every host re-publishes its manifest. With `language` (the bridge sends
+    it when the session language changes) hosts first reconfigure their
+    skills for that language, so the manifest carries the new descriptions."""
+
     reason: str = ""
+    language: str | None = None
 
 
 class ClientEvent(Message):
@@ -118,3 +129,30 @@ class ServerEvent(Message):
     event: str
     data: dict[str, Any] = Field(default_factory=dict)
     skill: str | None = None
+
+
+def duplicate_tools(manifests: list[Manifest]) -> dict[str, str]:
+    """Skills to refuse because a tool of theirs is already declared by another
+    skill, across hosts: {refused skill: message naming both skills}.
+
+    Manifests are taken in the order given (the bridge passes them in the order
+    it first heard of each skill); the same skill on several hosts (scaled out)
+    is not a conflict. Only serving skills (ok, degraded) count."""
+    owner: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    for manifest in manifests:
+        if manifest.bye:
+            continue
+        for skill in manifest.skills:
+            if skill.status not in ("ok", "degraded") or skill.name in refused:
+                continue
+            clash = next((t.name for t in skill.tools if owner.get(t.name, skill.name) != skill.name), None)
+            if clash is not None:
+                refused[skill.name] = (
+                    f"tool {clash!r} is declared by both skill {owner[clash]!r} and skill {skill.name!r}; "
+                    f"{skill.name!r} refused"
+                )
+                continue
+            for tool in skill.tools:
+                owner[tool.name] = skill.name
+    return refused

@@ -1,0 +1,61 @@
+"""Tool-call round trip: the bridge's side of skills.tool.<skill> to a skill
+and back, through a real skill-host, next to the bare NATS request/reply
+measured in the same run.
+
+The tool is the published system skill's `get_current_time` (no I/O), so
+the figure is the host's own cost: decode, dispatch, the skill, encode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import nats
+
+from bench.harness import BASELINE_REQUEST_REPLY, BenchEnv, Measurement, latency, time_many
+from huxley_runtime.logging import configure_logging
+from huxley_runtime.rpc import request
+from huxley_skill_host.service import SkillHostService
+from huxley_skill_host.settings import SkillHostSettings
+from huxley_wire.codec import encode
+from huxley_wire.messages.skills import ToolCall, ToolReply
+from huxley_wire.subjects import Subjects
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+async def run(env: BenchEnv) -> list[Measurement]:
+    site = env.site()
+    configure_logging("bench", site, level="warning")
+    settings = SkillHostSettings(
+        nats_url=env.nats_url,
+        site=site,
+        skills="system",
+        personas_dir=REPO / "personas",
+        data_dir=env.workdir / "skills-data",
+        schema_wait_s=0,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    host = SkillHostService(settings)
+    await host.start()
+    client = await nats.connect(env.nats_url)
+    subject = Subjects(site).skill_tool("system")
+    call = encode(ToolCall(call_id="c-bench", tool="get_current_time", args={}, turn_id="t-bench"))
+    try:
+        async with asyncio.timeout(30):
+            while not host.slots["system"].serving:
+                await asyncio.sleep(0.05)
+        await request(client, subject, ToolCall(call_id="c", tool="get_current_time", args={}), ToolReply)
+        samples = await time_many(lambda: client.request(subject, call, timeout=5), 2000)
+    finally:
+        await client.close()
+        await host.stop()
+    return [
+        latency(
+            "skills.tool_call_round_trip",
+            samples,
+            baseline=BASELINE_REQUEST_REPLY,
+            note="system.get_current_time over skills.tool.system through a real skill-host",
+        )
+    ]

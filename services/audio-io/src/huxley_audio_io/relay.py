@@ -1,0 +1,114 @@
+"""Bus events as client protocol messages: what the gateway tells the client.
+Pure; it remembers only what a newly connected client must be told first
+(the bridge state, the input mode, the focus panel, the inject queue)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from huxley_audio_io import client_protocol as out
+from huxley_audio_io.focus_view import Change, FocusView, as_json, is_claim, is_stream
+from huxley_wire.codec import validate
+from huxley_wire.messages import bridge
+from huxley_wire.messages.focus import EndReason, FocusState, QueueEvent
+
+ASSISTANT_PTT = "assistant_ptt"
+SKILL_CONTINUOUS = "skill_continuous"
+
+CLAIM_END_REASONS = {
+    EndReason.RELEASED: "natural",
+    EndReason.REPLACED: "natural",
+    EndReason.USER_PTT: "user_ptt",
+    EndReason.PREEMPTED: "preempted",
+}
+
+
+class ClientRelay:
+    def __init__(self) -> None:
+        self.state = "IDLE"
+        self.mode = ASSISTANT_PTT
+        self.mode_claim: str | None = None
+        self.queue: dict[str, Any] | None = None
+        self.volume: int | None = None
+
+    # -- focus -------------------------------------------------------------------
+    def focus(self, change: Change) -> list[out.Out]:
+        event = change.after
+        messages = [out.dev_event("focus", as_json(event))]
+        if is_claim(event):
+            messages += self._claim(change)
+        elif is_stream(event):
+            messages += self._stream(change)
+        return messages
+
+    def queue_event(self, event: QueueEvent) -> list[out.Out]:
+        self.queue = event.model_dump(mode="json")
+        return [out.dev_event("queue", self.queue)]
+
+    def _claim(self, change: Change) -> list[out.Out]:
+        event = change.after
+        claim_id = event.activity_id
+        messages = []
+        if change.started:
+            messages.append(out.claim_started(claim_id, event.meta.skill, event.meta.title))
+        if change.ended:
+            reason = CLAIM_END_REASONS.get(event.reason or EndReason.ERROR, "error")
+            messages.append(out.claim_ended(claim_id, reason))
+        holds_mic = event.state is FocusState.FOREGROUND
+        if holds_mic and self.mode_claim != claim_id:
+            why = "claim_started" if change.started else "claim_resumed"
+            messages.append(self._set_mode(SKILL_CONTINUOUS, why, claim_id))
+        elif not holds_mic and self.mode_claim == claim_id:
+            if event.state is FocusState.NONE:
+                why = "claim_preempted" if event.reason is EndReason.PREEMPTED else "claim_ended"
+            else:
+                why = "claim_paused"
+            messages.append(self._set_mode(ASSISTANT_PTT, why, None))
+        return messages
+
+    def _stream(self, change: Change) -> list[out.Out]:
+        event = change.after
+        if change.started:
+            return [out.stream_started(event.activity_id, event.meta.label, event.meta.preroll_ms)]
+        if change.ended:
+            natural = event.reason is EndReason.RELEASED
+            return [out.stream_ended(event.activity_id, "natural" if natural else "interrupted")]
+        return []
+
+    def _set_mode(self, mode: str, reason: str, claim_id: str | None) -> out.Out:
+        self.mode, self.mode_claim = mode, claim_id
+        return out.input_mode(mode, reason, claim_id)
+
+    # -- bridge ------------------------------------------------------------------
+    def bridge_event(self, kind: str, obj: dict[str, Any]) -> list[out.Out]:
+        """Raises WireError when a known kind does not validate."""
+        if kind == "state":
+            self.state = validate(obj, bridge.StateEvent).value
+            return [out.state(self.state)]
+        if kind == "status":
+            return [out.status(validate(obj, bridge.StatusEvent).message)]
+        if kind == "transcript":
+            line = validate(obj, bridge.TranscriptEvent)
+            return [out.transcript(line.role, line.text)]
+        if kind == "model_speaking":
+            return [out.model_speaking(validate(obj, bridge.ModelSpeakingEvent).value)]
+        if kind == "turn":
+            return [out.dev_event("turn", validate(obj, bridge.TurnEvent).model_dump(mode="json"))]
+        return [out.dev_event(kind, {k: v for k, v in obj.items() if k != "v"})]
+
+    # -- a new client --------------------------------------------------------------
+    def handshake(
+        self, language: str | None, persona: str, personas: list[str], view: FocusView
+    ) -> list[out.Out]:
+        """hello, state, input_mode (the reference's order), then what the panels need."""
+        messages = [
+            out.hello(language, persona, personas),
+            out.state(self.state),
+            out.input_mode(self.mode, "idle", self.mode_claim),
+            out.dev_event("focus_snapshot", {"activities": [as_json(a) for a in view.live()]}),
+        ]
+        if self.queue is not None:
+            messages.append(out.dev_event("queue", self.queue))
+        if self.volume is not None:
+            messages.append(out.set_volume(self.volume))
+        return messages

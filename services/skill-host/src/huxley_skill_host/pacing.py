@@ -1,0 +1,44 @@
+"""Turning a skill's PCM into 20 ms frames sent in real time. Pure."""
+
+from __future__ import annotations
+
+from huxley_wire.audio import BYTES_PER_MS, FRAME_BYTES
+
+
+class FrameChunker:
+    """Any chunk sizes in, whole 960-byte frames out; `flush()` returns the
+    rest (even length) at the end of a stream."""
+
+    def __init__(self, frame_bytes: int = FRAME_BYTES) -> None:
+        self.frame_bytes = frame_bytes
+        self._buffer = bytearray()
+
+    def push(self, chunk: bytes) -> list[bytes]:
+        self._buffer += chunk
+        whole = len(self._buffer) - len(self._buffer) % self.frame_bytes
+        frames = [bytes(self._buffer[i : i + self.frame_bytes]) for i in range(0, whole, self.frame_bytes)]
+        del self._buffer[:whole]
+        return frames
+
+    def flush(self) -> bytes:
+        rest = bytes(self._buffer[: len(self._buffer) - len(self._buffer) % 2])
+        self._buffer.clear()
+        return rest
+
+
+class Pacer:
+    """Real-time pacing with a small lead: frame n may be sent `lead_ms` before
+    its play time (started + n * 20 ms), never earlier."""
+
+    def __init__(self, started: float, lead_ms: int) -> None:
+        self.started = started
+        self.lead_s = lead_ms / 1000
+        self.sent_ms = 0.0
+
+    def delay_s(self, now: float) -> float:
+        """How long to wait before sending the next frame."""
+        due = self.started + self.sent_ms / 1000 - self.lead_s
+        return max(0.0, due - now)
+
+    def sent(self, pcm_bytes: int) -> None:
+        self.sent_ms += pcm_bytes / BYTES_PER_MS

@@ -1,0 +1,268 @@
+"""The stream player and the claim session without a bus: frames, pacing,
+pause and resume, and a claim's end reported exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from huxley_sdk import AudioStream, ClaimEndReason, InputClaim
+from huxley_skill_host.claims import ClaimSession, claim_end_reason
+from huxley_skill_host.pacing import FrameChunker, Pacer
+from huxley_skill_host.streams import StreamPlayer
+from huxley_wire.audio import FRAME_BYTES, AudioFrame
+from huxley_wire.messages.focus import Behavior, EndReason, FocusState
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 50.0
+        self.slept = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+        await asyncio.sleep(0)
+
+
+def test_chunker_makes_whole_frames_and_an_even_rest():
+    chunker = FrameChunker()
+    assert chunker.push(b"\1" * 500) == []
+    frames = chunker.push(b"\2" * 1500)
+    assert [len(f) for f in frames] == [960, 960] and frames[0] == b"\1" * 500 + b"\2" * 460
+    assert chunker.flush() == b"\2" * 80
+    chunker.push(b"\3" * 7)
+    assert chunker.flush() == b"\3" * 6
+
+
+def test_pacer_allows_a_lead_then_real_time():
+    pacer = Pacer(started=10.0, lead_ms=100)
+    assert pacer.delay_s(10.0) == 0
+    for _ in range(5):
+        pacer.sent(FRAME_BYTES)  # 100 ms sent
+    assert pacer.delay_s(10.0) == 0
+    pacer.sent(FRAME_BYTES)
+    assert pacer.delay_s(10.0) == pytest.approx(0.02)
+    assert pacer.delay_s(10.5) == 0
+
+
+def stream_of(chunks: list[bytes], log: list[str]) -> AudioStream:
+    async def play() -> AsyncIterator[bytes]:
+        log.append("opened")
+        try:
+            for chunk in chunks:
+                yield chunk
+        finally:
+            log.append("closed")
+
+    return AudioStream(factory=play)
+
+
+def player(
+    stream: AudioStream, send: Callable[[AudioFrame], Awaitable[None]], time: FakeTime
+) -> StreamPlayer:
+    return StreamPlayer(
+        activity_id="a-1",
+        skill="books",
+        effect_id="e-1",
+        stream=stream,
+        send=send,
+        lead_ms=100,
+        clock=time.clock,
+        sleep=time.sleep,
+    )
+
+
+async def test_a_stream_plays_to_the_end_in_frames_paced_in_real_time():
+    frames: list[AudioFrame] = []
+    log: list[str] = []
+    time = FakeTime()
+
+    async def send(frame: AudioFrame) -> None:
+        frames.append(frame)
+
+    pcm = bytes(range(256)) * 40  # 10240 bytes, odd chunk sizes below
+    p = player(stream_of([pcm[:1001], pcm[1001:3000], pcm[3000:]], log), send, time)
+    p.apply(FocusState.FOREGROUND, Behavior.PRIMARY)
+    assert await p.run() == "ended"
+    assert log == ["opened", "closed"]
+    assert [f.seq for f in frames] == list(range(len(frames)))
+    assert all(f.stream == "a-1" for f in frames)
+    assert b"".join(f.pcm for f in frames) == pcm
+    assert [len(f.pcm) for f in frames[:-2]] == [960] * (len(frames) - 2)
+    assert frames[-1].eos and frames[-1].pcm == b"" and not frames[-2].eos
+    # 10240 bytes = 213.3 ms of audio, minus the 100 ms lead, waited in real time.
+    assert time.slept == pytest.approx(0.2133 - 0.1 - (len(frames[-2].pcm) / 48000), abs=0.001)
+
+
+async def test_pause_closes_the_iterator_and_foreground_calls_the_factory_again():
+    frames: list[AudioFrame] = []
+    log: list[str] = []
+    time = FakeTime()
+    position = 0
+    saved = asyncio.Event()
+
+    async def book() -> AsyncIterator[bytes]:
+        nonlocal position
+        log.append(f"start@{position}")
+        try:
+            while position < 40:
+                yield bytes([position]) * FRAME_BYTES
+                position += 1
+        finally:
+            log.append(f"saved@{position}")
+            saved.set()
+
+    p = player(AudioStream(factory=book), lambda f: _keep(frames, f), time)
+
+    async def _keep(store: list[AudioFrame], frame: AudioFrame) -> None:
+        store.append(frame)
+        if len(store) == 5:
+            p.apply(FocusState.BACKGROUND, Behavior.MUST_PAUSE)
+        if len(store) == 6:
+            pytest.fail("a paused stream sent a frame")
+
+    p.send = lambda f: _keep(frames, f)
+    p.apply(FocusState.FOREGROUND, Behavior.PRIMARY)
+    running = asyncio.create_task(p.run())
+    await asyncio.wait_for(saved.wait(), 5)
+    assert log == ["start@0", "saved@5"] and p.starts == 1
+
+    def resume_check(frame: AudioFrame) -> Awaitable[None]:
+        frames.append(frame)
+        return asyncio.sleep(0)
+
+    p.send = resume_check
+    p.apply(FocusState.BACKGROUND, Behavior.MAY_DUCK)  # ducked: plays again
+    assert await asyncio.wait_for(running, 5) == "ended"
+    assert log == ["start@0", "saved@5", "start@5", "saved@40"] and p.starts == 2
+    assert [f.seq for f in frames] == list(range(len(frames)))  # seq continues across the pause
+    assert frames[5].pcm[0] == 5  # resumed where the skill saved its position
+
+
+async def test_none_stops_for_good_and_a_failing_iterator_is_failed():
+    time = FakeTime()
+    log: list[str] = []
+    frames: list[AudioFrame] = []
+
+    async def send(frame: AudioFrame) -> None:
+        frames.append(frame)
+
+    p = player(stream_of([b"\0" * 960] * 3, log), send, time)
+    p.apply(FocusState.NONE, Behavior.MUST_STOP)
+    p.apply(FocusState.FOREGROUND, Behavior.PRIMARY)  # too late: stopping is final
+    assert await p.run() == "stopped" and log == [] and frames == []
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"\0" * 960
+        raise OSError("disk gone")
+
+    q = player(AudioStream(factory=broken), send, time)
+    q.apply(FocusState.FOREGROUND, Behavior.PRIMARY)
+    assert await q.run() == "failed" and "disk gone" in (q.error or "")
+    assert frames[-1].eos
+
+
+def test_claim_end_reasons():
+    assert claim_end_reason(EndReason.RELEASED) is ClaimEndReason.NATURAL
+    assert claim_end_reason(EndReason.USER_PTT) is ClaimEndReason.USER_PTT
+    assert claim_end_reason(EndReason.PREEMPTED) is ClaimEndReason.PREEMPTED
+    assert claim_end_reason(EndReason.LEASE_EXPIRED) is ClaimEndReason.ERROR
+    assert claim_end_reason("claim_busy") is ClaimEndReason.ERROR
+    assert claim_end_reason("preempted") is ClaimEndReason.PREEMPTED
+    assert claim_end_reason("user_ptt") is ClaimEndReason.USER_PTT
+    assert claim_end_reason(None) is ClaimEndReason.ERROR
+
+
+class FakeMic:
+    def __init__(self) -> None:
+        self.handler: Callable[[bytes], Awaitable[None]] | None = None
+        self.opened = asyncio.Event()
+        self.closed = 0
+
+    async def open(self, handler: Callable[[bytes], Awaitable[None]]) -> FakeMic:
+        self.handler = handler
+        self.opened.set()
+        return self
+
+    async def close(self) -> None:
+        self.closed += 1
+        self.handler = None
+
+
+async def make_claim(speaker: AsyncIterator[bytes] | None = None):
+    heard: list[bytes] = []
+    ends: list[ClaimEndReason] = []
+    released: list[str] = []
+    frames: list[AudioFrame] = []
+    mic = FakeMic()
+    time = FakeTime()
+
+    async def on_mic(pcm: bytes) -> None:
+        heard.append(pcm)
+
+    async def on_end(reason: ClaimEndReason) -> None:
+        ends.append(reason)
+
+    async def release(activity: str) -> None:
+        released.append(activity)
+
+    async def send(frame: AudioFrame) -> None:
+        frames.append(frame)
+
+    session = ClaimSession(
+        skill="caller",
+        claim=InputClaim(on_mic_frame=on_mic, speaker_source=speaker, on_claim_end=on_end, title="Call"),
+        effect_id=None,
+        send=send,
+        release=release,
+        open_mic=mic.open,
+        lead_ms=100,
+        clock=time.clock,
+        sleep=time.sleep,
+    )
+    session.bind("c-1")
+    return session, mic, heard, ends, released, frames
+
+
+async def test_claim_hears_the_mic_while_foreground_and_ends_once_on_ptt():
+    session, mic, heard, ends, released, _ = await make_claim()
+    session.apply(FocusState.FOREGROUND)
+    await asyncio.wait_for(mic.opened.wait(), 5)
+    assert mic.handler is not None
+    await mic.handler(b"\1\1")
+    session.apply(FocusState.NONE, EndReason.USER_PTT)
+    assert await asyncio.wait_for(session.handle().wait_end(), 5) is ClaimEndReason.USER_PTT
+    session.apply(FocusState.NONE, EndReason.RELEASED)
+    await session.end(ClaimEndReason.ERROR, release=True)
+    await asyncio.sleep(0)
+    assert heard == [b"\1\1"] and ends == [ClaimEndReason.USER_PTT] and released == [] and mic.closed == 1
+
+
+async def test_claim_speaker_runs_out_naturally_and_releases():
+    async def speaker() -> AsyncIterator[bytes]:
+        yield b"\5" * 2000
+
+    session, _mic, _, ends, released, frames = await make_claim(speaker())
+    session.apply(FocusState.FOREGROUND)
+    assert await asyncio.wait_for(session.handle().wait_end(), 5) is ClaimEndReason.NATURAL
+    await asyncio.sleep(0)
+    assert ends == [ClaimEndReason.NATURAL] and released == ["c-1"]
+    assert b"".join(f.pcm for f in frames) == b"\5" * 2000 and frames[-1].eos
+
+
+async def test_claim_handle_cancel_is_natural_and_idempotent():
+    session, mic, _, ends, released, _ = await make_claim()
+    session.apply(FocusState.FOREGROUND)
+    await asyncio.wait_for(mic.opened.wait(), 5)
+    handle = session.handle()
+    handle.cancel()
+    handle.cancel()
+    assert await asyncio.wait_for(handle.wait_end(), 5) is ClaimEndReason.NATURAL
+    await asyncio.sleep(0)
+    assert ends == [ClaimEndReason.NATURAL] and released == ["c-1"]
