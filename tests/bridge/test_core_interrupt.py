@@ -186,3 +186,12 @@ def test_dialog_granted_to_a_turn_that_is_gone_is_given_back() -> None:
     rig.feed(e.InterruptDone(rig.one(again, c.Interrupt).token))
     out = rig.feed(e.DialogAcquired(acquire.turn_id, "a-stale"))
     assert rig.one(out, c.ReleaseActivity).activity_id == "a-stale"
+
+
+def test_truncation_uses_what_audio_io_says_it_cleared() -> None:
+    rig, activity, _ = speaking_turn()
+    out = rig.feed(e.PttStart("p2", 2_000_000))
+    done = rig.feed(e.InterruptDone(rig.one(out, c.Interrupt).token))
+    token = rig.one(done, c.ClearAudio).token
+    cleared = rig.feed(e.AudioCleared(token, played={activity: 412.0, "someone-else": 9.0}))
+    assert [t["audio_end_ms"] for t in rig.sent(cleared, "conversation.item.truncate")] == [412]

@@ -143,3 +143,32 @@ def test_drain_deadline_when_audio_io_never_reports() -> None:
     out = rig.tick(deadline - rig.now + 0.01)
     assert rig.of(out, c.EndTurn)
     assert "moving on" in rig.statuses(out)[0]
+
+
+def test_commit_waits_for_the_press_frames_that_the_stop_overtook() -> None:
+    rig = Rig().connect()
+    rig.press("p1", 0)
+    for _ in range(15):
+        rig.feed(e.MicAudio(tone(20), press_id="p1"))
+    out = rig.feed(e.PttStop("p1", 400_000, frames=20))  # 5 frames still on their way
+    assert "input_audio_buffer.commit" not in rig.model_types(out)
+    rig.feed(e.MicAudio(tone(20), press_id="other-press"))  # not this press: ignored
+    for _ in range(4):
+        assert "input_audio_buffer.commit" not in rig.model_types(
+            rig.feed(e.MicAudio(tone(20), press_id="p1"))
+        )
+    out = rig.feed(e.MicAudio(tone(20), press_id="p1"))
+    assert rig.model_types(out) == ["input_audio_buffer.commit", "response.create"]
+    assert len(rig.of(rig.log, c.AppendAudio)) == 20
+    assert rig.of(rig.feed(e.MicAudio(tone(20), press_id="p1")), c.AppendAudio) == []  # frame 21: too many
+
+
+def test_commit_goes_ahead_when_frames_never_arrive() -> None:
+    rig = Rig(mic_tail_wait_ms=250).connect()
+    rig.press("p1", 0)
+    rig.talk(300)
+    rig.feed(e.PttStop("p1", 400_000, frames=40))
+    deadline = rig.core.next_deadline()
+    assert deadline is not None and deadline == rig.now + 0.25
+    assert "input_audio_buffer.commit" not in rig.model_types(rig.tick(0.2))
+    assert rig.model_types(rig.tick(0.06)) == ["input_audio_buffer.commit", "response.create"]

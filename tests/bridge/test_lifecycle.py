@@ -11,6 +11,7 @@ from huxley_bridge import commands as c
 from huxley_bridge.cost import CostMeter, Level, Pricing, Thresholds, usage_cost
 from huxley_bridge.instructions import SUMMARY_HEADING, Voice, compose_instructions, session_update
 from huxley_bridge.lifecycle import (
+    Announce,
     Close,
     Connect,
     LifecycleConfig,
@@ -210,14 +211,16 @@ def test_tools_follow_hosts_appearing_leaving_and_going_silent() -> None:
     assert next(x for x in out if isinstance(x, ToolsUpdated)).tools == {}
 
 
-def test_failed_skills_and_clashing_tool_names() -> None:
+def test_serving_skills_only_and_clashing_skills_refused_whole() -> None:
     registry = ToolRegistry()
     registry.apply(manifest("h1", ("a", ["shared", "only_a"], "")), 0)
-    registry.apply(manifest("h2", ("b", ["shared"], "")), 0)
+    registry.apply(manifest("h2", ("b", ["shared", "only_b"], "")), 0)
     registry.apply(manifest("h3", ("broken", ["nope"], ""), status="failed"), 0)
-    assert registry.tools() == {"shared": "a", "only_a": "a"}
-    assert registry.conflicts == ["tool 'shared' of 'b' clashes with 'a'"]
-    assert [d["name"] for d in registry.definitions()] == ["shared", "only_a"]
+    registry.apply(manifest("h4", ("tired", ["slow"], ""), status="degraded"), 0)
+    registry.apply(manifest("h5", ("booting", ["later"], ""), status="starting"), 0)
+    assert registry.tools() == {"shared": "a", "only_a": "a", "slow": "tired"}
+    assert registry.conflicts == ["tool 'shared' is declared by both skill 'a' and skill 'b'; 'b' refused"]
+    assert [d["name"] for d in registry.definitions()] == ["shared", "only_a", "slow"]
 
 
 def test_instructions_are_persona_constraints_skills_and_summary() -> None:
@@ -248,3 +251,29 @@ def test_reconnect_cue_is_short_audible_pcm() -> None:
     pcm = reconnect_cue()
     assert len(pcm) % 2 == 0 and 300 <= len(pcm) / BYTES_PER_MS <= 600
     assert -30 < level_dbfs(pcm) < -6
+
+
+def test_reset_starts_a_conversation_that_remembers_nothing() -> None:
+    life = SessionLifecycle(LifecycleConfig(), VOICE)
+    life.start(0, DAY)
+    life.connect_ok(0)
+    life.heard("user", "my name is Ada")
+    out = life.reset()
+    assert [type(x) for x in out] == [Close] and out[0].reason == "reset"  # type: ignore[union-attr]
+    out = life.dropped(1, "closed")
+    assert not any(isinstance(x, StoreSummary) for x in out)
+    assert any(isinstance(x, Connect) for x in out)
+    update = next(x.event for x in life.connect_ok(1.1) if isinstance(x, c.SendModel))
+    assert "Ada" not in update["session"]["instructions"]
+
+
+def test_set_language_refreshes_prompt_and_transcription_and_asks_skills_to_reannounce() -> None:
+    life = SessionLifecycle(LifecycleConfig(), VOICE)
+    life.start(0, DAY)
+    life.connect_ok(0)
+    persona = load_persona("basic", Path(__file__).parents[2] / "personas")
+    out = life.set_language(Voice.of(persona, "es"), "es")
+    assert next(x for x in out if isinstance(x, Announce)).language == "es"
+    update = next(x.event for x in out if isinstance(x, c.SendModel))["session"]
+    assert update["instructions"].startswith("Eres Huxley")
+    assert update["audio"] == {"input": {"transcription": {"model": "whisper-1", "language": "es"}}}

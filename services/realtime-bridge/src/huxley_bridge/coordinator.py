@@ -65,6 +65,7 @@ class CoordinatorConfig:
     lead_ms: float = 200.0  # output pacing: at most this far ahead of real time
     drain_grace_s: float = 5.0  # wait this long past the expected end for `drained`
     mic_backlog_ms: float = 10_000.0  # mic audio kept while the interrupt runs
+    mic_tail_wait_ms: float = 250.0  # after PTT stop, wait this long at most for the press's last frames
     interface: str = "assistant"  # the bridge's DIALOG interface
     too_short_message: str = "That was a very short press. Hold the button while you talk."
     offline_message: str = "I can't reach my voice right now. I'll keep trying."
@@ -95,6 +96,9 @@ class Turn:
     backlog: list[bytes] = field(default_factory=list)
     backlog_ms: float = 0.0
     appended_ms: float = 0.0
+    mic_frames: int = 0  # frames of this press taken in
+    expected_frames: int | None = None  # how many the edge published (from PTT stop)
+    stop_deadline: float | None = None  # commit by then even if frames are missing
     # output is held while a gate is closed: "activity" (no stream id yet), "clear"
     gates: set[str] = field(default_factory=set)
     # responses and tools
@@ -200,6 +204,8 @@ class TurnCoordinator:
         if t is None or not t.live:
             return None
         times = []
+        if t.stop_deadline is not None and t.phase == "listening":
+            times.append(t.stop_deadline)
         if not t.gates and t.activity_id is not None:
             due = t.out.next_release_at()
             if due is not None:
@@ -354,7 +360,7 @@ class TurnCoordinator:
             self._append(t, pcm)
         t.backlog.clear()
         if t.press_stop_us is not None:
-            self._close_press(t)
+            self._maybe_close_press(t)
 
     def _append(self, t: Turn, pcm: bytes) -> None:
         t.appended_ms += len(pcm) / BYTES_PER_MS
@@ -364,10 +370,15 @@ class TurnCoordinator:
         t = self.turn
         if t is None or t.kind != "user" or not t.live or not self.connected:
             return
-        if t.press_stop_us is not None:
-            return
+        if ev.press_id is not None and ev.press_id != t.press_id:
+            return  # a frame of another press
+        if t.press_stop_us is not None and (t.expected_frames is None or t.mic_frames >= t.expected_frames):
+            return  # after the release: only the press's own late frames still count
+        t.mic_frames += 1
         if t.phase == "listening":
             self._append(t, ev.pcm)
+            if t.press_stop_us is not None:
+                self._maybe_close_press(t)
         elif t.phase == "starting" and t.backlog_ms < self.config.mic_backlog_ms:
             t.backlog.append(ev.pcm)  # the interrupt is still running: keep it for the model
             t.backlog_ms += len(ev.pcm) / BYTES_PER_MS
@@ -380,9 +391,19 @@ class TurnCoordinator:
         if t is None or t.press_id != ev.press_id or not t.live or t.press_stop_us is not None:
             return
         t.press_stop_us = ev.ts_us
-        if t.phase == "listening":
+        t.expected_frames = ev.frames
+        t.stop_deadline = self._now + self.config.mic_tail_wait_ms / 1000
+        self._maybe_close_press(t)  # still starting: `_listen` does it once the interrupt is done
+
+    def _maybe_close_press(self, t: Turn) -> None:
+        """Commit once every frame of the press is in (the mic and PTT subjects
+        are separate: the stop can overtake its last frames), or at the deadline."""
+        if t.phase != "listening" or t.press_stop_us is None:
+            return
+        complete = t.expected_frames is None or t.mic_frames >= t.expected_frames
+        if complete or (t.stop_deadline is not None and self._now >= t.stop_deadline):
+            t.stop_deadline = None
             self._close_press(t)
-        # still starting: `_listen` closes the press once the interrupt is done
 
     def _close_press(self, t: Turn) -> None:
         assert t.press_stop_us is not None
@@ -479,6 +500,10 @@ class TurnCoordinator:
         self._start_next()
 
     def _on_cleared(self, ev: e.AudioCleared) -> None:
+        for stream, played_ms in ev.played.items():  # audio-io's word on what was heard
+            for t in self._turns.values():
+                if t.activity_id == stream:
+                    t.played_ms = max(t.played_ms, played_ms)
         after = self._clears.pop(ev.token, None)
         if after is not None:
             after()
@@ -869,6 +894,8 @@ class TurnCoordinator:
     # -- output pacing ---------------------------------------------------------------------------------------
     def _release(self) -> None:
         t = self.turn
+        if t is not None and t.stop_deadline is not None:
+            self._maybe_close_press(t)
         if t is None or not t.live or t.gates or t.activity_id is None:
             return
         for frame in t.out.release(self._now):

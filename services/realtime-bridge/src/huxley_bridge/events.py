@@ -5,7 +5,7 @@ wrapper). Plain frozen dataclasses, so tests build them by hand."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from huxley_wire.messages.focus import ActivityKind, Channel, EndReason, FocusState, InjectPriority
@@ -23,11 +23,13 @@ class PttStart:
 class PttStop:
     press_id: str
     ts_us: int
+    frames: int | None = None  # mic frames the edge published for this press (AUDIO-4)
 
 
 @dataclass(frozen=True, slots=True)
 class MicAudio:
     pcm: bytes
+    press_id: str | None = None  # the frame's stream: the press it belongs to
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,7 @@ class DialogAcquireFailed:
 class AudioCleared:
     token: int
     ok: bool = True
+    played: Mapping[str, float] = field(default_factory=dict)  # stream -> ms really played (AUDIO-5)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,15 +48,20 @@ def session_update(
     tools: list[dict[str, Any]],
     summary: str | None,
     full: bool = True,
+    transcription: bool = False,
 ) -> dict[str, Any]:
     """The session.update event. `full=False` is a refresh (tools and
-    instructions only): the voice can't change once the model has spoken."""
+    instructions, plus the transcription settings with `transcription`): the
+    voice can't change once the model has spoken."""
     session: dict[str, Any] = {
         "type": "realtime",
         "instructions": compose_instructions(voice.instructions, prompt_contexts, summary),
         "tools": tools,
         "tool_choice": "auto",
     }
+    hint = {"model": transcription_model, "language": voice.transcription_language}
+    if transcription and not full:
+        session["audio"] = {"input": {"transcription": hint}}
     if full:
         session |= {
             "model": model,
@@ -64,7 +69,7 @@ def session_update(
             "audio": {
                 "input": {
                     "format": PCM,
-                    "transcription": {"model": transcription_model, "language": voice.transcription_language},
+                    "transcription": hint,
                     "turn_detection": None,
                 },
                 "output": {"format": PCM, "voice": voice.voice},

@@ -34,7 +34,7 @@ class Connect:
 
 @dataclass(frozen=True, slots=True)
 class Close:
-    reason: Literal["idle", "budget", "shutdown"]
+    reason: Literal["idle", "reset", "budget", "shutdown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +50,23 @@ class PlayCue:
 
 
 @dataclass(frozen=True, slots=True)
+class Announce:
+    """skills.announce with the session language: hosts reconfigure their
+    skills for it and re-publish their manifests (SKILLS-9)."""
+
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
 class ToolsUpdated:
     """For the coordinator: tool name -> skill."""
 
     tools: dict[str, str]
 
 
-LifecycleCommand = Connect | Close | StoreSummary | PlayCue | ToolsUpdated | c.SendModel | c.Publish
+LifecycleCommand = (
+    Connect | Close | StoreSummary | PlayCue | Announce | ToolsUpdated | c.SendModel | c.Publish
+)
 
 
 @dataclass(frozen=True)
@@ -113,7 +123,7 @@ class SessionLifecycle:
         )
         self._publish("state", StateEvent(value=value))  # type: ignore[arg-type]
 
-    def session_update(self, full: bool = True) -> dict[str, Any]:
+    def session_update(self, full: bool = True, transcription: bool = False) -> dict[str, Any]:
         return session_update(
             self.voice,
             model=self.config.model,
@@ -122,6 +132,7 @@ class SessionLifecycle:
             tools=self.registry.definitions(),
             summary=self.summary,
             full=full,
+            transcription=transcription,
         )
 
     def _connect(self, now: float) -> None:
@@ -254,6 +265,24 @@ class SessionLifecycle:
         elif self.state == "connected" and now - self.last_activity >= self.config.idle_limit_s:
             self.state = "rotating"  # a fresh session, told the summary of this one
             self._out.append(Close("idle"))
+        return self._take()
+
+    def reset(self) -> list[LifecycleCommand]:
+        """The client's `reset`: a fresh conversation that remembers nothing."""
+        self.transcript.clear()
+        self.summary = None
+        if self.state == "connected":
+            self.state = "rotating"
+            self._out.append(Close("reset"))
+        return self._take()
+
+    def set_language(self, voice: Voice, language: str) -> list[LifecycleCommand]:
+        """The client's `set_language`: the persona's prompt and transcription
+        hint for it now, and the skills' descriptions once they re-announce."""
+        self.voice = voice
+        self._out.append(Announce(language))
+        if self.state == "connected":
+            self._out.append(c.SendModel(self.session_update(full=False, transcription=True)))
         return self._take()
 
     def stop(self) -> list[LifecycleCommand]:
