@@ -9,6 +9,7 @@ Subjects:
   bridge.event.state           StateEvent (IDLE / CONNECTING / CONVERSING)
   bridge.event.model_speaking  ModelSpeakingEvent
   bridge.event.session         SessionEvent (model socket up/down, offline mode)
+  bridge.event.cost            CostEvent (today's model spend crossed a threshold)
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class BridgeSnapshot(Message):
     phase: str | None = None
     tools: list[str] = Field(default_factory=list)
     model: str = ""
+    cost_usd_today: float = 0.0
 
 
 class TurnEvent(Message):
@@ -96,3 +98,12 @@ class SessionEvent(Message):
     model: str = ""
     attempt: int = 0
     message: str = ""
+
+
+class CostEvent(Message):
+    """Today's model spend crossed a threshold (warn / canary / kill: the
+    kill switch closes the session until the next day)."""
+
+    day: str  # the persona's local date, YYYY-MM-DD
+    usd: float
+    level: Literal["ok", "warn", "canary", "kill"]

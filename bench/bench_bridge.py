@@ -1,0 +1,226 @@
+"""Realtime bridge benchmarks (phase 1: the core and the model socket; the
+bus legs come with the adapter).
+
+- bridge.core.*: the pure turn coordinator's cost per event, against the
+  work every mic frame needs anyway (base64 + JSON of its append event).
+- bridge.sim.*: through the real openai client to huxley-realtime-sim on
+  loopback: PTT release -> response.create on the socket, and an idle
+  inject -> its conversation item on the socket (p50/p99), against the
+  bare NATS request/reply.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from bench.harness import BASELINE_REQUEST_REPLY, BenchEnv, Measurement, latency
+from huxley_bridge import commands as c
+from huxley_bridge import events as e
+from huxley_bridge.coordinator import CoordinatorConfig, TurnCoordinator
+from huxley_bridge.model import ModelEndpoint, ModelSession
+from huxley_realtime_sim import SimServer, parse_rules
+from huxley_realtime_sim.voice import ToneVoice
+from huxley_wire.audio import FRAME_BYTES
+from huxley_wire.messages.skills import ToolReply
+
+FRAME = bytes(range(256)) * (FRAME_BYTES // 256) + bytes(FRAME_BYTES % 256)
+DELTA_100MS = FRAME * 5
+BASELINE_ENCODE = "bridge.baseline.encode_append"
+RULES = """
+speed: 0
+default: {say: "Okay."}
+rules: []
+"""
+
+
+def per_event_us(name: str, fn: Any, n: int, baseline: str | None, note: str) -> Measurement:
+    samples = []
+    for _ in range(5):  # five batches: p50/p99 over batch means
+        started = time.perf_counter()
+        for _ in range(n):
+            fn()
+        samples.append((time.perf_counter() - started) / n * 1e6)
+    m = latency(name, samples, baseline=baseline, note=note)
+    m.unit = "us"
+    m.extra = {"per_s_at_p50": round(1e6 / m.p50) if m.p50 else None, "per_batch": n}
+    return m
+
+
+def listening_core() -> TurnCoordinator:
+    core = TurnCoordinator(CoordinatorConfig(lead_ms=1e12))
+    core.handle(e.ModelConnected(), 0)
+    out = core.handle(e.PttStart("p", 0), 0)
+    token = next(x.token for x in out if isinstance(x, c.Interrupt))
+    out = core.handle(e.InterruptDone(token), 0)
+    turn = next(x.turn_id for x in out if isinstance(x, c.AcquireDialog))
+    core.handle(e.DialogAcquired(turn, "a1"), 0)
+    return core
+
+
+def one_turn(n: int) -> None:
+    """A whole user turn with a tool call and a follow-up (~90 events)."""
+    core = TurnCoordinator(CoordinatorConfig(lead_ms=1e12))
+    core.handle(e.ModelConnected(), 0)
+    core.handle(e.ToolsChanged({"get_current_time": "system"}), 0)
+    out = core.handle(e.PttStart(f"p{n}", 0), 0)
+    out = core.handle(e.InterruptDone(next(x.token for x in out if isinstance(x, c.Interrupt))), 0)
+    clear = next(x.token for x in out if isinstance(x, c.ClearAudio))
+    core.handle(e.DialogAcquired(next(x.turn_id for x in out if isinstance(x, c.AcquireDialog)), "a1"), 0)
+    core.handle(e.AudioCleared(clear), 0)
+    for _ in range(50):
+        core.handle(e.MicAudio(FRAME), 0)
+    core.handle(e.PttStop(f"p{n}", 1_000_000), 0)
+    core.handle(e.ResponseCreated("r1"), 0)
+    for _ in range(5):
+        core.handle(e.AudioDelta("r1", "i1", DELTA_100MS), 0)
+    core.handle(e.FunctionCall("r1", "f1", "c1", "get_current_time", "{}"), 0)
+    core.handle(e.ResponseDone("r1", "completed"), 0)
+    core.handle(e.ToolDone("c1", ToolReply(output='{"time": "10:42"}', host="h", skill="system")), 0)
+    core.handle(e.ResponseCreated("r2"), 0)
+    for _ in range(10):
+        core.handle(e.AudioDelta("r2", "i2", DELTA_100MS), 0)
+    out = core.handle(e.ResponseDone("r2", "completed"), 0)
+    out = core.handle(e.Played("a1", 1500, drained=True), 0)
+    end = next(x for x in out if isinstance(x, c.EndTurn))
+    core.handle(e.TurnEndDone(end.turn_id), 0)
+
+
+def core_benchmarks() -> list[Measurement]:
+    results = [
+        per_event_us(
+            BASELINE_ENCODE,
+            lambda: json.dumps(
+                {"type": "input_audio_buffer.append", "audio": base64.b64encode(FRAME).decode()}
+            ),
+            20_000,
+            None,
+            "base64 + JSON of one 20 ms frame's append event: work every mic frame needs anyway",
+        )
+    ]
+    core = listening_core()
+    mic = e.MicAudio(FRAME)
+    results.append(
+        per_event_us(
+            "bridge.core.mic_frame",
+            lambda: core.handle(mic, 0.0),
+            20_000,
+            BASELINE_ENCODE,
+            "MicAudio -> AppendAudio while listening",
+        )
+    )
+    core = listening_core()
+    for _ in range(10):
+        core.handle(mic, 0)
+    core.handle(e.PttStop("p", 1_000_000), 0)
+    core.handle(e.ResponseCreated("r1"), 0)
+    assert core.turn is not None and core.turn.phase == "thinking"
+    delta = e.AudioDelta("r1", "i1", DELTA_100MS)
+    results.append(
+        per_event_us(
+            "bridge.core.audio_delta_100ms",
+            lambda: core.handle(delta, 0.0),
+            5_000,
+            BASELINE_ENCODE,
+            "100 ms of model audio -> 5 paced output frames",
+        )
+    )
+    counter = iter(range(10**9))
+    turn = per_event_us(
+        "bridge.core.user_turn",
+        lambda: one_turn(next(counter)),
+        200,
+        None,
+        "a whole user turn with a tool call and a follow-up, ~90 events",
+    )
+    turn.unit = "us/turn"
+    results.append(turn)
+    return results
+
+
+class SocketLoop:
+    """The coordinator and the model socket, with focus and audio-io answered inline."""
+
+    def __init__(self, sim: SimServer) -> None:
+        self.sim = sim
+        self.core = TurnCoordinator(CoordinatorConfig(lead_ms=1e12))
+        self.session = ModelSession(ModelEndpoint("gpt-realtime", "sk-bench", sim.url))
+        self._events: AsyncIterator[Any] | None = None
+
+    async def start(self) -> None:
+        await self.session.connect()
+        self._events = self.session.events().__aiter__()
+        await self.feed(e.ModelConnected())
+
+    async def feed(self, event: e.Event) -> None:
+        replies: list[e.Event] = []
+        for cmd in self.core.handle(event, time.monotonic()):
+            match cmd:
+                case c.SendModel(event=ev):
+                    await self.session.send(ev)
+                case c.AppendAudio(pcm=pcm):
+                    await self.session.append_audio(pcm)
+                case c.Interrupt(token=token):
+                    replies.append(e.InterruptDone(token))
+                case c.AcquireDialog(turn_id=turn_id):
+                    replies.append(e.DialogAcquired(turn_id, f"a-{turn_id}"))
+                case c.ClearAudio(token=token):
+                    replies.append(e.AudioCleared(token))
+                case c.PublishAudio(stream_id=stream, eos=True):
+                    replies.append(e.Played(stream, 0, drained=True))
+                case c.EndTurn(turn_id=turn_id):
+                    replies.append(e.TurnEndDone(turn_id))
+                case _:
+                    pass
+        for reply in replies:
+            await self.feed(reply)
+
+    async def until_response_done(self) -> None:
+        assert self._events is not None
+        while True:
+            event = await anext(self._events)
+            await self.feed(event)
+            if isinstance(event, e.ResponseDone):
+                return
+
+    async def ptt_release_to_create(self, i: int) -> float:
+        await self.feed(e.PttStart(f"p{i}", 0))
+        for _ in range(15):
+            await self.feed(e.MicAudio(FRAME))
+        mark = len(self.sim.received)
+        started = time.perf_counter()
+        await self.feed(e.PttStop(f"p{i}", 300_000))
+        create = await self.sim.wait_for("response.create", after=mark)
+        await self.until_response_done()
+        return (create["_at"] - started) * 1e3
+
+    async def inject_to_item(self, i: int) -> float:
+        mark = len(self.sim.received)
+        started = time.perf_counter()
+        await self.feed(e.RunInjectRequested(f"inj{i}", "Tell the user: hello", f"ai{i}"))
+        item = await self.sim.wait_for("conversation.item.create", after=mark)
+        await self.until_response_done()
+        return (item["_at"] - started) * 1e3
+
+
+async def socket_benchmarks(n: int = 200) -> list[Measurement]:
+    async with SimServer(parse_rules(RULES), voice=ToneVoice()) as sim:
+        loop = SocketLoop(sim)
+        await loop.start()
+        for i in range(20):  # warm-up
+            await loop.ptt_release_to_create(10_000 + i)
+        ptt = [await loop.ptt_release_to_create(i) for i in range(n)]
+        inject = [await loop.inject_to_item(i) for i in range(n)]
+        await loop.session.close()
+    note = "openai client -> huxley-realtime-sim on loopback; the bus legs are not in it yet (phase 2)"
+    return [
+        latency("bridge.sim.ptt_release_to_response_create", ptt, BASELINE_REQUEST_REPLY, note),
+        latency("bridge.sim.idle_inject_to_conversation_item", inject, BASELINE_REQUEST_REPLY, note),
+    ]
+
+
+async def run(env: BenchEnv) -> list[Measurement]:
+    return core_benchmarks() + await socket_benchmarks()
