@@ -14,9 +14,18 @@ import subprocess
 import sys
 import time
 
+import httpx
+import nats
 import pytest
 
 from huxley_cli.natsserver import free_port
+from huxley_runtime.bus import settle
+from huxley_runtime.rpc import request
+from huxley_wire.codec import decode
+from huxley_wire.messages.focus import InjectEvent, InjectPriority
+from huxley_wire.messages.skills import ToolCall, ToolReply
+from huxley_wire.messages.storage import KvItems, KvList
+from huxley_wire.subjects import Subjects
 from support.services import REPO
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -44,7 +53,13 @@ def stack():
     try:
         sh([*compose, "build"], env, timeout=900)
         sh([*compose, "up", "-d"], env, timeout=300)
-        yield {"compose": compose, "env": env, "nats": f"nats://127.0.0.1:{nats_port}", "project": project}
+        yield {
+            "compose": compose,
+            "env": env,
+            "nats": f"nats://127.0.0.1:{nats_port}",
+            "web_port": web_port,
+            "project": project,
+        }
     finally:
         logs = subprocess.run(
             [*compose, "logs", "--no-color"], cwd=REPO, env=env, capture_output=True, text=True
@@ -92,6 +107,41 @@ def test_compose_up_brings_every_service_and_skill_container(stack):
         assert any(name == service for name, _ in healthy), seen
     for container in SKILL_CONTAINERS:
         assert ("skill-host", container) in healthy, seen
+
+
+async def test_containers_work_together_over_the_bus(stack):
+    """A tool call served in the system container; a timer set in the timers
+    container, persisted by the storage container, whose inject reaches the
+    focus container; the web client page served by audio-io."""
+    subjects = Subjects("home")
+    nc = await nats.connect(stack["nats"])
+    try:
+        injects = await nc.subscribe(subjects.focus_event("inject"))
+        await settle(nc)
+        call = ToolCall(call_id="c1", tool="get_current_time", args={})
+        reply = await request(nc, subjects.skill_tool("system"), call, ToolReply, timeout=10)
+        assert reply.skill == "system" and "time" in json.loads(reply.output)
+
+        timer = ToolCall(call_id="c2", tool="set_timer", args={"seconds": 1, "message": "tea"})
+        reply = await request(nc, subjects.skill_tool("timers"), timer, ToolReply, timeout=10)
+        assert json.loads(reply.output)["ok"] is True
+        while True:
+            event = decode((await injects.next_msg(timeout=30)).data, InjectEvent)
+            if event.skill == "timers":
+                break
+        assert event.priority == InjectPriority.BLOCK_BEHIND_COMMS
+
+        later = ToolCall(call_id="c3", tool="set_timer", args={"seconds": 3000, "message": "oven"})
+        await request(nc, subjects.skill_tool("timers"), later, ToolReply, timeout=10)
+        stored = await request(
+            nc, subjects.storage_kv("basic", "timers"), KvList(prefix="timer:"), KvItems, timeout=10
+        )
+        assert any("oven" in value for _, value in stored.items), stored
+    finally:
+        await nc.close()
+    async with httpx.AsyncClient(timeout=10) as http:
+        page = await http.get(f"http://127.0.0.1:{stack['web_port']}/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
 
 
 def test_a_crashed_skill_container_is_restarted_and_the_house_keeps_serving(stack):
