@@ -37,7 +37,7 @@ test-fast: setup
 	$(RUN) pytest -m "not slow and not docker and not browser" $(PYTEST_ARGS)
 
 lint: setup
-	$(RUN) ruff check libs services skills tests
+	$(RUN) ruff check libs services skills tests bench
 	$(RUN) mypy libs/*/src services/*/src
 
 bench: setup setup-system

@@ -8,14 +8,13 @@ the figure is the host's own cost: decode, dispatch, the skill, encode.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import nats
 
 from bench.harness import BASELINE_REQUEST_REPLY, BenchEnv, Measurement, latency, time_many
 from huxley_runtime.logging import configure_logging
-from huxley_runtime.rpc import request
+from huxley_runtime.rpc import request_with_retry
 from huxley_skill_host.service import SkillHostService
 from huxley_skill_host.settings import SkillHostSettings
 from huxley_wire.codec import encode
@@ -43,10 +42,9 @@ async def run(env: BenchEnv) -> list[Measurement]:
     subject = Subjects(site).skill_tool("system")
     call = encode(ToolCall(call_id="c-bench", tool="get_current_time", args={}, turn_id="t-bench"))
     try:
-        async with asyncio.timeout(30):
-            while not host.slots["system"].serving:
-                await asyncio.sleep(0.05)
-        await request(client, subject, ToolCall(call_id="c", tool="get_current_time", args={}), ToolReply)
+        # Answers `unavailable` until the skill is set up; the retry waits that out.
+        warmup = ToolCall(call_id="c", tool="get_current_time", args={})
+        await request_with_retry(client, subject, warmup, ToolReply, deadline_s=30)
         samples = await time_many(lambda: client.request(subject, call, timeout=5), 2000)
     finally:
         await client.close()
