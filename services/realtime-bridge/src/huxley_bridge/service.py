@@ -1,21 +1,33 @@
-"""Bridge bus adapter (phase 1: a skeleton).
+"""The realtime-bridge service: the bus side of the bridge.
 
-The turn coordinator (huxley_bridge.coordinator), the session lifecycle
-(huxley_bridge.lifecycle) and the model-session wrapper (huxley_bridge.model)
-are built and tested; wiring them to focus, skill-host and audio-io over the
-bus is phase 2. Until then every request answers `unavailable`, and health
-says so (`wired: false`) together with where the model would be reached.
+It loads the persona, subscribes to what the bridge listens to (PTT, the
+assistant mic, what audio-io played, the client's session controls, the
+skill-hosts' manifests), serves `bridge.rpc` (run_inject, completion,
+snapshot) and hands all of it to `BridgeAdapter`, which runs the turns.
+A message that does not decode is logged and dropped; it never reaches the
+turn machinery.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from huxley_bridge.model import ModelEndpoint
+from nats.aio.msg import Msg
+from pydantic import BaseModel
+
+from huxley_bridge import events as e
+from huxley_bridge.adapter import BridgeAdapter
 from huxley_bridge.settings import BridgeSettings
+from huxley_runtime.bus import settle
+from huxley_runtime.persona import load_persona
 from huxley_runtime.service import Endpoint, Service
-from huxley_wire.errors import ErrorCode, WireError
+from huxley_wire.audio import decode_frame
+from huxley_wire.codec import Ok, decode
+from huxley_wire.errors import WireError
+from huxley_wire.messages import audio as am
 from huxley_wire.messages import bridge as m
+from huxley_wire.messages import skills as sm
 
 
 class BridgeService(Service):
@@ -23,25 +35,102 @@ class BridgeService(Service):
     description = "Turns with the OpenAI Realtime model"
     settings_class = BridgeSettings
 
-    async def _not_yet(self, request: Any, subject: str) -> Any:
-        raise WireError(ErrorCode.UNAVAILABLE, f"{request.op} is not wired to the bus yet (bridge phase 2)")
+    adapter: BridgeAdapter | None = None
 
-    def health(self) -> tuple[str, dict[str, Any]]:
+    async def on_start(self) -> None:
         assert isinstance(self.settings, BridgeSettings)
-        endpoint = ModelEndpoint.from_settings(self.settings)
-        detail: dict[str, Any] = {
-            "wired": False,
-            "model": endpoint.model,
-            "where": endpoint.where,
-            "offline": endpoint.offline_message is not None,
-        }
-        if endpoint.offline_message:
-            detail["message"] = endpoint.offline_message
-        # "ok": the skeleton serves its contract (`huxley status` counts it up); the
-        # detail tells that turns are not wired yet.
-        return "ok", detail
+        persona = load_persona(self.settings.persona, self.settings.personas_dir)
+        self.adapter = adapter = BridgeAdapter(self.nc, self.subjects, self.settings, persona)
+        s = self.subjects
+        self._subs = [
+            await self.nc.subscribe(s.audio_ptt(), cb=self._control(am.PttEvent, adapter.on_ptt)),
+            await self.nc.subscribe(s.audio_mic("assistant"), cb=self._on_mic),
+            await self.nc.subscribe(s.audio_played(), cb=self._control(am.PlayedEvent, adapter.on_played)),
+            await self.nc.subscribe(
+                s.audio_event("control"), cb=self._control(am.ClientControl, adapter.on_control)
+            ),
+            await self.nc.subscribe(s.skills_manifest(), cb=self._control(sm.Manifest, adapter.on_manifest)),
+        ]
+        await settle(self.nc)
+        await adapter.start()
+        if adapter.endpoint.offline_message:
+            self.log.warning("bridge_offline", message=adapter.endpoint.offline_message)
+
+    async def on_stop(self) -> None:
+        for sub in getattr(self, "_subs", []):
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:  # the connection may already be closing
+                self.log.debug("unsubscribe_failed", error=str(exc))
+        if self.adapter is not None:
+            await self.adapter.stop()
+
+    def _control[M: BaseModel](self, model: type[M], handle: Callable[[M], None]) -> Any:
+        async def callback(msg: Msg) -> None:
+            try:
+                message = decode(msg.data, model)
+            except WireError as exc:
+                self.log.warning(
+                    "message_refused", subject=msg.subject, code=str(exc.code), error=exc.message
+                )
+                return
+            handle(message)
+
+        return callback
+
+    async def _on_mic(self, msg: Msg) -> None:
+        try:
+            frame = decode_frame(msg.data)
+        except WireError as exc:
+            self.log.warning("mic_frame_refused", code=str(exc.code), error=exc.message)
+            return
+        if self.adapter is not None:
+            self.adapter.put(e.MicAudio(frame.pcm, press_id=frame.stream))
+
+    # -- bridge.rpc ----------------------------------------------------------------------------------
+    def _adapter(self) -> BridgeAdapter:
+        if self.adapter is None:
+            raise RuntimeError("the bridge is not started")
+        return self.adapter
+
+    async def _run_inject(self, request: m.RunInject, subject: str) -> m.InjectAccepted:
+        return await self._adapter().run_inject(
+            request.inject_id, request.prompt, request.activity_id, request.priority
+        )
+
+    async def _completion(self, request: m.Completion, subject: str) -> Ok:
+        self._adapter().put(
+            e.CompletionRequested(request.prompt, request.silence_ms, request.skill, request.effect_id)
+        )
+        return Ok()
+
+    async def _snapshot(self, request: m.BridgeSnapshotRequest, subject: str) -> m.BridgeSnapshot:
+        return self._adapter().snapshot()
 
     def endpoints(self) -> list[Endpoint]:
-        # One subject, the ops of huxley_wire.messages.bridge: run_inject, completion, snapshot.
-        ops = (m.RunInject, m.Completion, m.BridgeSnapshotRequest)
-        return [Endpoint("rpc", self.subjects.bridge_rpc(), {r: self._not_yet for r in ops})]
+        handlers: dict[Any, Any] = {
+            m.RunInject: self._run_inject,
+            m.Completion: self._completion,
+            m.BridgeSnapshotRequest: self._snapshot,
+        }
+        # Concurrent: a run_inject waits for the turn loop; a snapshot must not wait behind it.
+        return [Endpoint("rpc", self.subjects.bridge_rpc(), handlers, concurrent=True)]
+
+    def health(self) -> tuple[str, dict[str, Any]]:
+        adapter = self._adapter()
+        snap = adapter.snapshot()
+        detail: dict[str, Any] = {
+            "wired": True,
+            "model": snap.model,
+            "where": adapter.endpoint.where,
+            "offline": snap.offline,
+            "connected": snap.connected,
+            "state": snap.state,
+            "phase": snap.phase,
+            "tools": len(snap.tools),
+        }
+        if adapter.endpoint.offline_message:
+            detail["message"] = adapter.endpoint.offline_message
+        # Offline is a configuration, not a fault: the service serves its contract either way.
+        status = "ok" if snap.connected or snap.offline else "degraded"
+        return status, detail

@@ -1,0 +1,247 @@
+"""The bridge service over the real bus: real focus, storage, skill-host
+(the published system skill) and audio-io (file backend), in this process,
+the bridge talking through the real `openai` client to the simulator. The
+test plays the edge's part for PTT and the mic (what audio-io publishes
+when a button is held) and listens to what the bridge puts on the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nats.aio.client import Client
+
+from huxley_audio_io.service import AudioService
+from huxley_audio_io.settings import AudioSettings
+from huxley_bridge.service import BridgeService
+from huxley_bridge.settings import BridgeSettings
+from huxley_focus.service import FocusService
+from huxley_focus.settings import FocusSettings
+from huxley_realtime_sim import SimServer, marker_pcm, parse_rules
+from huxley_realtime_sim.voice import ToneVoice
+from huxley_runtime.rpc import request
+from huxley_runtime.settings import HuxleySettings
+from huxley_runtime.storage_client import SessionsClient
+from huxley_skill_host.service import SkillHostService
+from huxley_skill_host.settings import SkillHostSettings
+from huxley_storage.service import StorageService
+from huxley_storage.settings import StorageSettings
+from huxley_wire.audio import AudioFrame, decode_frame, encode_frame, frames_of, now_us
+from huxley_wire.codec import Ok, decode, encode, encode_obj
+from huxley_wire.messages import audio as am
+from huxley_wire.messages import bridge as bm
+from huxley_wire.messages import focus as fm
+from huxley_wire.subjects import Subjects
+from support.services import running
+
+RULES = """
+speed: 0
+chunk_ms: 100
+default: {say: "I heard you."}
+follow_up: {say: "Done."}
+rules:
+  - name: time
+    marker: "1"
+    transcript: "What time is it?"
+    say: "One moment."
+    tools: [{name: get_current_time}]
+    then: "It is {output.time}."
+  - name: long
+    marker: "2"
+    transcript: "Tell me a story."
+    say: "once upon a time there was a very long story that went on and on and on and on"
+    speed: 1.0
+"""
+
+
+@dataclass
+class Stack:
+    nc: Client
+    subjects: Subjects
+    sim: SimServer
+    bridge: BridgeService
+    speaker: Path
+    out: dict[str, bytearray]
+    turns: list[bm.TurnEvent]
+    changed: asyncio.Condition
+
+    async def press(self, marker: str, press_id: str) -> None:
+        """What audio-io publishes for a press: PTT start, the mic frames, PTT stop."""
+        start = now_us()
+        await self.publish(
+            self.subjects.audio_ptt(), am.PttEvent(action="start", press_id=press_id, ts_us=start)
+        )
+        frames = frames_of(marker_pcm(marker))
+        for seq, pcm in enumerate(frames):
+            frame = AudioFrame(press_id, seq, now_us(), pcm)
+            await self.nc.publish(self.subjects.audio_mic("assistant"), encode_frame(frame))
+        held = max(len(frames) * 20_000, 300_000)
+        stop = am.PttEvent(action="stop", press_id=press_id, ts_us=start + held, frames=len(frames))
+        await self.publish(self.subjects.audio_ptt(), stop)
+
+    async def publish(self, subject: str, message: Any) -> None:
+        await self.nc.publish(subject, encode(message))
+
+    async def wait_turn(self, phase: str, count: int = 1, timeout: float = 15.0) -> bm.TurnEvent:
+        async with asyncio.timeout(timeout), self.changed:
+            await self.changed.wait_for(lambda: len([t for t in self.turns if t.phase == phase]) >= count)
+        return [t for t in self.turns if t.phase == phase][count - 1]
+
+    async def snapshot(self) -> bm.BridgeSnapshot:
+        return await request(
+            self.nc, self.subjects.bridge_rpc(), bm.BridgeSnapshotRequest(), bm.BridgeSnapshot
+        )
+
+
+def _settings[S: HuxleySettings](cls: type[S], base: HuxleySettings, **extra: Any) -> S:
+    return cls(**base.model_dump(exclude={"nats_password", "nats_token"}), **extra, _env_file=None)  # type: ignore[call-arg]
+
+
+@contextlib.asynccontextmanager
+async def stack_of(
+    nc: Client, settings: HuxleySettings, tmp_path: Path, **bridge: Any
+) -> AsyncIterator[Stack]:
+    subjects = Subjects(settings.site)
+    speaker = tmp_path / "speaker.wav"
+    out: dict[str, bytearray] = {}
+    turns: list[bm.TurnEvent] = []
+    changed = asyncio.Condition()
+
+    async def on_out(msg: Any) -> None:
+        frame = decode_frame(msg.data)
+        out.setdefault(frame.stream, bytearray()).extend(frame.pcm)
+
+    async def on_turn(msg: Any) -> None:
+        turns.append(decode(msg.data, bm.TurnEvent))
+        async with changed:
+            changed.notify_all()
+
+    await nc.subscribe(subjects.audio_out_all(), cb=on_out)
+    await nc.subscribe(subjects.bridge_event("turn"), cb=on_turn)
+    await nc.flush()
+    async with (
+        SimServer(parse_rules(RULES), voice=ToneVoice()) as sim,
+        running(StorageService, _settings(StorageSettings, settings)),
+        running(FocusService, _settings(FocusSettings, settings)),
+        running(
+            AudioService,
+            _settings(AudioSettings, settings, audio_backend="file", audio_file_out=speaker),
+        ),
+        running(SkillHostService, _settings(SkillHostSettings, settings, skills="system")),
+        running(
+            BridgeService, _settings(BridgeSettings, settings, realtime_url=sim.url, **bridge)
+        ) as service,
+    ):
+        await sim.wait_connections(1)
+        yield Stack(nc, subjects, sim, service, speaker, out, turns, changed)
+
+
+@pytest.fixture
+async def stack(nc: Client, settings: HuxleySettings, tmp_path: Path) -> AsyncIterator[Stack]:
+    async with stack_of(nc, settings, tmp_path) as s:
+        yield s
+
+
+async def wait_tools(s: Stack, name: str) -> None:
+    async with asyncio.timeout(10):
+        while name not in (await s.snapshot()).tools:  # noqa: ASYNC110 - polling another process's state
+            await asyncio.sleep(0.05)
+
+
+async def test_a_press_runs_a_tool_and_the_answer_reaches_the_speaker_stream(stack: Stack) -> None:
+    await wait_tools(stack, "get_current_time")
+    await stack.press("1", "p1")
+    ended = await stack.wait_turn("ended")
+    assert ended.kind == "user" and ended.activity_id
+    # The sim said "One moment.", ran the tool, then "It is <time>." — two responses of audio.
+    assert len(stack.out[ended.activity_id]) > 0
+    outputs = [
+        ev
+        for ev in stack.sim.received
+        if ev.get("type") == "conversation.item.create" and ev["item"].get("type") == "function_call_output"
+    ]
+    assert outputs and "time" in json.loads(outputs[0]["item"]["output"])
+    # DIALOG is given back: focus holds nothing for the bridge.
+    snap = await request(stack.nc, stack.subjects.focus_rpc(), fm.SnapshotRequest(), fm.Snapshot)
+    assert not [a for views in snap.channels.values() for a in views if a.holder == "bridge"]
+    async with asyncio.timeout(5):  # turn_end's reply closes the turn in the bridge too
+        while (await stack.snapshot()).turn_id is not None:  # noqa: ASYNC110 - another service's state
+            await asyncio.sleep(0.02)
+
+
+async def test_the_transcript_and_summary_are_stored(
+    nc: Client, settings: HuxleySettings, tmp_path: Path
+) -> None:
+    async with stack_of(nc, settings, tmp_path) as stack:
+        await wait_tools(stack, "get_current_time")
+        await stack.press("1", "p1")
+        await stack.wait_turn("ended")
+    # The bridge stopped: the session was ended with a summary of what was said.
+    sessions = SessionsClient(nc, Subjects(settings.site), "basic")
+    async with running(StorageService, _settings(StorageSettings, settings)):
+        listed = await sessions.list()
+        assert listed and listed[0].summary and "What time is it?" in listed[0].summary
+        detail = await sessions.get(listed[0].session_id)
+        assert [t.role for t in detail.turns][:1] == ["user"]
+
+
+async def test_a_press_during_speech_cancels_the_response_and_truncates_at_what_was_played(
+    stack: Stack,
+) -> None:
+    await stack.press("2", "p1")
+    speaking = await stack.wait_turn("speaking")
+    await stack.press("3", "p2")
+    cancelled = await stack.wait_turn("cancelled")
+    assert cancelled.turn_id == speaking.turn_id
+    truncate = await stack.sim.wait_for(lambda ev: ev.get("type") == "conversation.item.truncate")
+    assert truncate["audio_end_ms"] >= 0
+    await stack.wait_turn("ended")  # the second press got its answer
+
+
+async def test_malformed_bus_input_is_refused_and_the_bridge_goes_on(stack: Stack) -> None:
+    s = stack
+    await s.nc.publish(s.subjects.audio_ptt(), b"{not json")
+    await s.nc.publish(s.subjects.audio_mic("assistant"), b"\x00\x01garbage")
+    await s.nc.publish(s.subjects.skills_manifest(), encode_obj({"v": 1, "host": 3}))
+    reply = await s.nc.request(s.subjects.bridge_rpc(), encode_obj({"v": 1, "op": "run_inject"}), timeout=2)
+    assert json.loads(reply.data)["error"]["code"] == "invalid"
+    reply = await s.nc.request(s.subjects.bridge_rpc(), encode_obj({"v": 1, "op": "nope"}), timeout=2)
+    assert "error" in json.loads(reply.data)
+    await wait_tools(s, "get_current_time")
+    await s.press("1", "p1")
+    assert (await s.wait_turn("ended")).kind == "user"
+
+
+async def test_a_completion_runs_a_turn_of_its_own(stack: Stack) -> None:
+    reply = await request(stack.nc, stack.subjects.bridge_rpc(), bm.Completion(prompt="The book ended."), Ok)
+    assert isinstance(reply, Ok)
+    ended = await stack.wait_turn("ended")
+    assert ended.kind == "completion"
+    item = await stack.sim.wait_for(
+        lambda ev: (
+            ev.get("type") == "conversation.item.create"
+            and ev["item"].get("role") == "user"
+            and ev["item"]["content"][0].get("text") == "The book ended."
+        )
+    )
+    assert item
+
+
+async def test_offline_without_key_or_url_still_serves(nc: Client, settings: HuxleySettings) -> None:
+    bridge_settings = _settings(BridgeSettings, settings, openai_api_key=None, realtime_url=None)
+    async with (
+        running(FocusService, _settings(FocusSettings, settings)),
+        running(BridgeService, bridge_settings) as service,
+    ):
+        status, detail = service.health()
+        assert status == "ok" and detail["offline"] and "OPENAI_API_KEY" in detail["message"]
+        snap = await request(
+            nc, Subjects(settings.site).bridge_rpc(), bm.BridgeSnapshotRequest(), bm.BridgeSnapshot
+        )
+        assert snap.offline and not snap.connected
