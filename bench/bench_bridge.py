@@ -1,31 +1,54 @@
-"""Realtime bridge benchmarks (phase 1: the core and the model socket; the
-bus legs come with the adapter).
+"""Realtime bridge benchmarks.
 
 - bridge.core.*: the pure turn coordinator's cost per event, against the
   work every mic frame needs anyway (base64 + JSON of its append event).
-- bridge.sim.*: through the real openai client to huxley-realtime-sim on
-  loopback: PTT release -> response.create on the socket, and an idle
-  inject -> its conversation item on the socket (p50/p99), against the
-  bare NATS request/reply.
+- bridge.sim.*: the coordinator alone on the real openai client to
+  huxley-realtime-sim on loopback (focus and audio-io answered inline).
+- bridge.bus.*: the whole path — the bridge service with real focus,
+  storage and audio-io (file backend) on NATS: PTT release published on the
+  bus -> response.create on the socket, and an idle `inject` request to
+  focus -> its conversation item on the socket (p50/p99), against the bare
+  NATS request/reply.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import nats
+
 from bench.harness import BASELINE_REQUEST_REPLY, BenchEnv, Measurement, latency
+from huxley_audio_io.service import AudioService
+from huxley_audio_io.settings import AudioSettings
 from huxley_bridge import commands as c
 from huxley_bridge import events as e
 from huxley_bridge.coordinator import CoordinatorConfig, TurnCoordinator
 from huxley_bridge.model import ModelEndpoint, ModelSession
+from huxley_bridge.service import BridgeService
+from huxley_bridge.settings import BridgeSettings
+from huxley_focus.service import FocusService
+from huxley_focus.settings import FocusSettings
 from huxley_realtime_sim import SimServer, parse_rules
 from huxley_realtime_sim.voice import ToneVoice
-from huxley_wire.audio import FRAME_BYTES
+from huxley_runtime.bus import settle
+from huxley_runtime.rpc import request
+from huxley_runtime.service import Service
+from huxley_runtime.settings import HuxleySettings
+from huxley_storage.service import StorageService
+from huxley_storage.settings import StorageSettings
+from huxley_wire.audio import FRAME_BYTES, AudioFrame, encode_frame, now_us
+from huxley_wire.codec import decode, encode
+from huxley_wire.messages import audio as am
+from huxley_wire.messages import bridge as bm
+from huxley_wire.messages import focus as fm
 from huxley_wire.messages.skills import ToolReply
+from huxley_wire.subjects import Subjects
 
 FRAME = bytes(range(256)) * (FRAME_BYTES // 256) + bytes(FRAME_BYTES % 256)
 DELTA_100MS = FRAME * 5
@@ -215,12 +238,128 @@ async def socket_benchmarks(n: int = 200) -> list[Measurement]:
         ptt = [await loop.ptt_release_to_create(i) for i in range(n)]
         inject = [await loop.inject_to_item(i) for i in range(n)]
         await loop.session.close()
-    note = "openai client -> huxley-realtime-sim on loopback; the bus legs are not in it yet (phase 2)"
+    note = "the coordinator alone: openai client -> huxley-realtime-sim on loopback, no bus"
     return [
         latency("bridge.sim.ptt_release_to_response_create", ptt, BASELINE_REQUEST_REPLY, note),
         latency("bridge.sim.idle_inject_to_conversation_item", inject, BASELINE_REQUEST_REPLY, note),
     ]
 
 
+class BusStack:
+    """The bridge service with real focus, storage and audio-io on NATS."""
+
+    def __init__(self, env: BenchEnv, sim: SimServer) -> None:
+        base = HuxleySettings(
+            nats_url=env.nats_url,
+            site=env.site(),
+            data_dir=env.workdir / "bridge-bus",
+            personas_dir=Path(__file__).resolve().parents[1] / "personas",
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        fields = base.model_dump()
+
+        def settings[S: HuxleySettings](cls: type[S], **extra: Any) -> S:
+            return cls(**fields, **extra, _env_file=None)  # type: ignore[call-arg]
+
+        self.sim = sim
+        self.subjects = Subjects(base.site)
+        self.services: list[Service] = [
+            StorageService(settings(StorageSettings)),
+            FocusService(settings(FocusSettings)),
+            AudioService(
+                settings(
+                    AudioSettings, audio_backend="file", audio_file_out=env.workdir / "bench-speaker.wav"
+                )
+            ),
+            BridgeService(settings(BridgeSettings, realtime_url=sim.url)),
+        ]
+        self.ended = 0
+        self._changed = asyncio.Condition()
+
+    async def start(self, nats_url: str) -> None:
+        for service in self.services:
+            await service.start()
+        self.nc = await nats.connect(nats_url)
+        await self.nc.subscribe(self.subjects.bridge_event("turn"), cb=self._on_turn)
+        await settle(self.nc)
+        await self.sim.wait_connections(1)
+
+    async def stop(self) -> None:
+        await self.nc.close()
+        for service in reversed(self.services):
+            await service.stop()
+
+    async def _on_turn(self, msg: Any) -> None:
+        if decode(msg.data, bm.TurnEvent).phase == "ended":
+            async with self._changed:
+                self.ended += 1
+                self._changed.notify_all()
+
+    async def until_idle(self, ended: int) -> None:
+        """The turn ended and the bridge took turn_end's reply."""
+        async with asyncio.timeout(20), self._changed:
+            await self._changed.wait_for(lambda: self.ended >= ended)
+        while True:
+            snap = await request(
+                self.nc, self.subjects.bridge_rpc(), bm.BridgeSnapshotRequest(), bm.BridgeSnapshot
+            )
+            if snap.turn_id is None:
+                return
+            await asyncio.sleep(0.005)
+
+    async def publish(self, subject: str, message: Any) -> None:
+        await self.nc.publish(subject, encode(message))
+
+    async def ptt_release_to_create(self, i: int) -> float:
+        press = f"bp{i}"
+        ended = self.ended
+        await self.publish(
+            self.subjects.audio_ptt(), am.PttEvent(action="start", press_id=press, ts_us=now_us())
+        )
+        for seq in range(15):
+            frame = AudioFrame(press, seq, now_us(), FRAME)
+            await self.nc.publish(self.subjects.audio_mic("assistant"), encode_frame(frame))
+        stop = am.PttEvent(action="stop", press_id=press, ts_us=now_us() + 300_000, frames=15)
+        await self.nc.flush()
+        mark = len(self.sim.received)
+        started = time.perf_counter()
+        await self.publish(self.subjects.audio_ptt(), stop)
+        create = await self.sim.wait_for("response.create", after=mark)
+        await self.until_idle(ended + 1)
+        return (create["_at"] - started) * 1e3
+
+    async def inject_to_item(self, i: int) -> float:
+        ended = self.ended
+        mark = len(self.sim.received)
+        started = time.perf_counter()
+        inject = fm.Inject(inject_id=f"bench-inject-{i}", prompt="Tell the user: hello")
+        await request(self.nc, self.subjects.focus_rpc(), inject, fm.Injected)
+        item = await self.sim.wait_for("conversation.item.create", after=mark)
+        await self.until_idle(ended + 1)
+        return (item["_at"] - started) * 1e3
+
+
+async def bus_benchmarks(env: BenchEnv, n: int = 60) -> list[Measurement]:
+    async with SimServer(parse_rules(RULES), voice=ToneVoice()) as sim:
+        stack = BusStack(env, sim)
+        await stack.start(env.nats_url)
+        try:
+            for i in range(5):  # warm-up
+                await stack.ptt_release_to_create(10_000 + i)
+            ptt = [await stack.ptt_release_to_create(i) for i in range(n)]
+            inject = [await stack.inject_to_item(i) for i in range(n)]
+        finally:
+            await stack.stop()
+    note = (
+        "real bridge, focus, storage, audio-io (file backend) on NATS, openai client -> "
+        "huxley-realtime-sim; "
+        "each turn plays out in real time before the next"
+    )
+    return [
+        latency("bridge.bus.ptt_release_to_response_create", ptt, BASELINE_REQUEST_REPLY, note),
+        latency("bridge.bus.idle_inject_to_conversation_item", inject, BASELINE_REQUEST_REPLY, note),
+    ]
+
+
 async def run(env: BenchEnv) -> list[Measurement]:
-    return core_benchmarks() + await socket_benchmarks()
+    return core_benchmarks() + await socket_benchmarks() + await bus_benchmarks(env)
