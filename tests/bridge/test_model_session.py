@@ -81,6 +81,17 @@ def test_endpoint_from_settings() -> None:
     assert sim.offline_message is None and sim.api_key and sim.websocket_base_url == "ws://127.0.0.1:1/v1"
     real = ModelEndpoint.from_settings(BridgeSettings(_env_file=None, OPENAI_API_KEY="sk-x"))  # type: ignore[call-arg]
     assert (real.api_key, real.websocket_base_url, real.where) == ("sk-x", None, "OpenAI")
+    assert sim.simulated and not real.simulated
+
+
+def test_the_offline_url_is_used_only_without_a_key() -> None:
+    url = "ws://realtime-sim:8080/v1"
+    keyless = ModelEndpoint.from_settings(BridgeSettings(_env_file=None, realtime_offline_url=url))  # type: ignore[call-arg]
+    assert keyless.websocket_base_url == url and keyless.simulated and keyless.offline_message is None
+    keyed = ModelEndpoint.from_settings(
+        BridgeSettings(_env_file=None, OPENAI_API_KEY="sk-x", realtime_offline_url=url)  # type: ignore[call-arg]
+    )
+    assert keyed.websocket_base_url is None and keyed.where == "OpenAI" and not keyed.simulated
 
 
 async def test_connect_failure_is_model_unavailable() -> None:

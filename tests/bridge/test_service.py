@@ -19,6 +19,7 @@ from nats.aio.client import Client
 
 from huxley_audio_io.service import AudioService
 from huxley_audio_io.settings import AudioSettings
+from huxley_bridge.cue import reconnect_cue
 from huxley_bridge.service import BridgeService
 from huxley_bridge.settings import BridgeSettings
 from huxley_focus.service import FocusService
@@ -245,3 +246,51 @@ async def test_offline_without_key_or_url_still_serves(nc: Client, settings: Hux
             nc, Subjects(settings.site).bridge_rpc(), bm.BridgeSnapshotRequest(), bm.BridgeSnapshot
         )
         assert snap.offline and not snap.connected
+
+
+async def test_the_model_dropping_mid_response_leaves_no_turn_stuck_and_no_dialog_held(stack: Stack) -> None:
+    await stack.press("2", "p1")
+    await stack.wait_turn("speaking")
+    assert stack.sim.drop_all() == 1
+    ended = await stack.wait_turn("ended")  # what was published plays out, then the barrier
+    await stack.sim.wait_connections(2)  # the bridge came back on its own
+    async with asyncio.timeout(10):
+        while True:
+            snap = await request(stack.nc, stack.subjects.focus_rpc(), fm.SnapshotRequest(), fm.Snapshot)
+            held = [a for views in snap.channels.values() for a in views if a.holder == "bridge"]
+            bridge = await stack.snapshot()
+            if not held and bridge.turn_id is None and bridge.connected:
+                break
+            await asyncio.sleep(0.05)
+    await stack.press("3", "p2")  # and the next press is a normal turn
+    again = await stack.wait_turn("ended", count=2)
+    assert again.turn_id != ended.turn_id and again.kind == "user"
+
+
+async def test_from_the_fourth_failed_attempt_the_reconnect_cue_plays(
+    nc: Client, settings: HuxleySettings, tmp_path: Path
+) -> None:
+    subjects = Subjects(settings.site)
+    heard: dict[str, bytearray] = {}
+    finished = asyncio.Event()
+
+    async def on_out(msg: Any) -> None:
+        frame = decode_frame(msg.data)
+        heard.setdefault(frame.stream, bytearray()).extend(frame.pcm)
+        if frame.eos:
+            finished.set()
+
+    await nc.subscribe(subjects.audio_out_all(), cb=on_out)
+    await nc.flush()
+    nowhere = "ws://127.0.0.1:9/v1"  # the discard port: nothing listens
+    bridge = _settings(BridgeSettings, settings, realtime_url=nowhere, reconnect_delays_s=(0.05,))
+    async with (
+        running(FocusService, _settings(FocusSettings, settings)),
+        running(BridgeService, bridge) as service,
+    ):
+        await asyncio.wait_for(finished.wait(), 15)
+        assert service.adapter is not None and service.adapter.lifecycle.schedule.attempt >= 4
+        first = next(iter(heard))  # later attempts play it again; the first is complete
+        assert bytes(heard[first]) == reconnect_cue()
+        status, detail = service.health()
+        assert status == "degraded" and not detail["connected"]

@@ -43,6 +43,7 @@ from huxley_bridge.lifecycle import (
     ToolsUpdated,
 )
 from huxley_bridge.model import ModelEndpoint, ModelSession, ModelUnavailable
+from huxley_bridge.reconnect import ReconnectSchedule
 from huxley_bridge.settings import BridgeSettings
 from huxley_runtime.focus_client import FocusClient
 from huxley_runtime.logging import get_logger
@@ -146,6 +147,7 @@ class BridgeAdapter:
             ),
             Voice.of(persona, self.language),
             meter=CostMeter(settings.pricing, settings.thresholds),
+            schedule=ReconnectSchedule(delays_s=settings.reconnect_delays_s),
         )
         self.focus = FocusClient(nc, subjects, HOLDER, self)
         self.sessions = SessionsClient(nc, subjects, persona.name, deadline_s=STORAGE_DEADLINE_S)

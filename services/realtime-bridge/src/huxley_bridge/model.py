@@ -54,10 +54,15 @@ class ModelEndpoint:
     @classmethod
     def from_settings(cls, settings: BridgeSettings) -> ModelEndpoint:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        url = settings.realtime_url or None
+        url = settings.realtime_url or (None if key else settings.realtime_offline_url) or None
         if not key and not url:
             return cls(settings.realtime_model, offline_message=OFFLINE_MESSAGE)
         return cls(settings.realtime_model, key or SIM_PLACEHOLDER_KEY, url)
+
+    @property
+    def simulated(self) -> bool:
+        """No key: whatever answers is not OpenAI (huxley-realtime-sim)."""
+        return self.api_key == SIM_PLACEHOLDER_KEY
 
     @property
     def where(self) -> str:

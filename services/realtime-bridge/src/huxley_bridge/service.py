@@ -55,6 +55,12 @@ class BridgeService(Service):
         await adapter.start()
         if adapter.endpoint.offline_message:
             self.log.warning("bridge_offline", message=adapter.endpoint.offline_message)
+        elif adapter.endpoint.simulated:
+            self.log.warning(
+                "bridge_simulated",
+                message="No OPENAI_API_KEY: the voice is the local scripted simulator, not OpenAI.",
+                where=adapter.endpoint.where,
+            )
 
     async def on_stop(self) -> None:
         for sub in getattr(self, "_subs", []):
@@ -124,6 +130,7 @@ class BridgeService(Service):
             "model": snap.model,
             "where": adapter.endpoint.where,
             "offline": snap.offline,
+            "simulated": adapter.endpoint.simulated,
             "connected": snap.connected,
             "state": snap.state,
             "phase": snap.phase,
