@@ -277,3 +277,20 @@ def test_set_language_refreshes_prompt_and_transcription_and_asks_skills_to_rean
     update = next(x.event for x in out if isinstance(x, c.SendModel))["session"]
     assert update["instructions"].startswith("Eres Huxley")
     assert update["audio"] == {"input": {"transcription": {"model": "whisper-1", "language": "es"}}}
+
+
+def test_wake_word_cuts_the_backoff_short_but_not_the_count() -> None:
+    life = SessionLifecycle(LifecycleConfig(), VOICE)
+    life.start(0.0, DAY)
+    life.connect_failed(0.0, "refused")
+    life.tick(1.0, DAY, busy=False)
+    life.connect_failed(1.0, "refused")  # next attempt in 3 s
+    out = life.wake(1.5)
+    assert [type(x) for x in out if isinstance(x, Connect)] == [Connect]
+    assert life.state == "connecting" and life.next_attempt_at is None
+    life.connect_failed(1.6, "refused")
+    assert life.next_attempt_at == pytest.approx(1.6 + 10)  # the third wait, not the first
+    connected = SessionLifecycle(LifecycleConfig(), VOICE)
+    connected.start(0.0, DAY)
+    connected.connect_ok(0.1)
+    assert connected.wake(0.2) == [] and connected.state == "connected"

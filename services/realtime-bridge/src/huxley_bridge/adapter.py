@@ -569,8 +569,9 @@ class BridgeAdapter:
             self.put(_LifeCall(lambda now: self.lifecycle.reset()))
         elif event.action == "set_language":
             self.put(_LifeCall(lambda now: self._set_language(event.language)))
-        else:  # wake_word: the edge turns it into a PTT press; nothing to do here
+        else:  # wake_word: a session waiting out its backoff tries again at once
             log.info("client_control", action=event.action, client=event.client_id)
+            self.put(_LifeCall(self.lifecycle.wake))
 
     def _set_language(self, language: str | None) -> list[LifecycleCommand]:
         self.language = language if language in self.persona.languages else self.persona.language_code

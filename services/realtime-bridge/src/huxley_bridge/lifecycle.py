@@ -267,6 +267,13 @@ class SessionLifecycle:
             self._out.append(Close("idle"))
         return self._take()
 
+    def wake(self, now: float) -> list[LifecycleCommand]:
+        """The client's `wake_word`: someone wants to talk, so a session that
+        is waiting out its backoff tries again now (the count goes on)."""
+        if self.state == "waiting":
+            self._connect(now)
+        return self._take()
+
     def reset(self) -> list[LifecycleCommand]:
         """The client's `reset`: a fresh conversation that remembers nothing."""
         self.transcript.clear()
