@@ -1,24 +1,64 @@
-"""`huxley up` as a user runs it: nats-server plus the five services, seen
-healthy by `huxley status`, traffic shown by `huxley tap`, and Ctrl-C leaving
-no process behind."""
+"""`make up` as a user runs it on a fresh machine: nats-server plus the five
+services, all five healthy in `huxley status` within 10 s of the start,
+`huxley tap` printing a readable line for every message while the stack runs,
+and Ctrl-C (SIGINT to the terminal's process group) leaving no process behind.
+
+Every process the stack starts inherits a marker in its environment, so the
+leftover check finds each of them by pid in /proc, including any started
+after a look at the process tree (a restarted child, say)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
+import secrets
 import signal
 import subprocess
 import sys
+from collections import Counter
+from pathlib import Path
 
 import nats
 import pytest
 
 from huxley_cli.natsserver import free_port
+from huxley_cli.tap import format_message
 from huxley_wire.audio import AudioFrame, encode_frame
-from support.procs import alive, descendants
+from huxley_wire.codec import encode
+from huxley_wire.messages.storage import KvGet
+from huxley_wire.subjects import SERVICES, Subjects
+from support.procs import alive
 from support.services import REPO
 
 HUXLEY = [sys.executable, "-m", "huxley_cli.main"]
+MARK_VAR = "HUXLEY_TEST_UP_MARK"
+SERVICE_MODULES = {
+    "storage": "huxley_storage",
+    "focus": "huxley_focus",
+    "skill-host": "huxley_skill_host",
+    "realtime-bridge": "huxley_bridge",
+    "audio-io": "huxley_audio_io",
+}
+CLOCK = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} ")
+
+
+def marked_processes(mark: str) -> dict[int, str]:
+    """pid -> command line of every live process carrying our marker."""
+    found = {}
+    needle = f"{MARK_VAR}={mark}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0") and alive(int(entry)):
+            found[int(entry)] = cmdline.replace(b"\0", b" ").decode(errors="replace")
+    return found
 
 
 async def run(args: list[str], env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -29,81 +69,185 @@ async def run(args: list[str], env: dict[str, str], timeout: float = 30) -> subp
     return subprocess.CompletedProcess(args, proc.returncode or 0, out.decode(), "")
 
 
+async def wait_until(condition, what: str, timeout_s: float = 20) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def healthy_rows(status_text: str) -> dict[str, str]:
+    """service -> STATUS column of `huxley status`'s table."""
+    rows = {}
+    for line in status_text.splitlines()[1:]:
+        cells = line.split()
+        if len(cells) >= 3 and cells[0] in SERVICES:
+            rows[cells[0]] = cells[2]
+    return rows
+
+
 @pytest.mark.slow
-async def test_up_status_tap_and_clean_stop(tmp_path, site):
+async def test_make_up_status_tap_and_ctrl_c(tmp_path, site):
     port = free_port()
+    mark = secrets.token_hex(8)
+    data = tmp_path / "data"
     env = {
         **os.environ,
+        MARK_VAR: mark,
         "HUXLEY_SITE": site,
-        "HUXLEY_DATA_DIR": str(tmp_path / "data"),
+        "HUXLEY_DATA_DIR": str(data),
+        "HUXLEY_NATS_PORT": str(port),
         "HUXLEY_WEB_PORT": str(free_port()),
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("HUXLEY_NATS_URL", None)
     env.pop("OPENAI_API_KEY", None)
-    log = (tmp_path / "up.log").open("w")
+    env.pop("MAKEFLAGS", None)
+    up_log = tmp_path / "up.log"
+    log = up_log.open("w")
+    # Its own session and process group, like a terminal: Ctrl-C goes to the group.
     up = subprocess.Popen(
-        [*HUXLEY, "up", "--nats-port", str(port)],
+        ["make", "--no-print-directory", "up"],
         env=env,
         cwd=REPO,
         stdout=log,
         stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
-    tree: set[int] = set()
+    stack: dict[int, str] = {}
     try:
-        run_file = tmp_path / "data" / "run" / "nats.url"
-        for _ in range(200):  # `huxley status` finds the bus through this file
-            if run_file.exists():
-                break
-            await asyncio.sleep(0.05)
+        # `huxley up` writes where the bus is once nats-server is up: the start.
+        run_file = data / "run" / "nats.url"
+        await wait_until(run_file.exists, "nats.url (make up set-up or nats-server start)", timeout_s=120)
         status = await run([*HUXLEY, "status", "--wait", "10"], env, timeout=40)
-        assert status.returncode == 0, status.stdout + (tmp_path / "up.log").read_text()
-        for service in ("storage", "focus", "realtime-bridge", "skill-host", "audio-io"):
-            assert service in status.stdout
-        banner = (tmp_path / "up.log").read_text()
+        assert status.returncode == 0, status.stdout + up_log.read_text()
+        assert healthy_rows(status.stdout) == dict.fromkeys(SERVICES, "ok"), status.stdout
+        banner = up_log.read_text()
         assert f"nats://127.0.0.1:{port}" in banner and "web client" in banner
         assert "OFFLINE MODE" in banner
 
-        # The live stack talks too (manifests, leases...): read tap's lines until
-        # both of ours went by.
-        tap = await asyncio.create_subprocess_exec(
-            *HUXLEY,
-            "tap",
-            "--no-replies",
-            env=env,
-            cwd=REPO,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        await asyncio.wait_for(tap.stderr.readline(), 20)  # tap says where it listens once subscribed
-        nc = await nats.connect(f"nats://127.0.0.1:{port}")
-        await nc.publish(f"huxley.{site}.test.hello", b'{"v":1,"hello":"world"}')
-        frame = AudioFrame("s1", 3, 0, b"\x00\x10" * 480)
-        await nc.publish(f"huxley.{site}.audio.out.s1", encode_frame(frame))
-        await nc.flush()
-        await nc.close()
-        wanted = ['{"v":1,"hello":"world"}', "AUDIO stream=s1 seq=3 bytes=960"]
-        lines: list[str] = []
-        try:
-            while wanted:
-                line = (await asyncio.wait_for(tap.stdout.readline(), 20)).decode()
-                assert line, f"tap ended early: {lines}"
-                lines.append(line)
-                wanted = [w for w in wanted if w not in line]
-        finally:
-            tap.terminate()
-            await tap.wait()
+        # Which processes the stack is, by pid: nats-server and the five services.
+        stack = marked_processes(mark)
+        commands = list(stack.values())
+        assert any(f"nats-server -a 127.0.0.1 -p {port}" in c for c in commands), commands
+        for service, module in SERVICE_MODULES.items():
+            assert sum(f"-m {module}" in c for c in commands) == 1, (service, commands)
 
-        tree = descendants(up.pid)
-        assert len(tree) >= 6  # nats-server + five services (+ the simulator)
+        await check_tap(env, site, port)
     finally:
-        up.send_signal(signal.SIGINT)
+        with_ctrl_c = up.poll() is None
+        if with_ctrl_c:
+            os.killpg(up.pid, signal.SIGINT)
         try:
-            code = up.wait(30)
+            code = up.wait(40)
         finally:
-            up.kill()
+            if up.poll() is None:
+                os.killpg(up.pid, signal.SIGKILL)
             log.close()
-    assert code == 0, (tmp_path / "up.log").read_text()
-    leftovers = [pid for pid in tree if alive(pid)]
+        leftovers = marked_processes(mark)
+        for pid in leftovers:  # do not leave them to the next test either
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    output = up_log.read_text()
+    # make re-raises the SIGINT on itself once its child is done: that is a clean stop.
+    assert code in (0, -signal.SIGINT), output
+    assert "huxley: stopped" in output, output
     assert not leftovers, f"processes left behind: {leftovers}"
+    assert not [pid for pid in stack if alive(pid)]
+
+
+async def check_tap(env: dict[str, str], site: str, port: int) -> None:
+    """Every message on the site's subjects between two markers, as a plain
+    subscriber saw it, has its line in tap's output; every line is readable."""
+    subjects = Subjects(site)
+    tap = await asyncio.create_subprocess_exec(
+        *HUXLEY,
+        "tap",
+        env=env,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    lines: list[str] = []
+
+    async def read_tap() -> None:
+        assert tap.stdout is not None
+        while line := await tap.stdout.readline():
+            lines.append(line.decode())
+
+    reader = asyncio.create_task(read_tap())
+    seen: list[tuple[str, bytes, str]] = []
+    nc = await nats.connect(f"nats://127.0.0.1:{port}")
+    try:
+        assert tap.stderr is not None
+        await asyncio.wait_for(tap.stderr.readline(), 20)  # tap says where it listens once subscribed
+
+        async def collect(msg) -> None:
+            seen.append((msg.subject, msg.data, msg.reply or ""))
+
+        await nc.subscribe(subjects.everything, cb=collect)
+        await nc.flush()
+
+        async def marker(name: str) -> bytes:
+            body = b'{"v":1,"marker":"%s"}' % name.encode()
+            await nc.publish(f"{subjects.prefix}.test.marker", body)
+            await nc.flush()
+            await wait_until(lambda: any(body.decode() in line for line in lines), f"tap showing {name}")
+            return body
+
+        start = await marker("start")  # tap is subscribed for sure from here on
+        ours = [
+            *[(f"{subjects.prefix}.test.event", b'{"v":1,"n":%d}' % n) for n in range(20)],
+            (f"{subjects.prefix}.test.garbage", b"\xff\xfe not json"),
+            (f"{subjects.prefix}.test.empty", b""),
+            (subjects.audio_out("tapcheck"), encode_frame(AudioFrame("tapcheck", 5, 0, b"\x00\x10" * 480))),
+            (subjects.audio_mic("claim"), encode_frame(AudioFrame("mic", 9, 0, bytes(960), eos=True))),
+        ]
+        for subject, payload in ours:
+            await nc.publish(subject, payload)
+        key = f"tap-{secrets.token_hex(4)}"
+        kv = subjects.storage_kv("basic", "tapcheck")
+        await nc.request(kv, encode(KvGet(key=key)), timeout=5)
+        our_subjects = {subject for subject, _ in ours} | {kv}
+
+        # The stack talks on its own too (focus leases, manifests): wait for some of it.
+        def stack_talked() -> bool:
+            since = seen[[data for _, data, _ in seen].index(start) + 1 :]
+            return sum(s not in our_subjects for s, _, _ in since) >= 5
+
+        await wait_until(stack_talked, "traffic from the stack")
+        end = await marker("end")
+    finally:
+        await nc.close()
+        tap.terminate()
+        await tap.wait()
+        await reader
+
+    bodies = [data for _, data, _ in seen]
+    window = seen[bodies.index(start) + 1 : bodies.index(end)]
+    assert len(window) >= len(ours) + 1 + 5
+
+    def without_clock(line: str) -> str:
+        assert CLOCK.match(line), line
+        return CLOCK.sub("", line, count=1)
+
+    shown = Counter(without_clock(line.rstrip("\n")) for line in lines)
+    wanted = Counter(
+        without_clock(format_message(s, data, reply, audio=subjects.is_audio(s))) for s, data, reply in window
+    )
+    missing = wanted - shown
+    assert not missing, f"tap printed no line for: {list(missing)[:5]}"
+
+    # Readable: one printable line per message, with the subject (or "reply").
+    for line in lines:
+        text = line.rstrip("\n")
+        assert text.isprintable(), text
+        assert without_clock(text).split(" ", 1)[0].startswith((subjects.prefix, "reply")), text
+    text = "".join(lines)
+    assert "AUDIO stream=tapcheck seq=5 bytes=960" in text
+    assert "AUDIO stream=mic seq=9 bytes=960 level=silent eos" in text
+    assert f"{subjects.prefix}.test.garbage <11 bytes, not JSON>" in text
+    assert f"{subjects.prefix}.test.empty <empty>" in text
+    assert any(line.split(" ", 2)[1:2] == ["reply"] and key in line for line in lines), "no reply line"

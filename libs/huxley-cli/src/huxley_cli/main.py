@@ -263,6 +263,7 @@ async def _tap(subject: str | None, nats_url: str | None, replies: bool, count: 
     await nc.subscribe(subject or subjects.everything, cb=show)
     if replies and not subject:
         await nc.subscribe("_INBOX.>", cb=show)
+    await nc.flush()  # the server has our subscriptions before we say we listen
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, done.set)
