@@ -294,3 +294,25 @@ async def test_from_the_fourth_failed_attempt_the_reconnect_cue_plays(
         assert bytes(heard[first]) == reconnect_cue()
         status, detail = service.health()
         assert status == "degraded" and not detail["connected"]
+
+
+async def test_reset_opens_a_new_model_session_and_a_new_stored_conversation(
+    stack: Stack, settings: HuxleySettings
+) -> None:
+    await wait_tools(stack, "get_current_time")
+    await stack.press("1", "p1")
+    await stack.wait_turn("ended")
+    await stack.publish(stack.subjects.audio_event("control"), am.ClientControl(action="reset"))
+    await stack.sim.wait_connections(2)
+    sessions = SessionsClient(stack.nc, stack.subjects, "basic")
+    async with asyncio.timeout(10):
+        while len(listed := await sessions.list()) < 2:  # noqa: ASYNC110 - storage is another service
+            await asyncio.sleep(0.05)
+    newest, oldest = listed[0], listed[-1]
+    assert oldest.ended_at is not None and oldest.turn_count > 0 and newest.turn_count == 0
+    update = await stack.sim.wait_for(
+        lambda ev: (
+            ev.get("type") == "session.update" and ev.get("_conn") != stack.sim.received[0].get("_conn")
+        )
+    )
+    assert "What time is it?" not in update["session"]["instructions"]  # a reset remembers nothing

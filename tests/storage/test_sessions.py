@@ -38,6 +38,15 @@ async def test_start_resumes_within_thirty_minutes(sessions: SessionsClient, clo
     assert later.resumed is False and later.session_id != first.session_id
 
 
+async def test_a_fresh_start_never_resumes(sessions: SessionsClient, clock: Clock):
+    first = await sessions.start()
+    clock.now += 1
+    fresh = await sessions.start(fresh=True)
+    assert fresh.resumed is False and fresh.session_id != first.session_id
+    clock.now += 1
+    assert (await sessions.start()).session_id == fresh.session_id  # the fresh one is now the latest
+
+
 async def test_activity_keeps_a_session_resumable(sessions: SessionsClient, clock: Clock):
     started = await sessions.start()
     for _ in range(3):

@@ -145,8 +145,10 @@ class SessionsClient:
         self.subject = subjects.storage_sessions(persona)
         self._caller = _Caller(nc, deadline_s=deadline_s, timeout_s=timeout_s)
 
-    async def start(self) -> m.SessionStarted:
-        return await self._caller.retried(self.subject, m.SessionStart(), m.SessionStarted)
+    async def start(self, fresh: bool = False) -> m.SessionStarted:
+        """`fresh`: a new session even if the latest one could be resumed.
+        (A retry after a lost reply may then open a second one: harmless, it stays empty.)"""
+        return await self._caller.retried(self.subject, m.SessionStart(fresh=fresh), m.SessionStarted)
 
     async def record_turn(self, session_id: int, role: m.Role, text: str, turn_id: str | None = None) -> None:
         message = m.SessionRecordTurn(session_id=session_id, role=role, text=text, turn_id=turn_id)

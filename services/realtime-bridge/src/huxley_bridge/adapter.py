@@ -156,6 +156,7 @@ class BridgeAdapter:
         )
         self.model: ModelSession | None = None
         self.storage_session: int | None = None
+        self._fresh_session = False  # the next stored session must not resume the last (a reset)
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
         self._focus_lane = _Lane("focus")
         self._audio_lane = _Lane("audio")
@@ -336,6 +337,9 @@ class BridgeAdapter:
                         self._spawn(self._connect(attempt), "model-connect")
                 case Close(reason=reason):
                     log.info("model_closing", reason=reason)
+                    if reason == "reset":  # the stored conversation ends too: the next one starts afresh
+                        self._fresh_session = True
+                        self._storage_lane.put(lambda: self._end_storage_session(None))
                     if self.model is not None:
                         await self.model.close()  # the reader ends and reports the drop
                 case StoreSummary(text=text):
@@ -452,8 +456,9 @@ class BridgeAdapter:
 
     # -- storage -----------------------------------------------------------------------------------
     async def _start_storage_session(self) -> None:
+        fresh, self._fresh_session = self._fresh_session, False
         try:
-            started = await self.sessions.start()
+            started = await self.sessions.start(fresh=fresh)
         except WireError as exc:
             log.warning("session_not_stored", code=str(exc.code), error=exc.message)
             return
@@ -472,7 +477,7 @@ class BridgeAdapter:
 
         self._storage_lane.put(write)
 
-    async def _end_storage_session(self, summary: str) -> None:
+    async def _end_storage_session(self, summary: str | None) -> None:
         session_id, self.storage_session = self.storage_session, None
         if session_id is None:
             return

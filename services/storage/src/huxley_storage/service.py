@@ -154,7 +154,7 @@ class StorageService(Service):
     async def session_start(self, req: m.SessionStart, subject: str) -> m.SessionStarted:
         persona = self._persona(subject)
         async with self.store.transaction(persona, write=True) as conn:
-            session_id, resumed = await sessions.start(conn, persona, self.clock())
+            session_id, resumed = await sessions.start(conn, persona, self.clock(), req.fresh)
         return m.SessionStarted(session_id=session_id, resumed=resumed)
 
     async def session_record_turn(self, req: m.SessionRecordTurn, subject: str) -> Ok:

@@ -108,9 +108,11 @@ class SchemaVersion(Message):
 
 # -- sessions and transcripts -------------------------------------------------
 class SessionStart(Request):
-    """Start a session, or resume the latest one if it was active within 30 min."""
+    """Start a session, or resume the latest one if it was active within 30 min
+    (`fresh`: always a new one — the client's `reset`)."""
 
     op = "start"
+    fresh: bool = False
 
 
 class SessionRecordTurn(Request):

@@ -50,9 +50,9 @@ def _mine(persona: str, session_id: int) -> sa.ColumnElement[bool]:
     return sa.and_(sessions.c.persona == persona, sessions.c.id == session_id)
 
 
-async def start(conn: AsyncConnection, persona: str, now: float) -> tuple[int, bool]:
+async def start(conn: AsyncConnection, persona: str, now: float, fresh: bool = False) -> tuple[int, bool]:
     """(session id, resumed): the latest session if it was active within the
-    resume window, else a new one."""
+    resume window (and `fresh` is not asked), else a new one."""
     await insert_or_ignore(conn, personas, {"persona": persona, "next_session_id": 1})
     # Locks the persona's row on PostgreSQL, so concurrent starts take turns.
     next_id = (
@@ -68,7 +68,7 @@ async def start(conn: AsyncConnection, persona: str, now: float) -> tuple[int, b
             .limit(1)
         )
     ).first()
-    if latest is not None and should_resume(latest.last_active_at, now):
+    if latest is not None and not fresh and should_resume(latest.last_active_at, now):
         await conn.execute(
             sa.update(sessions).where(_mine(persona, latest.id)).values(last_active_at=now, ended_at=None)
         )
