@@ -227,6 +227,11 @@ class Stack:
             "audio.played", lambda p: p["stream_id"] == stream_id and p["played_ms"] >= ms, after=after
         )
 
+    def played_ms(self, stream_id: str) -> float:
+        """The latest played count audio-io reported for a stream."""
+        reports = [e.body["played_ms"] for e in self.log.events if e.body.get("stream_id") == stream_id]
+        return max(reports, default=0.0)
+
     def sent(self, kind: str, after: int = 0) -> list[dict[str, Any]]:
         """Client events of that type the simulator received."""
         return [e for e in self.sim.received[after:] if e.get("type") == kind]

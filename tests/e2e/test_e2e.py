@@ -11,6 +11,7 @@ the order and the extent of what was heard.
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
@@ -18,7 +19,7 @@ from e2e.conftest import TOOLS, Book
 from e2e.e2e_skills import intercom_pcm
 from e2e.speaker import BOOK, Block, Timeline, speech
 from e2e.stack import PERSONA, Stack, until
-from huxley_runtime.storage_client import SettingsClient
+from huxley_runtime.storage_client import SessionsClient, SettingsClient
 from huxley_wire.messages.focus import Channel
 
 pytestmark = pytest.mark.slow
@@ -62,6 +63,20 @@ async def dialog_is_free(stack: Stack) -> None:
     await until(no_turn, what="the bridge without a live turn")
 
 
+async def stored_turns(stack: Stack, *, count: int) -> list[tuple[str, str]]:
+    """(role, text) of every stored turn of the persona, once there are `count`."""
+    sessions = SessionsClient(stack.nc, stack.subjects, PERSONA)
+
+    async def turns() -> list[tuple[str, str]]:
+        found = []
+        for info in await sessions.list():
+            found += [(t.role, t.text) for t in (await sessions.get(info.session_id)).turns]
+        return found if len(found) >= count else []
+
+    result: list[tuple[str, str]] = await until(turns, what=f"{count} stored turns")
+    return result
+
+
 async def book_playing(stack: Stack, *, after: int, ms: float) -> str:
     """The book's CONTENT activity, once `ms` of it has been played."""
     started = await stack.log.wait(
@@ -87,6 +102,10 @@ async def test_ptt_play_the_book_speaks_the_ack_then_plays_the_book(stack: Stack
     stream = await book_playing(stack, after=mark, ms=1500)
     assert [o["output"]["playing"] for o in stack.tool_outputs()] == [True]
     await dialog_is_free(stack)
+
+    # The exchange is stored through the storage service.
+    stored = await stored_turns(stack, count=2)
+    assert ("user", "Play the book.") in stored and ("assistant", ACK) in stored, stored
 
     heard = Timeline(await stack.speaker(), references(ACK), book.pcm)
     assert heard.order() == [ACK, BOOK], heard.describe()
@@ -121,8 +140,7 @@ async def test_a_timer_preempts_the_book_is_spoken_and_the_book_resumes(stack: S
         after=fired,
     )
     assert resumed["seq"] > paused["seq"]
-    before = max(p["played_ms"] for p in (e.body for e in stack.log.events) if p.get("stream_id") == stream)
-    await stack.played_at_least(stream, before + 1000)
+    await stack.played_at_least(stream, stack.played_ms(stream) + 1000)
     assert injected["inject_id"]
     await dialog_is_free(stack)
 
@@ -226,6 +244,7 @@ async def test_the_model_dropping_mid_response_reconnects_and_nothing_stays_stuc
     await stack.press("1")  # the story's response drops the socket after 700 ms of audio
     down = await stack.log.wait("bridge.event.session", lambda s: s["connected"] is False, after=mark)
     assert not down["offline"]
+    dropped_at = len(stack.sim.received)
     await stack.log.wait(
         "bridge.event.turn",
         lambda t: t["kind"] == "user" and t["phase"] in ("ended", "cancelled"),
@@ -236,6 +255,15 @@ async def test_the_model_dropping_mid_response_reconnects_and_nothing_stays_stuc
     await dialog_is_free(stack)
     await until(lambda: stack.declared_tools() >= TOOLS, what="tools declared again")
     assert (await stack.bridge_snapshot()).connected
+    # The summary made at the disconnect is stored and told to the new session.
+    summaries = [i.summary for i in await SessionsClient(stack.nc, stack.subjects, PERSONA).list()]
+    assert any(summary and "Tell me a story." in summary for summary in summaries), summaries
+    told = [
+        e["session"].get("instructions") or ""
+        for e in stack.sent("session.update", after=dropped_at)
+        if "instructions" in e.get("session", {})
+    ]
+    assert told and "Tell me a story." in told[0], told
 
     again = stack.log.mark
     await stack.press("0")
@@ -264,8 +292,8 @@ async def test_tool_errors_reach_the_model_and_the_turn_goes_on(stack: Stack) ->
             if e["item"].get("type") == "function_call_output"
         ]
         assert len(calls) == 1, (tool, calls)
-        output = stack.tool_outputs()[-1]["output"]
-        assert isinstance(output, dict) and output.get("error") == error, (tool, output)
+        output = json.loads(calls[0]["output"])
+        assert output.get("error") == error, (tool, output)
         assert stack.sent("response.create", after=sent), "no follow-up response after the error"
         await dialog_is_free(stack)
 
