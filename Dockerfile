@@ -3,8 +3,9 @@
 ARG PYTHON_IMAGE=python:3.13-slim-trixie
 FROM ${PYTHON_IMAGE}
 
-# ffmpeg decodes audiobooks for the audiobooks skill; set APT_PACKAGES="" to skip it.
-ARG APT_PACKAGES="ffmpeg"
+# ffmpeg decodes audiobooks for the audiobooks skill, espeak-ng is the offline
+# simulator's voice; set APT_PACKAGES="" to skip them.
+ARG APT_PACKAGES="ffmpeg espeak-ng"
 RUN if [ -n "$APT_PACKAGES" ]; then \
       apt-get update && apt-get install -y --no-install-recommends $APT_PACKAGES \
       && rm -rf /var/lib/apt/lists/*; \

@@ -20,6 +20,7 @@ def test_injected_turn_clears_client_audio_sends_the_prompt_and_speaks() -> None
     out = rig.feed(FIRE)
     assert rig.one(out, c.InjectReply).status == "accepted"
     clear = rig.one(out, c.ClearAudio)
+    assert clear.stream_id == "a-inj"  # only our own audio: paused content keeps its buffer
     assert rig.sent(out, "conversation.item.create")[0]["item"] == {
         "type": "message",
         "role": "user",
@@ -144,3 +145,14 @@ def test_while_offline_injects_end_unspoken_and_presses_only_interrupt() -> None
     assert rig.feed(e.CompletionRequested("x")) == [
         c.Publish("status", rig.of(rig.log, c.Publish)[0].message)
     ]
+
+
+def test_an_inject_after_a_user_turn_clears_that_turns_stream_only() -> None:
+    rig = Rig().connect()
+    _, activity = rig.press()
+    rig.talk()
+    rig.release()
+    rig.respond()
+    rig.feed(e.TurnEndDone(rig.one(rig.log, c.EndTurn).turn_id))
+    out = rig.feed(FIRE)
+    assert rig.one(out, c.ClearAudio).stream_id == activity

@@ -158,6 +158,7 @@ class TurnCoordinator:
         self._completions: deque[e.CompletionRequested] = deque()
         self._done_injects: OrderedDict[str, None] = OrderedDict()
         self.tools: dict[str, str] = {}
+        self._last_stream: str | None = None  # the latest turn's output stream (our own audio)
         self._now = 0.0
         self._out: list[c.Command] = []
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -483,7 +484,7 @@ class TurnCoordinator:
         if t is None or not t.live:
             self._emit(c.ReleaseActivity(ev.activity_id))  # a turn that is gone: give it back
             return
-        t.activity_id = ev.activity_id
+        t.activity_id = self._last_stream = ev.activity_id
         t.gates.discard("activity")
         if t.end_when_acquired:
             self._end_turn(t)
@@ -559,8 +560,12 @@ class TurnCoordinator:
             self._acquire(t)  # focus's grant is gone (a PTT came between): ask again
         else:
             t.activity_id = ev.activity_id
-        t.gates.add("clear")  # clear client audio before the turn's own
-        self._clear_then(None, lambda: t.gates.discard("clear"))
+        # Clear what is left of our own audio before the turn's. Only ours: paused
+        # content keeps its buffered audio on audio-io and resumes from it (BRIDGE-16).
+        t.gates.add("clear")
+        self._clear_then(self._last_stream or ev.activity_id, lambda: t.gates.discard("clear"))
+        if t.activity_id is not None:
+            self._last_stream = t.activity_id
         self._user_text(ev.prompt)
         self._request_response(t)
 
