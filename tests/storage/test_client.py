@@ -8,7 +8,7 @@ import inspect
 
 import pytest
 
-from huxley_runtime.storage_client import SettingsClient, StorageUnavailable
+from huxley_runtime.storage_client import SessionsClient, SettingsClient, StorageUnavailable
 from huxley_storage.service import StorageService
 from huxley_wire.errors import ErrorCode, WireError
 from support.services import running
@@ -58,3 +58,34 @@ async def test_refusals_are_not_retried(nc, subjects, persona, storage):
     with pytest.raises(WireError) as err:
         await asyncio.wait_for(kv.set_setting("k" * 600, "v"), 10)
     assert err.value.code == ErrorCode.TOO_LARGE and not isinstance(err.value, StorageUnavailable)
+
+
+@sqlite_only
+async def test_a_transcript_line_waits_for_storage_and_is_stored_once(
+    nc, subjects, persona, storage_settings
+):
+    sessions = SessionsClient(nc, subjects, persona, deadline_s=60)
+    async with running(StorageService, storage_settings):
+        session = (await sessions.start()).session_id
+    pending = asyncio.create_task(sessions.record_turn(session, "user", "said while storage restarts"))
+    done, _ = await asyncio.wait({pending}, timeout=0.5)
+    assert not done  # nobody received it: sending it again cannot append it twice
+    async with running(StorageService, storage_settings):
+        await asyncio.wait_for(pending, 60)
+        turns = (await sessions.get(session)).turns
+    assert [t.text for t in turns] == ["said while storage restarts"]
+
+
+async def test_a_transcript_line_that_timed_out_is_not_sent_again(nc, subjects, persona):
+    received: list[bytes] = []
+
+    async def silent(msg) -> None:  # takes the request and never answers, like a storage stuck mid-write
+        received.append(msg.data)
+
+    sub = await nc.subscribe(subjects.storage_sessions(persona), cb=silent)
+    await nc.flush()
+    sessions = SessionsClient(nc, subjects, persona, deadline_s=5, timeout_s=0.2)
+    with pytest.raises(WireError) as err:
+        await sessions.record_turn(1, "user", "maybe stored")
+    await sub.unsubscribe()
+    assert err.value.code == ErrorCode.TIMEOUT and len(received) == 1

@@ -56,8 +56,11 @@ async def request_with_retry[M: BaseModel](
     deadline_s: float | None = None,
     backoff_s: Iterable[float] = (0.1, 0.2, 0.5, 1.0, 2.0),
     max_reply_bytes: int = MAX_CONTROL_BYTES,
+    retry_on: frozenset[ErrorCode] = RETRYABLE,
 ) -> M:
     """For idempotent requests: retry while the peer is unavailable or slow.
+    (`retry_on={UNAVAILABLE}` suits one that must not run twice: a request
+    nobody received can be sent again, one that timed out cannot.)
 
     With `deadline_s=None` it retries forever (an accepted inject must never be
     lost); the last backoff step repeats.
@@ -72,7 +75,7 @@ async def request_with_retry[M: BaseModel](
                 nc, subject, message, reply_model, timeout=timeout, max_reply_bytes=max_reply_bytes
             )
         except WireError as exc:
-            if exc.code not in RETRYABLE:
+            if exc.code not in retry_on:
                 raise
             if deadline_s is not None and loop.time() - started >= deadline_s:
                 raise

@@ -12,7 +12,7 @@ from __future__ import annotations
 from nats.aio.client import Client
 from pydantic import BaseModel
 
-from huxley_runtime.rpc import DEFAULT_TIMEOUT_S, RETRYABLE, request, request_with_retry
+from huxley_runtime.rpc import DEFAULT_TIMEOUT_S, RETRYABLE, request_with_retry
 from huxley_wire.codec import Ok, Request
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import storage as m
@@ -34,7 +34,9 @@ class _Caller:
         self.deadline_s = deadline_s
         self.timeout_s = timeout_s
 
-    async def retried[M: BaseModel](self, subject: str, message: Request, reply: type[M]) -> M:
+    async def retried[M: BaseModel](
+        self, subject: str, message: Request, reply: type[M], retry_on: frozenset[ErrorCode] = RETRYABLE
+    ) -> M:
         """An idempotent request, retried while storage is unavailable."""
         try:
             return await request_with_retry(
@@ -45,25 +47,21 @@ class _Caller:
                 timeout=self.timeout_s,
                 deadline_s=self.deadline_s,
                 max_reply_bytes=m.STORAGE_REPLY_MAX_BYTES,
+                retry_on=retry_on,
             )
         except WireError as exc:
-            if exc.code not in RETRYABLE:
+            if exc.code not in retry_on:
                 raise
             raise StorageUnavailable(
                 f"storage did not complete {message.op!r} on {subject} within {self.deadline_s:g} s: "
                 f"{exc.code}: {exc.message}"
             ) from exc
 
-    async def once[M: BaseModel](self, subject: str, message: Request, reply: type[M]) -> M:
-        """A request that must not be repeated blindly (it appends)."""
-        return await request(
-            self.nc,
-            subject,
-            message,
-            reply,
-            timeout=self.timeout_s,
-            max_reply_bytes=m.STORAGE_REPLY_MAX_BYTES,
-        )
+    async def unreceived[M: BaseModel](self, subject: str, message: Request, reply: type[M]) -> M:
+        """A request that must not run twice (it appends): retried only while
+        nobody received it (no storage on the bus, or storage refused it as
+        unavailable), never after a timeout, which may hide a success."""
+        return await self.retried(subject, message, reply, retry_on=frozenset({ErrorCode.UNAVAILABLE}))
 
 
 class SettingsClient:
@@ -129,9 +127,10 @@ class SchemaClient:
 class SessionsClient:
     """Conversation sessions and transcripts of one persona (for the bridge).
 
-    Everything but `record_turn` is retried: `start` resumes the session a
-    lost reply created, and the rest are reads or idempotent. A turn is
-    appended once; a failure raises and the caller decides."""
+    Everything is retried while storage is unavailable: `start` resumes the
+    session a lost reply created, and the rest are reads or idempotent.
+    `record_turn` appends, so it is retried only while nobody received it; a
+    timeout raises and the caller decides."""
 
     def __init__(
         self,
@@ -152,7 +151,7 @@ class SessionsClient:
 
     async def record_turn(self, session_id: int, role: m.Role, text: str, turn_id: str | None = None) -> None:
         message = m.SessionRecordTurn(session_id=session_id, role=role, text=text, turn_id=turn_id)
-        await self._caller.once(self.subject, message, Ok)
+        await self._caller.unreceived(self.subject, message, Ok)
 
     async def end(self, session_id: int, summary: str | None = None) -> None:
         await self._caller.retried(self.subject, m.SessionEnd(session_id=session_id, summary=summary), Ok)
