@@ -316,11 +316,12 @@ class BusStack:
         await self.publish(
             self.subjects.audio_ptt(), am.PttEvent(action="start", press_id=press, ts_us=now_us())
         )
+        # A real press: 20 ms frames in real time, the release right after the last one.
         for seq in range(15):
             frame = AudioFrame(press, seq, now_us(), FRAME)
             await self.nc.publish(self.subjects.audio_mic("assistant"), encode_frame(frame))
+            await asyncio.sleep(0.02)
         stop = am.PttEvent(action="stop", press_id=press, ts_us=now_us() + 300_000, frames=15)
-        await self.nc.flush()
         mark = len(self.sim.received)
         started = time.perf_counter()
         await self.publish(self.subjects.audio_ptt(), stop)
@@ -352,7 +353,7 @@ async def bus_benchmarks(env: BenchEnv, n: int = 60) -> list[Measurement]:
             await stack.stop()
     note = (
         "real bridge, focus, storage, audio-io (file backend) on NATS, openai client -> "
-        "huxley-realtime-sim; "
+        "huxley-realtime-sim; mic frames paced at 20 ms like a real press; "
         "each turn plays out in real time before the next"
     )
     return [
