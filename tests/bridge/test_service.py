@@ -108,6 +108,18 @@ def _settings[S: HuxleySettings](cls: type[S], base: HuxleySettings, **extra: An
 async def stack_of(
     nc: Client, settings: HuxleySettings, tmp_path: Path, **bridge: Any
 ) -> AsyncIterator[Stack]:
+    async with (
+        running(FocusService, _settings(FocusSettings, settings)),
+        stack_without_focus(nc, settings, tmp_path, **bridge) as stack,
+    ):
+        yield stack
+
+
+@contextlib.asynccontextmanager
+async def stack_without_focus(
+    nc: Client, settings: HuxleySettings, tmp_path: Path, **bridge: Any
+) -> AsyncIterator[Stack]:
+    """Everything but focus (the caller runs it, to stop and start it at will)."""
     subjects = Subjects(settings.site)
     speaker = tmp_path / "speaker.wav"
     out: dict[str, bytearray] = {}
@@ -129,7 +141,6 @@ async def stack_of(
     async with (
         SimServer(parse_rules(RULES), voice=ToneVoice()) as sim,
         running(StorageService, _settings(StorageSettings, settings)),
-        running(FocusService, _settings(FocusSettings, settings)),
         running(
             AudioService,
             _settings(AudioSettings, settings, audio_backend="file", audio_file_out=speaker),
@@ -316,3 +327,34 @@ async def test_reset_opens_a_new_model_session_and_a_new_stored_conversation(
         )
     )
     assert "What time is it?" not in update["session"]["instructions"]  # a reset remembers nothing
+
+
+async def test_with_focus_gone_a_press_is_refused_aloud_and_works_again_once_focus_is_back(
+    nc: Client, settings: HuxleySettings, tmp_path: Path
+) -> None:
+    subjects = Subjects(settings.site)
+    statuses: list[str] = []
+    status_seen = asyncio.Event()
+
+    async def on_status(msg: Any) -> None:
+        statuses.append(decode(msg.data, bm.StatusEvent).message)
+        status_seen.set()
+
+    await nc.subscribe(subjects.bridge_event("status"), cb=on_status)
+    focus = FocusService(_settings(FocusSettings, settings))
+    await focus.start()
+    async with stack_without_focus(nc, settings, tmp_path) as stack:
+        await focus.stop()  # focus dies: the bridge must say so, not hang or crash
+        await stack.press("1", "p1")
+        cancelled = await stack.wait_turn("cancelled")
+        await asyncio.wait_for(status_seen.wait(), 15)
+        assert any("speaker" in s or "focus" in s for s in statuses), statuses
+        assert stack.bridge.health()[1]["connected"]
+        focus = FocusService(_settings(FocusSettings, settings))
+        await focus.start()
+        try:
+            await stack.press("1", "p2")
+            ended = await stack.wait_turn("ended")
+            assert ended.turn_id != cancelled.turn_id and ended.kind == "user"
+        finally:
+            await focus.stop()
