@@ -21,7 +21,9 @@ async def fill_home(nc: Client, subjects: Subjects, persona: str) -> None:
     sessions = SessionsClient(nc, subjects, persona, deadline_s=0)
     session = (await sessions.start()).session_id
     await sessions.record_turn(session, "user", "set a timer for tea", turn_id="t-1")
-    await sessions.record_turn(session, "assistant", "Five minutes, starting now.", turn_id="t-1")
+    await sessions.record_turn(
+        session, "assistant", "Five minutes, starting now.", turn_id="t-1", record_id="r-five"
+    )
     await sessions.end(session, summary="a tea timer")
 
 

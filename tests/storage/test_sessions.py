@@ -195,3 +195,18 @@ async def test_schema_versions_per_skill(nc, subjects, persona, schema: SchemaCl
     )
     assert json.loads(reply.data)["error"]["code"] == "invalid"
     assert await schema.get_version() == 3
+
+
+async def test_a_record_id_is_stored_once_per_session(sessions: SessionsClient, clock: Clock):
+    session = (await sessions.start()).session_id
+    await sessions.record_turn(session, "user", "set a timer", record_id="r-1")
+    clock.now += 1
+    await sessions.record_turn(session, "user", "set a timer", record_id="r-1")  # a retry after a lost reply
+    await sessions.record_turn(session, "user", "set a timer", record_id="r-2")  # said twice, really
+    await sessions.record_turn(session, "assistant", "Done.")
+    detail = await sessions.get(session)
+    assert [(t.idx, t.text) for t in detail.turns] == [(0, "set a timer"), (1, "set a timer"), (2, "Done.")]
+    assert detail.turn_count == 3
+    with pytest.raises(WireError) as err:
+        await sessions.record_turn(session + 100, "user", "x", record_id="r-1")
+    assert err.value.code == ErrorCode.NOT_FOUND

@@ -87,8 +87,9 @@ async def test_export_then_import_moves_a_home(nc, subjects, persona, storage, t
     # Importing again changes nothing: every row has a natural key...
     await import_lines(nc, target_subjects, lines)
     assert await snapshot(nc, target_subjects, persona) == before
-    # ...and the new home exports exactly what the old one did.
+    # ...and the new home exports exactly what the old one did (record ids included).
     assert await export_all(nc, target_subjects) == lines
+    assert any('"record_id":"r-five"' in line for line in lines)
 
 
 async def test_rows_changing_during_an_export_do_not_shift_the_rest(nc, subjects, persona, storage):

@@ -129,8 +129,9 @@ class SessionsClient:
 
     Everything is retried while storage is unavailable: `start` resumes the
     session a lost reply created, and the rest are reads or idempotent.
-    `record_turn` appends, so it is retried only while nobody received it; a
-    timeout raises and the caller decides."""
+    `record_turn` appends: with a `record_id` it is idempotent and retried
+    like the rest; without one, only while nobody received it (a timeout
+    raises and the caller decides)."""
 
     def __init__(
         self,
@@ -149,9 +150,24 @@ class SessionsClient:
         (A retry after a lost reply may then open a second one: harmless, it stays empty.)"""
         return await self._caller.retried(self.subject, m.SessionStart(fresh=fresh), m.SessionStarted)
 
-    async def record_turn(self, session_id: int, role: m.Role, text: str, turn_id: str | None = None) -> None:
-        message = m.SessionRecordTurn(session_id=session_id, role=role, text=text, turn_id=turn_id)
-        await self._caller.unreceived(self.subject, message, Ok)
+    async def record_turn(
+        self,
+        session_id: int,
+        role: m.Role,
+        text: str,
+        turn_id: str | None = None,
+        record_id: str | None = None,
+    ) -> None:
+        """Append one line. With a `record_id` it is retried like any idempotent
+        request (storage stores that id once per session); without one, only
+        while nobody received it."""
+        message = m.SessionRecordTurn(
+            session_id=session_id, role=role, text=text, turn_id=turn_id, record_id=record_id
+        )
+        if record_id is not None:
+            await self._caller.retried(self.subject, message, Ok)
+        else:
+            await self._caller.unreceived(self.subject, message, Ok)
 
     async def end(self, session_id: int, summary: str | None = None) -> None:
         await self._caller.retried(self.subject, m.SessionEnd(session_id=session_id, summary=summary), Ok)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -466,12 +467,19 @@ class BridgeAdapter:
 
     def _record(self, role: str, text: str) -> None:
         turn_id = self.core.turn.id if self.core.turn is not None else None
+        record_id = secrets.token_hex(12)  # one id per line: storage keeps a retried line once
 
         async def write() -> None:
             if self.storage_session is None or not text:
                 return
             try:
-                await self.sessions.record_turn(self.storage_session, role, text, turn_id)  # type: ignore[arg-type]
+                await self.sessions.record_turn(
+                    self.storage_session,
+                    role,  # type: ignore[arg-type]
+                    text,
+                    turn_id,
+                    record_id,
+                )
             except WireError as exc:
                 log.warning("transcript_not_stored", code=str(exc.code), error=exc.message)
 

@@ -162,7 +162,7 @@ class StorageService(Service):
         check_text(req.text, "text")
         async with self.store.transaction(persona, write=True) as conn:
             idx = await sessions.record_turn(
-                conn, persona, req.session_id, req.role, req.text, req.turn_id, self.clock()
+                conn, persona, req.session_id, req.role, req.text, req.turn_id, self.clock(), req.record_id
             )
         if idx is None:
             raise WireError(ErrorCode.NOT_FOUND, f"no session {req.session_id} for persona {persona}")

@@ -73,6 +73,8 @@ turns = sa.Table(
     sa.Column("text", sa.Text(), nullable=False),
     sa.Column("turn_id", sa.String(128), nullable=True),
     sa.Column("ts", EPOCH, nullable=False),
+    # The writer's id for this line: a retry that finds it is answered, not appended again.
+    sa.Column("record_id", sa.String(64), nullable=True),
     sa.ForeignKeyConstraint(
         ["persona", "session_id"], ["sessions.persona", "sessions.id"], ondelete="CASCADE"
     ),

@@ -82,6 +82,7 @@ class TurnRow(_Row):
     text: str
     turn_id: str | None = Field(max_length=128)
     ts: float
+    record_id: str | None = Field(default=None, max_length=64)  # absent from exports made before 0002
 
 
 Row = PersonaRow | SchemaRow | SettingRow | SessionRow | TurnRow

@@ -121,6 +121,8 @@ class SessionRecordTurn(Request):
     role: Role
     text: str  # at most MAX_VALUE_BYTES in UTF-8 (`too_large` otherwise)
     turn_id: str | None = Field(default=None, max_length=128)
+    # Chosen by the writer: the same record_id in a session is stored once, so retries are safe.
+    record_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class SessionEnd(Request):

@@ -92,8 +92,29 @@ async def record_turn(
     text: str,
     turn_id: str | None,
     now: float,
+    record_id: str | None = None,
 ) -> int | None:
-    """Append a turn; its index, or None if there is no such session."""
+    """Append a turn; its index, or None if there is no such session. A
+    `record_id` already in the session returns that turn's index instead."""
+    if record_id is not None:
+        # Lock the session row first (PostgreSQL), so two copies of one retry
+        # take turns and the second finds the first.
+        locked = (
+            await conn.execute(sa.select(sessions.c.id).where(_mine(persona, session_id)).with_for_update())
+        ).first()
+        if locked is None:
+            return None
+        done = (
+            await conn.execute(
+                sa.select(turns.c.idx).where(
+                    turns.c.persona == persona,
+                    turns.c.session_id == session_id,
+                    turns.c.record_id == record_id,
+                )
+            )
+        ).scalar_one_or_none()
+        if done is not None:
+            return int(done)
     count = (
         await conn.execute(
             sa.update(sessions)
@@ -107,7 +128,14 @@ async def record_turn(
     idx = count - 1
     await conn.execute(
         sa.insert(turns).values(
-            persona=persona, session_id=session_id, idx=idx, role=role, text=text, turn_id=turn_id, ts=now
+            persona=persona,
+            session_id=session_id,
+            idx=idx,
+            role=role,
+            text=text,
+            turn_id=turn_id,
+            ts=now,
+            record_id=record_id,
         )
     )
     return idx
