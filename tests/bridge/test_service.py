@@ -20,6 +20,7 @@ from nats.aio.client import Client
 from huxley_audio_io.service import AudioService
 from huxley_audio_io.settings import AudioSettings
 from huxley_bridge.cue import reconnect_cue
+from huxley_bridge.instructions import SUMMARY_HEADING
 from huxley_bridge.service import BridgeService
 from huxley_bridge.settings import BridgeSettings
 from huxley_focus.service import FocusService
@@ -150,7 +151,8 @@ async def stack_without_focus(
             BridgeService, _settings(BridgeSettings, settings, realtime_url=sim.url, **bridge)
         ) as service,
     ):
-        await sim.wait_connections(1)
+        if service.adapter is not None and service.adapter.lifecycle.state != "budget":
+            await sim.wait_connections(1)
         yield Stack(nc, subjects, sim, service, speaker, out, turns, changed)
 
 
@@ -358,3 +360,45 @@ async def test_with_focus_gone_a_press_is_refused_aloud_and_works_again_once_foc
             assert ended.turn_id != cancelled.turn_id and ended.kind == "user"
         finally:
             await focus.stop()
+
+
+async def test_the_next_start_is_told_the_last_conversations_summary(
+    nc: Client, settings: HuxleySettings, tmp_path: Path
+) -> None:
+    async with stack_of(nc, settings, tmp_path) as stack:
+        await wait_tools(stack, "get_current_time")
+        await stack.press("1", "p1")
+        await stack.wait_turn("ended")
+    async with stack_of(nc, settings, tmp_path) as again:  # a restart: same storage, a new bridge
+        update = await again.sim.wait_for("session.update")
+    instructions = update["session"]["instructions"]
+    assert SUMMARY_HEADING in instructions and "What time is it?" in instructions
+
+
+async def test_the_kill_switch_closes_the_session_and_a_restart_the_same_day_keeps_it_closed(
+    nc: Client, settings: HuxleySettings, tmp_path: Path
+) -> None:
+    subjects = Subjects(settings.site)
+    levels: list[str] = []
+    killed = asyncio.Event()
+
+    async def on_cost(msg: Any) -> None:
+        levels.append(decode(msg.data, bm.CostEvent).level)
+        if levels[-1] == "kill":
+            killed.set()
+
+    await nc.subscribe(subjects.bridge_event("cost"), cb=on_cost)
+    limits = {"cost_warn_usd": 0.00001, "cost_canary_usd": 0.00002, "cost_kill_usd": 0.00003}
+    async with stack_of(nc, settings, tmp_path, **limits) as stack:
+        await wait_tools(stack, "get_current_time")
+        await stack.press("1", "p1")  # the first response already costs more than the limit
+        await asyncio.wait_for(killed.wait(), 15)
+        async with asyncio.timeout(10):
+            while (snap := await stack.snapshot()).connected:  # noqa: ASYNC110 - the socket closes behind the event
+                await asyncio.sleep(0.02)
+        assert snap.state == "IDLE" and snap.cost_usd_today > 0.00003
+    assert levels.count("kill") == 1  # crossing all three at once says the highest
+    async with stack_of(nc, settings, tmp_path, **limits) as again:
+        assert again.bridge.adapter is not None and again.bridge.adapter.lifecycle.state == "budget"
+        assert (await again.snapshot()).cost_usd_today == snap.cost_usd_today  # restored from storage
+        assert again.sim.connects == 0
