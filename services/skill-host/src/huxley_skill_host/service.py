@@ -268,6 +268,7 @@ class SkillHostService(Service):
         while True:
             ctx = self._context(slot)
             slot.ctx = ctx
+            slot.error = None  # from here on, an error is this attempt's (a background task's)
             try:
                 if callable(setup):
                     await asyncio.wait_for(setup(ctx), self.settings.setup_timeout_s)
@@ -291,7 +292,9 @@ class SkillHostService(Service):
             except Exception as exc:
                 await self._abandon(slot, f"setup raised {_describe(exc)}", exc)
                 return
-        slot.status, slot.error = "ok", None
+        # Say "ok" only once the tool subject is live: health and status must not
+        # promise a skill nobody answers for yet. A background task that failed
+        # meanwhile left its error: then the skill serves, degraded.
         await self.serve(
             Endpoint(
                 f"tool-{slot.name}",
@@ -301,6 +304,7 @@ class SkillHostService(Service):
                 queue_group=f"skill.{slot.name}",
             )
         )
+        slot.status = "degraded" if slot.error else "ok"
         self.log.info("skill_ready", skill=slot.name, tools=slot.tool_names())
         await self._publish_manifest()
         await self._record_schema(slot, current, checked=checked)
