@@ -18,9 +18,10 @@ import contextlib
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -88,6 +89,7 @@ class _Dropped:
 
 
 Item = e.Event | _LifeCall | _Connected | _Dropped
+Spawn = Callable[[Coroutine[Any, Any, Any], str], object]
 
 
 class _Lane:
@@ -131,12 +133,20 @@ class _Lane:
 class BridgeAdapter:
     """Everything the bridge does at run time; `BridgeService` feeds it the bus."""
 
-    def __init__(self, nc: Client, subjects: Subjects, settings: BridgeSettings, persona: Persona) -> None:
+    def __init__(
+        self, nc: Client, subjects: Subjects, settings: BridgeSettings, persona: Persona, spawn: Spawn
+    ) -> None:
         self.nc = nc
+        self._spawn = spawn  # the service's: keeps the task, logs its failure, cancels it at stop
         self.subjects = subjects
         self.settings = settings
         self.persona = persona
         self.language = settings.language or persona.language_code
+        try:
+            self._zone: ZoneInfo | None = ZoneInfo(persona.timezone)
+        except (KeyError, ValueError):
+            log.warning("persona_timezone_unknown", timezone=persona.timezone)  # the machine's local day then
+            self._zone = None
         self.endpoint = ModelEndpoint.from_settings(settings)
         self.core = TurnCoordinator(self._core_config(), id_prefix=f"t{now_us() % 1_000_000:06d}-")
         self.lifecycle = SessionLifecycle(
@@ -162,7 +172,6 @@ class BridgeAdapter:
         self._focus_lane = _Lane("focus")
         self._audio_lane = _Lane("audio")
         self._storage_lane = _Lane("storage")
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._connecting = False
         self._inject_waiters: dict[str, list[asyncio.Future[str]]] = {}
@@ -217,34 +226,16 @@ class BridgeAdapter:
             await self.model.close()
             self.model = None
         await self._storage_lane.drain(STORAGE_DEADLINE_S)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         for lane in (self._focus_lane, self._audio_lane, self._storage_lane):
             await lane.stop()
         await self.focus.stop()  # gives DIALOG back if a turn still held it
 
     def day(self) -> str:
         """The persona's local date: the cost meter's day."""
-        try:
-            zone = ZoneInfo(self.persona.timezone)
-        except (KeyError, ValueError):
-            zone = None
-        return datetime.now(zone).date().isoformat()
+        return datetime.now(self._zone).date().isoformat()
 
     def put(self, item: Item) -> None:
         self._queue.put_nowait(item)
-
-    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("task_failed", task=task.get_name(), error=repr(task.exception()))
 
     # -- the loop --------------------------------------------------------------------------------
     def _timeout(self) -> float | None:
@@ -305,7 +296,7 @@ class BridgeAdapter:
         await self._life(self.lifecycle.connect_ok(now))  # session.update goes out first
         await self._execute(self.core.handle(e.ModelConnected(), now))
         self._spawn(self._read(session), "model-reader")
-        self._storage_lane.put(self._start_storage_session)
+        self._store("session_not_stored", self._start_storage_session)
 
     async def _read(self, session: ModelSession) -> None:
         reason = "socket closed"
@@ -340,11 +331,11 @@ class BridgeAdapter:
                     log.info("model_closing", reason=reason)
                     if reason == "reset":  # the stored conversation ends too: the next one starts afresh
                         self._fresh_session = True
-                        self._storage_lane.put(lambda: self._end_storage_session(None))
+                        self._store("session_not_ended", partial(self._end_storage_session, None))
                     if self.model is not None:
                         await self.model.close()  # the reader ends and reports the drop
                 case StoreSummary(text=text):
-                    self._storage_lane.put(lambda text=text: self._end_storage_session(text))  # type: ignore[misc]
+                    self._store("summary_not_stored", partial(self._end_storage_session, text))
                 case PlayCue(attempt=attempt):
                     self._spawn(self._play_cue(), f"cue-{attempt}")
                 case Announce(language=language):
@@ -375,9 +366,9 @@ class BridgeAdapter:
                         if not waiter.done():
                             waiter.set_result(status)
                 case c.Interrupt() | c.AcquireDialog() | c.ReleaseActivity() | c.EndTurn() | c.StopChannel():
-                    self._focus_lane.put(lambda cmd=cmd: self._focus_request(cmd))  # type: ignore[misc]
+                    self._focus_lane.put(partial(self._focus_request, cmd))
                 case c.ClearAudio() | c.SetVolume():
-                    self._audio_lane.put(lambda cmd=cmd: self._audio_request(cmd))  # type: ignore[misc]
+                    self._audio_lane.put(partial(self._audio_request, cmd))
                 case c.CallTool():
                     self._spawn(self._call_tool(cmd), f"tool-{cmd.call_id}")
                 case c.DiscardEffect():
@@ -456,55 +447,41 @@ class BridgeAdapter:
             log.info("discard_not_delivered", host=cmd.host, effect=cmd.effect_id, error=str(exc))
 
     # -- storage -----------------------------------------------------------------------------------
+    def _store(self, failure: str, write: Callable[[], Awaitable[object]]) -> None:
+        """A storage write, in order behind the others. Storage failing is a
+        warning named `failure`: the conversation goes on without it."""
+
+        async def job() -> None:
+            try:
+                await write()
+            except WireError as exc:
+                log.warning(failure, code=str(exc.code), error=exc.message)
+
+        self._storage_lane.put(job)
+
     async def _start_storage_session(self) -> None:
         fresh, self._fresh_session = self._fresh_session, False
-        try:
-            started = await self.sessions.start(fresh=fresh)
-        except WireError as exc:
-            log.warning("session_not_stored", code=str(exc.code), error=exc.message)
-            return
-        self.storage_session = started.session_id
+        self.storage_session = (await self.sessions.start(fresh=fresh)).session_id
 
     def _record(self, role: str, text: str) -> None:
         turn_id = self.core.turn.id if self.core.turn is not None else None
         record_id = secrets.token_hex(12)  # one id per line: storage keeps a retried line once
 
         async def write() -> None:
-            if self.storage_session is None or not text:
-                return
-            try:
-                await self.sessions.record_turn(
-                    self.storage_session,
-                    role,  # type: ignore[arg-type]
-                    text,
-                    turn_id,
-                    record_id,
-                )
-            except WireError as exc:
-                log.warning("transcript_not_stored", code=str(exc.code), error=exc.message)
+            if self.storage_session is not None and text:
+                await self.sessions.record_turn(self.storage_session, role, text, turn_id, record_id)  # type: ignore[arg-type]
 
-        self._storage_lane.put(write)
+        self._store("transcript_not_stored", write)
 
     async def _end_storage_session(self, summary: str | None) -> None:
         session_id, self.storage_session = self.storage_session, None
-        if session_id is None:
-            return
-        try:
+        if session_id is not None:
             await self.sessions.end(session_id, summary)
-        except WireError as exc:
-            log.warning("summary_not_stored", code=str(exc.code), error=exc.message)
 
     def _save_cost(self) -> None:
         meter = self.lifecycle.meter
         value = json.dumps({"day": meter.day, "usd": round(meter.usd, 6)})
-
-        async def write() -> None:
-            try:
-                await self.cost_store.set_setting(COST_KEY, value)
-            except WireError as exc:
-                log.warning("cost_not_stored", code=str(exc.code), error=exc.message)
-
-        self._storage_lane.put(write)
+        self._store("cost_not_stored", partial(self.cost_store.set_setting, COST_KEY, value))
 
     # -- the reconnect cue -----------------------------------------------------------------------------
     async def _play_cue(self) -> None:
@@ -547,14 +524,10 @@ class BridgeAdapter:
 
     def snapshot(self) -> BridgeSnapshot:
         core = self.core.snapshot()
-        state = self.lifecycle.state
-        value = "CONVERSING" if state == "connected" else "IDLE"
-        if state in ("connecting", "waiting", "rotating"):
-            value = "CONNECTING"
         return BridgeSnapshot(
-            state=value,  # type: ignore[arg-type]
+            state=self.lifecycle.public_state,
             connected=self.model is not None,
-            offline=state == "offline",
+            offline=self.lifecycle.state == "offline",
             turn_id=core["turn_id"],
             turn_kind=core["turn_kind"],
             phase=core["phase"],

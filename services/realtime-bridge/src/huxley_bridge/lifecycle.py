@@ -25,6 +25,7 @@ from huxley_wire.messages.bridge import CostEvent, SessionEvent, StateEvent, Sta
 from huxley_wire.messages.skills import Manifest
 
 State = Literal["offline", "connecting", "connected", "waiting", "rotating", "budget", "stopped"]
+PublicState = Literal["IDLE", "CONNECTING", "CONVERSING"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +119,14 @@ class SessionLifecycle:
                 message=message,
             ),
         )
-        value = {"connected": "CONVERSING", "offline": "IDLE", "budget": "IDLE", "stopped": "IDLE"}.get(
-            self.state, "CONNECTING"
-        )
-        self._publish("state", StateEvent(value=value))  # type: ignore[arg-type]
+        self._publish("state", StateEvent(value=self.public_state))
+
+    @property
+    def public_state(self) -> PublicState:
+        """What the client shows: IDLE, CONNECTING or CONVERSING."""
+        if self.state == "connected":
+            return "CONVERSING"
+        return "IDLE" if self.state in ("offline", "budget", "stopped") else "CONNECTING"
 
     def session_update(self, full: bool = True, transcription: bool = False) -> dict[str, Any]:
         return session_update(

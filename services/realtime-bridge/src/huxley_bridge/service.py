@@ -40,7 +40,7 @@ class BridgeService(Service):
     async def on_start(self) -> None:
         assert isinstance(self.settings, BridgeSettings)
         persona = load_persona(self.settings.persona, self.settings.personas_dir)
-        self.adapter = adapter = BridgeAdapter(self.nc, self.subjects, self.settings, persona)
+        self.adapter = adapter = BridgeAdapter(self.nc, self.subjects, self.settings, persona, self.spawn)
         s = self.subjects
         self._subs = [
             await self.nc.subscribe(s.audio_ptt(), cb=self._control(am.PttEvent, adapter.on_ptt)),
