@@ -21,10 +21,10 @@ from huxley_audio_io.pcm import to_float, to_pcm
 from huxley_audio_io.service import AudioService
 from huxley_wire.audio import SAMPLE_RATE, decode_frame
 from huxley_wire.messages.focus import Channel, ContentType, FocusState
+from support.browser import launch_chromium
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by scripts/setup-system.sh; never a downloaded one
 GREEN, AMBER, RED, METER = (0x2E, 0x9E, 0x5B), (0xD9, 0x9A, 0x22), (0xE0, 0x46, 0x3C), (0x3C, 0xCF, 0x7A)
 MIC_HZ = 440.0
 # The speaker meter's left end is lit (drawn green) in the page's canvas.
@@ -57,19 +57,8 @@ async def test_hold_to_talk_reply_playback_and_focus_panel(gateway: AudioService
     mic = await bus.watch(bus.subjects.audio_mic("assistant"))
     ptt = await bus.watch(bus.subjects.audio_ptt())
     played = await bus.watch(bus.subjects.audio_played())
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={fake_mic(tmp_path / 'mic.wav')}",
-    ]
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        browser = await launch_chromium(pw, fake_mic(tmp_path / "mic.wav"))
         try:
             page = await browser.new_page(viewport={"width": 1200, "height": 1000})
             await page.goto(f"http://127.0.0.1:{gateway.backend.port}/")  # type: ignore[attr-defined]

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from nats.aio.client import Client
+from pydantic import BaseModel
 
 from huxley_audio_io.service import AudioService
 from huxley_audio_io.settings import AudioSettings
@@ -41,6 +42,7 @@ from huxley_wire.messages import bridge as bm
 from huxley_wire.messages import focus as fm
 from huxley_wire.subjects import Subjects
 from support.services import running
+from support.waiting import until
 
 RULES = """
 speed: 0
@@ -62,6 +64,37 @@ rules:
 """
 
 
+class Heard[M: BaseModel]:
+    """Every message on one subject, decoded, and a way to wait for one."""
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+        self.items: list[M] = []
+        self._changed = asyncio.Condition()
+
+    @classmethod
+    async def on(cls, nc: Client, subject: str, model: type[M]) -> Heard[M]:
+        heard = cls(model)
+        await nc.subscribe(subject, cb=heard._take)
+        await nc.flush()
+        return heard
+
+    async def _take(self, msg: Any) -> None:
+        self.items.append(decode(msg.data, self.model))
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, accept: Callable[[M], bool], count: int = 1, timeout: float = 15.0) -> M:
+        """The `count`-th message that `accept` takes."""
+
+        def taken() -> list[M]:
+            return [item for item in self.items if accept(item)]
+
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: len(taken()) >= count)
+        return taken()[count - 1]
+
+
 @dataclass
 class Stack:
     nc: Client
@@ -70,8 +103,7 @@ class Stack:
     bridge: BridgeService
     speaker: Path
     out: dict[str, bytearray]
-    turns: list[bm.TurnEvent]
-    changed: asyncio.Condition
+    turns: Heard[bm.TurnEvent]
 
     async def press(self, marker: str, press_id: str) -> None:
         """What audio-io publishes for a press: PTT start, the mic frames, PTT stop."""
@@ -91,9 +123,7 @@ class Stack:
         await self.nc.publish(subject, encode(message))
 
     async def wait_turn(self, phase: str, count: int = 1, timeout: float = 15.0) -> bm.TurnEvent:
-        async with asyncio.timeout(timeout), self.changed:
-            await self.changed.wait_for(lambda: len([t for t in self.turns if t.phase == phase]) >= count)
-        return [t for t in self.turns if t.phase == phase][count - 1]
+        return await self.turns.wait_for(lambda t: t.phase == phase, count, timeout)
 
     async def snapshot(self) -> bm.BridgeSnapshot:
         return await request(
@@ -124,21 +154,13 @@ async def stack_without_focus(
     subjects = Subjects(settings.site)
     speaker = tmp_path / "speaker.wav"
     out: dict[str, bytearray] = {}
-    turns: list[bm.TurnEvent] = []
-    changed = asyncio.Condition()
 
     async def on_out(msg: Any) -> None:
         frame = decode_frame(msg.data)
         out.setdefault(frame.stream, bytearray()).extend(frame.pcm)
 
-    async def on_turn(msg: Any) -> None:
-        turns.append(decode(msg.data, bm.TurnEvent))
-        async with changed:
-            changed.notify_all()
-
     await nc.subscribe(subjects.audio_out_all(), cb=on_out)
-    await nc.subscribe(subjects.bridge_event("turn"), cb=on_turn)
-    await nc.flush()
+    turns = await Heard.on(nc, subjects.bridge_event("turn"), bm.TurnEvent)
     async with (
         SimServer(parse_rules(RULES), voice=ToneVoice()) as sim,
         running(StorageService, _settings(StorageSettings, settings)),
@@ -153,7 +175,7 @@ async def stack_without_focus(
     ):
         if service.adapter is not None and service.adapter.lifecycle.state != "budget":
             await sim.wait_connections(1)
-        yield Stack(nc, subjects, sim, service, speaker, out, turns, changed)
+        yield Stack(nc, subjects, sim, service, speaker, out, turns)
 
 
 @pytest.fixture
@@ -163,9 +185,10 @@ async def stack(nc: Client, settings: HuxleySettings, tmp_path: Path) -> AsyncIt
 
 
 async def wait_tools(s: Stack, name: str) -> None:
-    async with asyncio.timeout(10):
-        while name not in (await s.snapshot()).tools:  # noqa: ASYNC110 - polling another process's state
-            await asyncio.sleep(0.05)
+    async def offered() -> bool:
+        return name in (await s.snapshot()).tools
+
+    await until(offered, 10, f"the bridge to offer {name}")
 
 
 async def test_a_press_runs_a_tool_and_the_answer_reaches_the_speaker_stream(stack: Stack) -> None:
@@ -184,9 +207,11 @@ async def test_a_press_runs_a_tool_and_the_answer_reaches_the_speaker_stream(sta
     # DIALOG is given back: focus holds nothing for the bridge.
     snap = await request(stack.nc, stack.subjects.focus_rpc(), fm.SnapshotRequest(), fm.Snapshot)
     assert not [a for views in snap.channels.values() for a in views if a.holder == "bridge"]
-    async with asyncio.timeout(5):  # turn_end's reply closes the turn in the bridge too
-        while (await stack.snapshot()).turn_id is not None:  # noqa: ASYNC110 - another service's state
-            await asyncio.sleep(0.02)
+
+    async def turn_closed() -> bool:  # turn_end's reply closes the turn in the bridge too
+        return (await stack.snapshot()).turn_id is None
+
+    await until(turn_closed, 5, "the bridge to close the turn")
 
 
 async def test_the_transcript_and_summary_are_stored(
@@ -267,14 +292,14 @@ async def test_the_model_dropping_mid_response_leaves_no_turn_stuck_and_no_dialo
     assert stack.sim.drop_all() == 1
     ended = await stack.wait_turn("ended")  # what was published plays out, then the barrier
     await stack.sim.wait_connections(2)  # the bridge came back on its own
-    async with asyncio.timeout(10):
-        while True:
-            snap = await request(stack.nc, stack.subjects.focus_rpc(), fm.SnapshotRequest(), fm.Snapshot)
-            held = [a for views in snap.channels.values() for a in views if a.holder == "bridge"]
-            bridge = await stack.snapshot()
-            if not held and bridge.turn_id is None and bridge.connected:
-                break
-            await asyncio.sleep(0.05)
+
+    async def settled() -> bool:
+        snap = await request(stack.nc, stack.subjects.focus_rpc(), fm.SnapshotRequest(), fm.Snapshot)
+        held = [a for views in snap.channels.values() for a in views if a.holder == "bridge"]
+        bridge = await stack.snapshot()
+        return not held and bridge.turn_id is None and bridge.connected
+
+    await until(settled, 10, "no DIALOG held, no turn, the bridge connected")
     await stack.press("3", "p2")  # and the next press is a normal turn
     again = await stack.wait_turn("ended", count=2)
     assert again.turn_id != ended.turn_id and again.kind == "user"
@@ -318,9 +343,12 @@ async def test_reset_opens_a_new_model_session_and_a_new_stored_conversation(
     await stack.publish(stack.subjects.audio_event("control"), am.ClientControl(action="reset"))
     await stack.sim.wait_connections(2)
     sessions = SessionsClient(stack.nc, stack.subjects, "basic")
-    async with asyncio.timeout(10):
-        while len(listed := await sessions.list()) < 2:  # noqa: ASYNC110 - storage is another service
-            await asyncio.sleep(0.05)
+
+    async def two_sessions() -> list[Any] | None:
+        listed = await sessions.list()
+        return listed if len(listed) >= 2 else None
+
+    listed = await until(two_sessions, 10, "a second stored session")
     newest, oldest = listed[0], listed[-1]
     assert oldest.ended_at is not None and oldest.turn_count > 0 and newest.turn_count == 0
     update = await stack.sim.wait_for(
@@ -334,23 +362,16 @@ async def test_reset_opens_a_new_model_session_and_a_new_stored_conversation(
 async def test_with_focus_gone_a_press_is_refused_aloud_and_works_again_once_focus_is_back(
     nc: Client, settings: HuxleySettings, tmp_path: Path
 ) -> None:
-    subjects = Subjects(settings.site)
-    statuses: list[str] = []
-    status_seen = asyncio.Event()
-
-    async def on_status(msg: Any) -> None:
-        statuses.append(decode(msg.data, bm.StatusEvent).message)
-        status_seen.set()
-
-    await nc.subscribe(subjects.bridge_event("status"), cb=on_status)
+    statuses = await Heard.on(nc, Subjects(settings.site).bridge_event("status"), bm.StatusEvent)
     focus = FocusService(_settings(FocusSettings, settings))
     await focus.start()
     async with stack_without_focus(nc, settings, tmp_path) as stack:
         await focus.stop()  # focus dies: the bridge must say so, not hang or crash
         await stack.press("1", "p1")
         cancelled = await stack.wait_turn("cancelled")
-        await asyncio.wait_for(status_seen.wait(), 15)
-        assert any("speaker" in s or "focus" in s for s in statuses), statuses
+        await statuses.wait_for(lambda s: True)
+        said = [s.message for s in statuses.items]
+        assert any("speaker" in s or "focus" in s for s in said), said
         assert stack.bridge.health()[1]["connected"]
         focus = FocusService(_settings(FocusSettings, settings))
         await focus.start()
@@ -378,25 +399,20 @@ async def test_the_next_start_is_told_the_last_conversations_summary(
 async def test_the_kill_switch_closes_the_session_and_a_restart_the_same_day_keeps_it_closed(
     nc: Client, settings: HuxleySettings, tmp_path: Path
 ) -> None:
-    subjects = Subjects(settings.site)
-    levels: list[str] = []
-    killed = asyncio.Event()
-
-    async def on_cost(msg: Any) -> None:
-        levels.append(decode(msg.data, bm.CostEvent).level)
-        if levels[-1] == "kill":
-            killed.set()
-
-    await nc.subscribe(subjects.bridge_event("cost"), cb=on_cost)
+    costs = await Heard.on(nc, Subjects(settings.site).bridge_event("cost"), bm.CostEvent)
     limits = {"cost_warn_usd": 0.00001, "cost_canary_usd": 0.00002, "cost_kill_usd": 0.00003}
     async with stack_of(nc, settings, tmp_path, **limits) as stack:
         await wait_tools(stack, "get_current_time")
         await stack.press("1", "p1")  # the first response already costs more than the limit
-        await asyncio.wait_for(killed.wait(), 15)
-        async with asyncio.timeout(10):
-            while (snap := await stack.snapshot()).connected:  # noqa: ASYNC110 - the socket closes behind the event
-                await asyncio.sleep(0.02)
+        await costs.wait_for(lambda cost: cost.level == "kill")
+
+        async def closed() -> bm.BridgeSnapshot | None:  # the socket closes behind the event
+            snap = await stack.snapshot()
+            return None if snap.connected else snap
+
+        snap = await until(closed, 10, "the model session to close")
         assert snap.state == "IDLE" and snap.cost_usd_today > 0.00003
+    levels = [cost.level for cost in costs.items]
     assert levels.count("kill") == 1  # crossing all three at once says the highest
     async with stack_of(nc, settings, tmp_path, **limits) as again:
         assert again.bridge.adapter is not None and again.bridge.adapter.lifecycle.state == "budget"

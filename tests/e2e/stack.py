@@ -31,8 +31,8 @@ from huxley_wire.messages.focus import Snapshot, SnapshotRequest
 from huxley_wire.messages.skills import ClientEvent, ToolCall
 from huxley_wire.subjects import Subjects
 from support.services import ServiceProcess
+from support.waiting import WAIT_S, until
 
-WAIT_S = 20.0  # a failure bound only: every wait ends on an event or a condition
 PERSONA = "e2e"
 
 # The order matters only for stopping: the bridge first, so nothing new starts.
@@ -101,22 +101,6 @@ class BusLog:
     def tail(self, count: int = 40) -> str:
         shown = [e for e in self.events if e.subject != "audio.played"][-count:]
         return "recent events:\n" + "\n".join(f"  {e.subject} {json.dumps(e.body)[:300]}" for e in shown)
-
-
-async def until(condition: Callable[[], Any], timeout: float = WAIT_S, what: str = "condition") -> Any:
-    """Poll an async or plain condition until it returns something truthy: for
-    state that has no event of its own (health, snapshots)."""
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                value = condition()
-                if asyncio.iscoroutine(value):
-                    value = await value
-                if value:
-                    return value
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"still waiting for {what} after {timeout} s") from None
 
 
 @dataclass

@@ -22,10 +22,8 @@ from playwright.async_api import Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from e2e.speaker import speech
-from e2e.stack import BusLog, until
+from e2e.stack import BusLog
 from e2e.web_stack import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     RECORD_BODY,
     WebStack,
     marker_mic,
@@ -36,6 +34,8 @@ from huxley_realtime_sim.rules import load_rules
 from huxley_realtime_sim.voice import ToneVoice
 from huxley_wire.messages.focus import Channel
 from huxley_wire.subjects import Subjects
+from support.browser import launch_chromium
+from support.waiting import until
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -117,9 +117,8 @@ async def hold_to_talk(page: Page, stack: WebStack) -> dict[str, Any]:
 
 async def test_hold_to_talk_asks_the_time_and_the_page_plays_the_answer(web_stack: WebStack, tmp_path: Path):
     stack = web_stack
-    args = [*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={marker_mic(tmp_path / 'mic.wav', '1')}"]
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        browser = await launch_chromium(pw, marker_mic(tmp_path / "mic.wav", "1"))
         meter_lit: asyncio.Task[Any] | None = None
         try:
             page = await browser.new_page()

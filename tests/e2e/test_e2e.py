@@ -18,9 +18,10 @@ import pytest
 from e2e.conftest import TOOLS, Book
 from e2e.e2e_skills import intercom_pcm
 from e2e.speaker import BOOK, Block, Timeline, speech
-from e2e.stack import PERSONA, Stack, until
+from e2e.stack import PERSONA, Stack
 from huxley_runtime.storage_client import SessionsClient, SettingsClient
 from huxley_wire.messages.focus import Channel
+from support.waiting import until
 
 pytestmark = pytest.mark.slow
 

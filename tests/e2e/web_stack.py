@@ -15,7 +15,6 @@ from huxley_realtime_sim import marker_pcm
 from huxley_realtime_sim.markers import TONE_MS
 from support.services import ServiceProcess
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by scripts/setup-system.sh; never a downloaded one
 PERSONA = "browser"
 MIC_RATE = 48_000
 SIM_RATE = 24_000
@@ -29,16 +28,6 @@ WEB_SERVICES = {
     "realtime-bridge": "huxley_bridge",
 }
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
 
 # The page keeps its state in body data attributes; this records every value
 # they take (the page itself is not changed: the test watches its DOM).
