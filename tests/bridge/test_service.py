@@ -119,6 +119,12 @@ class Stack:
         stop = am.PttEvent(action="stop", press_id=press_id, ts_us=start + held, frames=len(frames))
         await self.publish(self.subjects.audio_ptt(), stop)
 
+    async def ask_the_time(self, press_id: str = "p1") -> bm.TurnEvent:
+        """One whole turn of the `time` rule (a tool call and two answers), once the tool is offered."""
+        await wait_tools(self, "get_current_time")
+        await self.press("1", press_id)
+        return await self.wait_turn("ended")
+
     async def publish(self, subject: str, message: Any) -> None:
         await self.nc.publish(subject, encode(message))
 
@@ -192,9 +198,7 @@ async def wait_tools(s: Stack, name: str) -> None:
 
 
 async def test_a_press_runs_a_tool_and_the_answer_reaches_the_speaker_stream(stack: Stack) -> None:
-    await wait_tools(stack, "get_current_time")
-    await stack.press("1", "p1")
-    ended = await stack.wait_turn("ended")
+    ended = await stack.ask_the_time()
     assert ended.kind == "user" and ended.activity_id
     # The sim said "One moment.", ran the tool, then "It is <time>." — two responses of audio.
     assert len(stack.out[ended.activity_id]) > 0
@@ -218,9 +222,7 @@ async def test_the_transcript_and_summary_are_stored(
     nc: Client, settings: HuxleySettings, tmp_path: Path
 ) -> None:
     async with stack_of(nc, settings, tmp_path) as stack:
-        await wait_tools(stack, "get_current_time")
-        await stack.press("1", "p1")
-        await stack.wait_turn("ended")
+        await stack.ask_the_time()
     # The bridge stopped: the session was ended with a summary of what was said.
     sessions = SessionsClient(nc, Subjects(settings.site), "basic")
     async with running(StorageService, _settings(StorageSettings, settings)):
@@ -252,9 +254,7 @@ async def test_malformed_bus_input_is_refused_and_the_bridge_goes_on(stack: Stac
     assert json.loads(reply.data)["error"]["code"] == "invalid"
     reply = await s.nc.request(s.subjects.bridge_rpc(), encode_obj({"v": 1, "op": "nope"}), timeout=2)
     assert "error" in json.loads(reply.data)
-    await wait_tools(s, "get_current_time")
-    await s.press("1", "p1")
-    assert (await s.wait_turn("ended")).kind == "user"
+    assert (await s.ask_the_time()).kind == "user"
 
 
 async def test_a_completion_runs_a_turn_of_its_own(stack: Stack) -> None:
@@ -337,9 +337,7 @@ async def test_from_the_fourth_failed_attempt_the_reconnect_cue_plays(
 async def test_reset_opens_a_new_model_session_and_a_new_stored_conversation(
     stack: Stack, settings: HuxleySettings
 ) -> None:
-    await wait_tools(stack, "get_current_time")
-    await stack.press("1", "p1")
-    await stack.wait_turn("ended")
+    await stack.ask_the_time()
     await stack.publish(stack.subjects.audio_event("control"), am.ClientControl(action="reset"))
     await stack.sim.wait_connections(2)
     sessions = SessionsClient(stack.nc, stack.subjects, "basic")
@@ -387,9 +385,7 @@ async def test_the_next_start_is_told_the_last_conversations_summary(
     nc: Client, settings: HuxleySettings, tmp_path: Path
 ) -> None:
     async with stack_of(nc, settings, tmp_path) as stack:
-        await wait_tools(stack, "get_current_time")
-        await stack.press("1", "p1")
-        await stack.wait_turn("ended")
+        await stack.ask_the_time()
     async with stack_of(nc, settings, tmp_path) as again:  # a restart: same storage, a new bridge
         update = await again.sim.wait_for("session.update")
     instructions = update["session"]["instructions"]

@@ -23,6 +23,7 @@ from pathlib import Path
 import nats
 import pytest
 
+from huxley_cli.main import SERVICE_MODULES
 from huxley_cli.natsserver import free_port
 from huxley_cli.tap import format_message
 from huxley_wire.audio import AudioFrame, encode_frame
@@ -34,13 +35,6 @@ from support.services import REPO
 
 HUXLEY = [sys.executable, "-m", "huxley_cli.main"]
 MARK_VAR = "HUXLEY_TEST_UP_MARK"
-SERVICE_MODULES = {
-    "storage": "huxley_storage",
-    "focus": "huxley_focus",
-    "skill-host": "huxley_skill_host",
-    "realtime-bridge": "huxley_bridge",
-    "audio-io": "huxley_audio_io",
-}
 CLOCK = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} ")
 
 

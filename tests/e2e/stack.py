@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -112,6 +112,7 @@ class Stack:
     env: dict[str, str]
     log: BusLog
     procs: dict[str, ServiceProcess] = field(default_factory=dict)
+    services: ClassVar[dict[str, str]] = SERVICES  # name -> module, started in this order
 
     @property
     def subjects(self) -> Subjects:
@@ -128,7 +129,7 @@ class Stack:
     # -- bring-up ----------------------------------------------------------------------
     def start(self, overrides: dict[str, dict[str, str]] | None = None) -> None:
         overrides = overrides or {}
-        for name, module in SERVICES.items():
+        for name, module in self.services.items():
             env = {**self.env, **overrides.get(name, {})}
             self.procs[name] = ServiceProcess(module, env, self.root / "logs" / f"{name}.log").start()
 

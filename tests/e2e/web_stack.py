@@ -10,23 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from e2e.stack import Stack
+from e2e.stack import SERVICES, Stack
 from huxley_realtime_sim import marker_pcm
 from huxley_realtime_sim.markers import TONE_MS
-from support.services import ServiceProcess
 
 PERSONA = "browser"
 MIC_RATE = 48_000
 SIM_RATE = 24_000
 MARKER_PERIOD_MS = 500  # one "1" key per period of the looped file
-
-WEB_SERVICES = {
-    "storage": "huxley_storage",
-    "focus": "huxley_focus",
-    "skill-host": "huxley_skill_host",
-    "audio-io": "huxley_audio_io",
-    "realtime-bridge": "huxley_bridge",
-}
 
 
 # The page keeps its state in body data attributes; this records every value
@@ -47,11 +38,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
 
 class WebStack(Stack):
-    def start(self, overrides: dict[str, dict[str, str]] | None = None) -> None:
-        overrides = overrides or {}
-        for name, module in WEB_SERVICES.items():
-            env = {**self.env, **overrides.get(name, {})}
-            self.procs[name] = ServiceProcess(module, env, self.root / "logs" / f"{name}.log").start()
+    services = {**SERVICES, "audio-io": "huxley_audio_io"}  # the real web backend, not the file rig
 
     async def page_url(self) -> str:
         health = await self.health("audio-io")
