@@ -300,9 +300,7 @@ class BusStack:
         async with asyncio.timeout(20), self._changed:
             await self._changed.wait_for(lambda: self.ended >= ended)
         while True:
-            snap = await request(
-                self.nc, self.subjects.bridge_rpc(), bm.BridgeSnapshotRequest(), bm.BridgeSnapshot
-            )
+            snap = await request(self.nc, self.subjects.bridge_rpc(), bm.BridgeSnapshotRequest())
             if snap.turn_id is None:
                 return
             await asyncio.sleep(0.005)
@@ -334,7 +332,7 @@ class BusStack:
         mark = len(self.sim.received)
         started = time.perf_counter()
         inject = fm.Inject(inject_id=f"bench-inject-{i}", prompt="Tell the user: hello")
-        await request(self.nc, self.subjects.focus_rpc(), inject, fm.Injected)
+        await request(self.nc, self.subjects.focus_rpc(), inject)
         item = await self.sim.wait_for("conversation.item.create", after=mark)
         await self.until_idle(ended + 1)
         return (item["_at"] - started) * 1e3

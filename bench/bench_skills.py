@@ -18,7 +18,7 @@ from huxley_runtime.rpc import request_with_retry
 from huxley_skill_host.service import SkillHostService
 from huxley_skill_host.settings import SkillHostSettings
 from huxley_wire.codec import encode
-from huxley_wire.messages.skills import ToolCall, ToolReply
+from huxley_wire.messages.skills import ToolCall
 from huxley_wire.subjects import Subjects
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ async def run(env: BenchEnv) -> list[Measurement]:
     try:
         # Answers `unavailable` until the skill is set up; the retry waits that out.
         warmup = ToolCall(call_id="c", tool="get_current_time", args={})
-        await request_with_retry(client, subject, warmup, ToolReply, deadline_s=30)
+        await request_with_retry(client, subject, warmup, deadline_s=30)
         samples = await time_many(lambda: client.request(subject, call, timeout=5), 2000)
     finally:
         await client.close()

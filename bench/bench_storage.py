@@ -25,7 +25,7 @@ from nats.aio.client import Client
 from bench.harness import BASELINE_REQUEST_REPLY, BenchEnv, Measurement, latency, time_many
 from huxley_runtime.rpc import request_with_retry
 from huxley_runtime.storage_client import SettingsClient
-from huxley_wire.messages.common import Health, HealthRequest
+from huxley_wire.messages.common import HealthRequest
 from huxley_wire.subjects import Subjects
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
@@ -88,7 +88,7 @@ async def run_backend(env: BenchEnv, nc: Client, backend: str, url: str | None) 
     proc = subprocess.Popen([sys.executable, "-m", "huxley_storage"], env=environment, start_new_session=True)
     try:
         health = await request_with_retry(
-            nc, subjects.health("storage"), HealthRequest(), Health, timeout=1, deadline_s=60
+            nc, subjects.health("storage"), HealthRequest(), timeout=1, deadline_s=60
         )
         if health.status != "ok":
             raise RuntimeError(f"storage on {backend} is {health.status}: {health.detail}")

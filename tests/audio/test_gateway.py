@@ -20,7 +20,7 @@ from huxley_audio_io.service import AudioService
 from huxley_audio_io.settings import AudioSettings
 from huxley_runtime.rpc import request
 from huxley_wire.audio import FRAME_BYTES, decode_frame
-from huxley_wire.codec import Ok, encode
+from huxley_wire.codec import encode
 from huxley_wire.errors import WireError
 from huxley_wire.messages import audio as m
 from huxley_wire.messages.bridge import ModelSpeakingEvent, StateEvent, StatusEvent, TranscriptEvent
@@ -158,9 +158,7 @@ async def test_ptt_silences_content_at_once_then_publishes_start(gateway: AudioS
             await client.next("audio_clear")
             start = await ptt.next_json()
             assert start["action"] == "start"
-            snapshot = await request(
-                bus.nc, bus.subjects.audio_rpc(), m.AudioSnapshotRequest(), m.AudioSnapshot
-            )
+            snapshot = await request(bus.nc, bus.subjects.audio_rpc(), m.AudioSnapshotRequest())
             assert [s.state for s in snapshot.streams if s.stream_id == "book-1"] == ["muted"]
             # From here on no audio of the book reaches the client, though it keeps producing.
             with pytest.raises(TimeoutError):
@@ -270,7 +268,7 @@ async def test_rpc_clear_set_volume_and_snapshot(gateway: AudioService, bus: Bus
         await client.next("dev_event", kind="focus")
         await bus.frames("turn-2", to_pcm(tone(440, 500)))
         await client.next("audio")
-        cleared = await request(bus.nc, bus.subjects.audio_rpc(), m.Clear(stream_id="turn-2"), m.Cleared)
+        cleared = await request(bus.nc, bus.subjects.audio_rpc(), m.Clear(stream_id="turn-2"))
         assert cleared.ok and 0 < cleared.played["turn-2"] < 500
         await client.next("audio_clear")
         final = await played.next_json(lambda o: o["cleared"])
@@ -282,13 +280,13 @@ async def test_rpc_clear_set_volume_and_snapshot(gateway: AudioService, bus: Bus
             "cleared": True,
         }
 
-        assert await request(bus.nc, bus.subjects.audio_rpc(), m.SetVolume(level=35), Ok)
+        assert await request(bus.nc, bus.subjects.audio_rpc(), m.SetVolume(level=35))
         assert await client.next("set_volume") == {"type": "set_volume", "level": 35}
-        snap = await request(bus.nc, bus.subjects.audio_rpc(), m.AudioSnapshotRequest(), m.AudioSnapshot)
+        snap = await request(bus.nc, bus.subjects.audio_rpc(), m.AudioSnapshotRequest())
         assert snap.backend == "web" and snap.volume == 35 and snap.client_connected
         assert [s.stream_id for s in snap.streams] == ["turn-2"] and snap.streams[0].buffered_ms == 0
         with pytest.raises(WireError) as caught:
-            await request(bus.nc, bus.subjects.audio_rpc(), m.SetVolume.model_construct(level=101), Ok)
+            await request(bus.nc, bus.subjects.audio_rpc(), m.SetVolume.model_construct(level=101))
         assert caught.value.code == "invalid"
 
 

@@ -94,7 +94,7 @@ async def test_pyaudio_backend_captures_and_plays_on_virtual_alsa_devices(
         # Playback: a granted stream reaches the speaker device.
         reply = to_pcm(tone(660, 400, amplitude=0.3))
         await bus.focus("turn-1", Channel.DIALOG, FocusState.FOREGROUND)
-        snapshot = await request(bus.nc, bus.subjects.audio_rpc(), m.AudioSnapshotRequest(), m.AudioSnapshot)
+        snapshot = await request(bus.nc, bus.subjects.audio_rpc(), m.AudioSnapshotRequest())
         assert snapshot.backend == "local"
         await bus.frames("turn-1", reply, eos=True)
         drained = await played.next_json(lambda o: o["drained"])

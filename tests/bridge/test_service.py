@@ -132,9 +132,7 @@ class Stack:
         return await self.turns.wait_for(lambda t: t.phase == phase, count, timeout)
 
     async def snapshot(self) -> bm.BridgeSnapshot:
-        return await request(
-            self.nc, self.subjects.bridge_rpc(), bm.BridgeSnapshotRequest(), bm.BridgeSnapshot
-        )
+        return await request(self.nc, self.subjects.bridge_rpc(), bm.BridgeSnapshotRequest())
 
 
 def _settings[S: HuxleySettings](cls: type[S], base: HuxleySettings, **extra: Any) -> S:
@@ -209,7 +207,7 @@ async def test_a_press_runs_a_tool_and_the_answer_reaches_the_speaker_stream(sta
     ]
     assert outputs and "time" in json.loads(outputs[0]["item"]["output"])
     # DIALOG is given back: focus holds nothing for the bridge.
-    snap = await request(stack.nc, stack.subjects.focus_rpc(), fm.SnapshotRequest(), fm.Snapshot)
+    snap = await request(stack.nc, stack.subjects.focus_rpc(), fm.SnapshotRequest())
     assert not [a for views in snap.channels.values() for a in views if a.holder == "bridge"]
 
     async def turn_closed() -> bool:  # turn_end's reply closes the turn in the bridge too
@@ -258,7 +256,7 @@ async def test_malformed_bus_input_is_refused_and_the_bridge_goes_on(stack: Stac
 
 
 async def test_a_completion_runs_a_turn_of_its_own(stack: Stack) -> None:
-    reply = await request(stack.nc, stack.subjects.bridge_rpc(), bm.Completion(prompt="The book ended."), Ok)
+    reply = await request(stack.nc, stack.subjects.bridge_rpc(), bm.Completion(prompt="The book ended."))
     assert isinstance(reply, Ok)
     ended = await stack.wait_turn("ended")
     assert ended.kind == "completion"
@@ -280,9 +278,7 @@ async def test_offline_without_key_or_url_still_serves(nc: Client, settings: Hux
     ):
         status, detail = service.health()
         assert status == "ok" and detail["offline"] and "OPENAI_API_KEY" in detail["message"]
-        snap = await request(
-            nc, Subjects(settings.site).bridge_rpc(), bm.BridgeSnapshotRequest(), bm.BridgeSnapshot
-        )
+        snap = await request(nc, Subjects(settings.site).bridge_rpc(), bm.BridgeSnapshotRequest())
         assert snap.offline and not snap.connected
 
 
@@ -294,7 +290,7 @@ async def test_the_model_dropping_mid_response_leaves_no_turn_stuck_and_no_dialo
     await stack.sim.wait_connections(2)  # the bridge came back on its own
 
     async def settled() -> bool:
-        snap = await request(stack.nc, stack.subjects.focus_rpc(), fm.SnapshotRequest(), fm.Snapshot)
+        snap = await request(stack.nc, stack.subjects.focus_rpc(), fm.SnapshotRequest())
         held = [a for views in snap.channels.values() for a in views if a.holder == "bridge"]
         bridge = await stack.snapshot()
         return not held and bridge.turn_id is None and bridge.connected

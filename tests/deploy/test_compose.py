@@ -23,8 +23,8 @@ from huxley_runtime.bus import settle
 from huxley_runtime.rpc import request
 from huxley_wire.codec import decode
 from huxley_wire.messages.focus import InjectEvent, InjectPriority
-from huxley_wire.messages.skills import ToolCall, ToolReply
-from huxley_wire.messages.storage import KvItems, KvList
+from huxley_wire.messages.skills import ToolCall
+from huxley_wire.messages.storage import KvList
 from huxley_wire.subjects import Subjects
 from support.services import REPO
 
@@ -119,11 +119,11 @@ async def test_containers_work_together_over_the_bus(stack):
         injects = await nc.subscribe(subjects.focus_event("inject"))
         await settle(nc)
         call = ToolCall(call_id="c1", tool="get_current_time", args={})
-        reply = await request(nc, subjects.skill_tool("system"), call, ToolReply, timeout=10)
+        reply = await request(nc, subjects.skill_tool("system"), call, timeout=10)
         assert reply.skill == "system" and "time" in json.loads(reply.output)
 
         timer = ToolCall(call_id="c2", tool="set_timer", args={"seconds": 1, "message": "tea"})
-        reply = await request(nc, subjects.skill_tool("timers"), timer, ToolReply, timeout=10)
+        reply = await request(nc, subjects.skill_tool("timers"), timer, timeout=10)
         assert json.loads(reply.output)["ok"] is True
         while True:
             event = decode((await injects.next_msg(timeout=30)).data, InjectEvent)
@@ -132,9 +132,9 @@ async def test_containers_work_together_over_the_bus(stack):
         assert event.priority == InjectPriority.BLOCK_BEHIND_COMMS
 
         later = ToolCall(call_id="c3", tool="set_timer", args={"seconds": 3000, "message": "oven"})
-        await request(nc, subjects.skill_tool("timers"), later, ToolReply, timeout=10)
+        await request(nc, subjects.skill_tool("timers"), later, timeout=10)
         stored = await request(
-            nc, subjects.storage_kv("basic", "timers"), KvList(prefix="timer:"), KvItems, timeout=10
+            nc, subjects.storage_kv("basic", "timers"), KvList(prefix="timer:"), timeout=10
         )
         assert any("oven" in value for _, value in stored.items), stored
     finally:

@@ -135,7 +135,7 @@ class Stack:
 
     async def health(self, service: str) -> Health | None:
         try:
-            return await request(self.nc, self.subjects.health(service), HealthRequest(), Health, timeout=1.0)
+            return await request(self.nc, self.subjects.health(service), HealthRequest(), timeout=1.0)
         except WireError:
             return None
 
@@ -190,12 +190,10 @@ class Stack:
         )
 
     async def focus_snapshot(self) -> Snapshot:
-        return await request(self.nc, self.subjects.focus_rpc(), SnapshotRequest(), Snapshot, timeout=2.0)
+        return await request(self.nc, self.subjects.focus_rpc(), SnapshotRequest(), timeout=2.0)
 
     async def bridge_snapshot(self) -> BridgeSnapshot:
-        return await request(
-            self.nc, self.subjects.bridge_rpc(), BridgeSnapshotRequest(), BridgeSnapshot, timeout=2.0
-        )
+        return await request(self.nc, self.subjects.bridge_rpc(), BridgeSnapshotRequest(), timeout=2.0)
 
     async def turn_ended(self, *, after: int, kind: str = "user") -> dict[str, Any]:
         return await self.log.wait(

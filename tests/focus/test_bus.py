@@ -160,10 +160,10 @@ async def test_interrupt_replies_only_after_the_holders_acked(
     await nc.subscribe(subjects.focus_notify("slow"), cb=slow_holder)
     await settle(nc)
     acquire = m.Acquire(holder="slow", channel=Channel.CONTENT, interface="radio", patience_ms=60_000)
-    playing = await request(nc, subjects.focus_rpc(), acquire, m.Acquired)
+    playing = await request(nc, subjects.focus_rpc(), acquire)
     claim = m.Acquire(holder="slow", channel=Channel.COMMS, interface="calls")
-    call = await request(nc, subjects.focus_rpc(), claim, m.Acquired)
-    reply = await request(nc, subjects.focus_rpc(), m.Interrupt(), m.Interrupted, timeout=5)
+    call = await request(nc, subjects.focus_rpc(), claim)
+    reply = await request(nc, subjects.focus_rpc(), m.Interrupt(), timeout=5)
     order.append("interrupt replied")
     assert reply.ended_claim and set(reply.stopped) == {playing.activity_id, call.activity_id}
     assert order == ["holder acked none", "holder acked none", "interrupt replied"]
@@ -241,7 +241,7 @@ async def test_bad_requests_get_the_error_envelope(
 ) -> None:
     reply = json.loads((await nc.request(Subjects(site).focus_rpc(), payload, timeout=5)).data)
     assert reply["error"]["code"] == code, reply
-    snapshot = await request(nc, Subjects(site).focus_rpc(), m.SnapshotRequest(), m.Snapshot)
+    snapshot = await request(nc, Subjects(site).focus_rpc(), m.SnapshotRequest())
     assert snapshot.queue == []  # and focus goes on
 
 
@@ -279,7 +279,7 @@ async def test_client_synthesizes_none_for_what_focus_dropped_unheard(
     await book.client._sub.unsubscribe()  # it will not hear the NONE
     await settle(nc)
     release = m.Release(holder="host", activity_id=held.activity_id)
-    await request(nc, Subjects(site).focus_rpc(), release, Ok, timeout=5)
+    await request(nc, Subjects(site).focus_rpc(), release, timeout=5)
     lost = await book.handler.wait_state(held.activity_id, "none")
     assert (lost.reason, lost.seq) == (EndReason.LEASE_EXPIRED, 0)
     assert book.client.state_of(held.activity_id) is None
@@ -290,7 +290,7 @@ async def test_client_releases_what_focus_lists_but_it_does_not_know(
 ) -> None:
     subjects = Subjects(site)
     stale = m.Acquire(holder="host-fixed", channel=Channel.CONTENT, interface="radio")
-    old = await request(nc, subjects.focus_rpc(), stale, m.Acquired)  # a previous incarnation's
+    old = await request(nc, subjects.focus_rpc(), stale)  # a previous incarnation's
     log = await events(nc, site, "activity", ActivityEvent)
     client = FocusClient(nc, subjects, "host-fixed", RecordingHandler())
     await client.start()

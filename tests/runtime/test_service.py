@@ -10,25 +10,31 @@ from huxley_runtime.rpc import gather_replies, request
 from huxley_runtime.service import Endpoint, Service
 from huxley_wire.codec import Message, Ok, Request, encode
 from huxley_wire.errors import ErrorCode, WireError
-from huxley_wire.messages.common import Health, HealthRequest
+from huxley_wire.messages.common import HealthRequest
 from support.services import running
-
-
-class Echo(Request):
-    op = "echo"
-    text: str
-
-
-class Boom(Request):
-    op = "boom"
-
-
-class Hang(Request):
-    op = "hang"
 
 
 class Echoed(Message):
     text: str
+
+
+class Echo(Request[Echoed]):
+    op = "echo"
+    text: str
+
+
+class Boom(Request[Ok]):
+    op = "boom"
+
+
+class Hang(Request[Ok]):
+    op = "hang"
+
+
+class Liar(Request[Echoed]):
+    """Its handler returns the wrong reply type: a bug the dispatcher reports."""
+
+    op = "liar"
 
 
 class DemoService(Service):
@@ -44,13 +50,16 @@ class DemoService(Service):
         await asyncio.sleep(3600)
         return Ok()
 
+    async def liar(self, req: Liar, subject: str) -> Ok:
+        return Ok()
+
     def endpoints(self) -> list[Endpoint]:
         subject = f"{self.subjects.prefix}.demo.rpc"
         return [
             Endpoint(
                 "rpc",
                 subject,
-                {Echo: self.echo, Boom: self.boom, Hang: self.hang},
+                {Echo: self.echo, Boom: self.boom, Hang: self.hang, Liar: self.liar},
                 concurrent=True,
                 timeout_s=0.3,
                 max_bytes=1024,
@@ -65,7 +74,7 @@ async def raw(nc, subject, payload: bytes) -> dict:
 
 async def test_health_and_micro_discovery(nc, settings, site):
     async with running(DemoService, settings) as svc:
-        health = await request(nc, f"huxley.{site}.health.demo", HealthRequest(), Health)
+        health = await request(nc, f"huxley.{site}.health.demo", HealthRequest())
         assert health.status == "ok" and health.instance == svc.instance and health.site == site
         pings = [json.loads(r) for r in await gather_replies(nc, "$SRV.PING.huxley-demo", b"")]
         assert any(p["metadata"]["instance"] == svc.instance for p in pings)
@@ -99,20 +108,20 @@ async def test_bad_input_gets_the_envelope_and_the_service_keeps_serving(nc, set
         reply = await raw(nc, subject, payload)
         assert reply["error"]["code"] == code, reply
         assert reply["error"]["message"]
-        echoed = await request(nc, subject, Echo(text="still here"), Echoed)
+        echoed = await request(nc, subject, Echo(text="still here"))
         assert echoed.text == "still here"
 
 
 async def test_typed_request_raises_wire_error(nc, settings, site):
     async with running(DemoService, settings):
         with pytest.raises(WireError) as info:
-            await request(nc, f"huxley.{site}.demo.rpc", Boom(), Ok)
+            await request(nc, f"huxley.{site}.demo.rpc", Boom())
         assert info.value.code == ErrorCode.INTERNAL
 
 
 async def test_no_responders_is_unavailable(nc, site):
     with pytest.raises(WireError) as info:
-        await request(nc, f"huxley.{site}.demo.rpc", Echo(text="x"), Echoed, timeout=0.5)
+        await request(nc, f"huxley.{site}.demo.rpc", Echo(text="x"), timeout=0.5)
     assert info.value.code == ErrorCode.UNAVAILABLE
 
 
@@ -120,6 +129,22 @@ async def test_concurrent_endpoint_is_not_blocked_by_a_hung_request(nc, settings
     subject = f"huxley.{site}.demo.rpc"
     async with running(DemoService, settings):
         hung = asyncio.ensure_future(nc.request(subject, encode(Hang()), timeout=2))
-        echoed = await request(nc, subject, Echo(text="fast"), Echoed)
+        echoed = await request(nc, subject, Echo(text="fast"))
         assert echoed.text == "fast"
         assert json.loads((await hung).data)["error"]["code"] == "timeout"
+
+
+async def test_a_handler_returning_the_wrong_reply_type_is_an_internal_error(nc, settings):
+    async with running(DemoService, settings) as svc:
+        subject = f"{svc.subjects.prefix}.demo.rpc"
+        with pytest.raises(WireError) as err:
+            await request(nc, subject, Liar())
+        assert err.value.code == ErrorCode.INTERNAL
+        assert "returned Ok, not Echoed" in err.value.message
+
+
+def test_a_request_must_name_its_reply_type():
+    with pytest.raises(TypeError, match="names no reply type"):
+
+        class Orphan(Request):  # type: ignore[type-arg]
+            op = "orphan"

@@ -28,7 +28,7 @@ from support.services import running
 
 
 async def health(nc, site) -> Health:
-    return await request(nc, Subjects(site).health("skill-host"), HealthRequest(), Health)
+    return await request(nc, Subjects(site).health("skill-host"), HealthRequest())
 
 
 async def until_status(nc, site, skill: str, wanted: set[str], timeout: float = 20.0) -> Health:

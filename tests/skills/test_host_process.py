@@ -31,9 +31,7 @@ async def healthy_skills(
         while True:
             assert instance_of.alive(), instance_of.output()
             try:
-                health = await request(
-                    nc, Subjects(site).health("skill-host"), HealthRequest(), Health, timeout=1
-                )
+                health = await request(nc, Subjects(site).health("skill-host"), HealthRequest(), timeout=1)
             except Exception:
                 health = None
             if health is not None:

@@ -13,7 +13,7 @@ import pytest
 from huxley_runtime.rpc import request
 from huxley_runtime.storage_client import SettingsClient
 from huxley_storage.service import StorageService
-from huxley_wire.messages.common import Health, HealthRequest
+from huxley_wire.messages.common import HealthRequest
 from support.services import running
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])  # PostgreSQL backups are pg_dump's job
@@ -81,7 +81,7 @@ async def test_every_persona_is_backed_up_and_health_tells(nc, subjects, persona
     for name in others:
         assert backups_of(storage, name) == ["huxley-2026-11-22.db"]
         assert read_settings(storage.backups.directory(name) / "huxley-2026-11-22.db") == {"k": name}
-    report = await request(nc, subjects.health("storage"), HealthRequest(), Health)
+    report = await request(nc, subjects.health("storage"), HealthRequest())
     assert report.detail["last_backup"]["path"].endswith("huxley-2026-11-22.db")
     assert report.detail["backups_kept"] == 7
 

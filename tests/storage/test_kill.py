@@ -9,7 +9,6 @@ from nats.aio.client import Client
 
 from huxley_runtime.rpc import request
 from huxley_runtime.storage_client import SettingsClient
-from huxley_wire.codec import Ok
 from huxley_wire.errors import WireError
 from huxley_wire.messages.storage import KvSet
 from huxley_wire.subjects import Subjects
@@ -41,7 +40,7 @@ async def test_acknowledged_writes_survive_sigkill(
                 n = queue.get_nowait()
                 key, value = f"burst:{n:04d}", f"value {n} " + "x" * (n % 200)
                 try:
-                    await request(nc, subject, KvSet(key=key, value=value), Ok, timeout=2)
+                    await request(nc, subject, KvSet(key=key, value=value), timeout=2)
                 except WireError:
                     refused += 1  # killed before it answered: not acknowledged, may or may not be there
                     continue

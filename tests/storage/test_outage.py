@@ -25,7 +25,7 @@ from support.services import running
 
 
 async def health(nc: Client, subjects: Subjects) -> Health:
-    return await request(nc, subjects.health("storage"), HealthRequest(), Health)
+    return await request(nc, subjects.health("storage"), HealthRequest())
 
 
 async def recovered(nc: Client, subjects: Subjects, service: StorageService) -> None:

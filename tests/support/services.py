@@ -37,7 +37,7 @@ async def running(service_class: type[Service], settings: HuxleySettings) -> Asy
 async def wait_healthy(nc: Client, site: str, service: str, timeout_s: float = 20.0) -> Health:
     subjects = Subjects(site)
     return await request_with_retry(
-        nc, subjects.health(service), HealthRequest(), Health, timeout=1.0, deadline_s=timeout_s
+        nc, subjects.health(service), HealthRequest(), timeout=1.0, deadline_s=timeout_s
     )
 
 

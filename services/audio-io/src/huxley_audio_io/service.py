@@ -38,7 +38,7 @@ from huxley_wire.codec import Message, Ok, decode, decode_object, encode
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import audio as m
 from huxley_wire.messages import bridge, skills, storage
-from huxley_wire.messages.focus import FocusState, InjectEvent, QueueEvent, Snapshot, SnapshotRequest
+from huxley_wire.messages.focus import FocusState, InjectEvent, QueueEvent, SnapshotRequest
 from huxley_wire.subjects import InvalidToken, token
 
 TICK_S = FRAME_MS / 1000
@@ -240,7 +240,7 @@ class AudioService(Service):
             try:
                 # Probe first: a failed resync would hold back events that
                 # arrive meanwhile until the next one succeeds.
-                await request(self.nc, self.subjects.focus_rpc(), SnapshotRequest(), Snapshot)
+                await request(self.nc, self.subjects.focus_rpc(), SnapshotRequest())
                 self._catching_up = True
                 try:
                     await self.follower.resync()
@@ -270,9 +270,7 @@ class AudioService(Service):
         attempt = 0
         while True:
             try:
-                snap = await request(
-                    self.nc, self.subjects.bridge_rpc(), bridge.BridgeSnapshotRequest(), bridge.BridgeSnapshot
-                )
+                snap = await request(self.nc, self.subjects.bridge_rpc(), bridge.BridgeSnapshotRequest())
             except WireError:
                 await asyncio.sleep(SYNC_BACKOFF_S[min(attempt, len(SYNC_BACKOFF_S) - 1)])
                 attempt += 1
@@ -411,7 +409,7 @@ class AudioService(Service):
         subject = self.subjects.storage_sessions(self.persona_name)
         try:
             if isinstance(message, proto.ListSessions):
-                infos = await request(self.nc, subject, storage.SessionList(), storage.SessionInfos)
+                infos = await request(self.nc, subject, storage.SessionList())
                 sessions = [
                     {"id": s.session_id, **s.model_dump(mode="json", exclude={"v"})} for s in infos.sessions
                 ]
@@ -421,14 +419,12 @@ class AudioService(Service):
                 next_turn: int | None = 0
                 while next_turn is not None and len(turns) < MAX_SESSION_TURNS:  # storage pages by size
                     get = storage.SessionGet(session_id=message.id, from_turn=next_turn)
-                    detail = await request(self.nc, subject, get, storage.SessionDetail)
+                    detail = await request(self.nc, subject, get)
                     turns += [t.model_dump(mode="json", exclude={"v"}) for t in detail.turns]
                     next_turn = detail.next_turn
                 self.backend.send(proto.session_detail(message.id, turns[:MAX_SESSION_TURNS]))
             else:
-                gone = await request(
-                    self.nc, subject, storage.SessionDelete(session_id=message.id), storage.SessionDeleted
-                )
+                gone = await request(self.nc, subject, storage.SessionDelete(session_id=message.id))
                 self.backend.send(proto.session_deleted(message.id, gone.deleted))
         except WireError as exc:
             self.log.warning(

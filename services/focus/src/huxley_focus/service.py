@@ -33,10 +33,9 @@ from huxley_focus.settings import FocusSettings
 from huxley_focus.store import FocusStore
 from huxley_runtime.rpc import RETRYABLE, request
 from huxley_runtime.service import Endpoint, Handler, Service
-from huxley_wire.codec import Ok, encode
+from huxley_wire.codec import encode
 from huxley_wire.errors import WireError
 from huxley_wire.messages import focus as m
-from huxley_wire.messages.bridge import InjectAccepted
 from huxley_wire.messages.bridge import RunInject as RunInjectRequest
 
 RUN_INJECT_BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)
@@ -202,7 +201,7 @@ class FocusService(Service):
             self.log.warning("notify_skipped", holder=holder, op=message.op)
             return
         try:
-            await request(self.nc, self.subjects.focus_notify(holder), message, Ok, timeout=timeout)
+            await request(self.nc, self.subjects.focus_notify(holder), message, timeout=timeout)
         except WireError as exc:
             if exc.code in RETRYABLE:
                 silent.add(holder)
@@ -242,7 +241,6 @@ class FocusService(Service):
                     self.nc,
                     self.subjects.bridge_rpc(),
                     message,
-                    InjectAccepted,
                     timeout=self.settings.focus_run_inject_timeout_s,
                 )
             except WireError as exc:

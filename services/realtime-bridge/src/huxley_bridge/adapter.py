@@ -53,7 +53,7 @@ from huxley_runtime.persona import Persona
 from huxley_runtime.rpc import request, request_with_retry
 from huxley_runtime.storage_client import SessionsClient, SettingsClient
 from huxley_wire.audio import AudioFrame, encode_frame, frames_of, now_us
-from huxley_wire.codec import Ok, encode
+from huxley_wire.codec import encode
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import audio as am
 from huxley_wire.messages import skills as sm
@@ -412,7 +412,7 @@ class BridgeAdapter:
         match cmd:
             case c.ClearAudio(token=token, stream_id=stream_id):
                 try:
-                    cleared = await request(self.nc, subject, am.Clear(stream_id=stream_id), am.Cleared)
+                    cleared = await request(self.nc, subject, am.Clear(stream_id=stream_id))
                 except WireError as exc:
                     # The turn goes on: nothing was cleared, so nothing is known to be unheard.
                     log.warning("audio_clear_failed", code=str(exc.code), error=exc.message)
@@ -421,7 +421,7 @@ class BridgeAdapter:
                     self.put(e.AudioCleared(token, True, cleared.played))
             case c.SetVolume(level=level):
                 try:
-                    await request(self.nc, subject, am.SetVolume(level=level), Ok)
+                    await request(self.nc, subject, am.SetVolume(level=level))
                 except WireError as exc:
                     log.warning("set_volume_failed", level=level, error=exc.message)
 
@@ -429,7 +429,7 @@ class BridgeAdapter:
         call = sm.ToolCall(call_id=cmd.call_id, tool=cmd.tool, args=cmd.args, turn_id=cmd.turn_id)
         try:
             subject = self.subjects.skill_tool(cmd.skill)
-            reply = await request(self.nc, subject, call, sm.ToolReply, timeout=cmd.timeout_s)
+            reply = await request(self.nc, subject, call, timeout=cmd.timeout_s)
         except InvalidToken as exc:
             self.put(e.ToolFailed(cmd.call_id, str(ErrorCode.UNAVAILABLE), str(exc)))
         except WireError as exc:
@@ -441,7 +441,7 @@ class BridgeAdapter:
         message = sm.DiscardEffect(effect_id=cmd.effect_id, reason=cmd.reason)
         try:
             subject = self.subjects.skill_host_rpc(cmd.host)
-            await request_with_retry(self.nc, subject, message, Ok, deadline_s=5.0)
+            await request_with_retry(self.nc, subject, message, deadline_s=5.0)
         except (WireError, InvalidToken) as exc:
             # The host is gone (its effects with it) or already forgot the effect.
             log.info("discard_not_delivered", host=cmd.host, effect=cmd.effect_id, error=str(exc))

@@ -593,9 +593,7 @@ class SkillHostService(Service):
             effect_id=player.effect_id,
         )
         try:
-            await request_with_retry(
-                self.nc, self.subjects.bridge_rpc(), message, Ok, timeout=2.0, deadline_s=30
-            )
+            await request_with_retry(self.nc, self.subjects.bridge_rpc(), message, timeout=2.0, deadline_s=30)
             self.log.info("completion_requested", skill=player.skill, effect_id=player.effect_id)
         except WireError as exc:
             self.log.error(

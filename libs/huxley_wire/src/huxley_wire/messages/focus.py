@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from huxley_wire.codec import Message, Request
+from huxley_wire.codec import Message, Ok, Request
 
 
 class Channel(StrEnum):
@@ -94,8 +94,13 @@ class ActivityMeta(Message):
     inject_id: str | None = None
 
 
+class Acquired(Message):
+    activity_id: str
+    state: FocusState | Literal["pending"]  # pending: silent under a higher foreground
+
+
 # -- requests on focus.rpc ---------------------------------------------------------
-class Acquire(Request):
+class Acquire(Request[Acquired]):
     """Ask for a channel. The reply comes once the arbiter decided; the holder
     learns every later state through focus.notify.<holder>.
 
@@ -111,19 +116,18 @@ class Acquire(Request):
     meta: ActivityMeta = Field(default_factory=ActivityMeta)
 
 
-class Acquired(Message):
-    activity_id: str
-    state: FocusState | Literal["pending"]  # pending: silent under a higher foreground
-
-
-class Release(Request):
+class Release(Request[Ok]):
     op = "release"
     holder: str
     activity_id: str
     reason: EndReason = EndReason.RELEASED
 
 
-class Renew(Request):
+class Renewed(Message):
+    activity_ids: list[str]  # what focus believes the holder holds
+
+
+class Renew(Request[Renewed]):
     """Lease heartbeat for every activity of `holder` (send at least every 1 s;
     a holder silent for 3 s loses all its activities)."""
 
@@ -131,11 +135,14 @@ class Renew(Request):
     holder: str
 
 
-class Renewed(Message):
-    activity_ids: list[str]  # what focus believes the holder holds
+class Interrupted(Message):
+    ended_claim: bool
+    claim_age_ms: int | None = None  # how long the (ended or spared) claim had held COMMS
+    stopped: list[str] = Field(default_factory=list)  # activity ids sent to NONE
+    ignored: bool = False  # claim_grace_ms spared a young claim: nothing changed
 
 
-class Interrupt(Request):
+class Interrupt(Request[Interrupted]):
     """The user-PTT interrupt: content to NONE whatever its patience, a live
     claim ends with USER_PTT, dialog released, the inject queue kept. The reply
     comes after every holder acked its notification."""
@@ -148,29 +155,31 @@ class Interrupt(Request):
     claim_grace_ms: int = Field(default=0, ge=0, le=60_000)
 
 
-class Interrupted(Message):
-    ended_claim: bool
-    claim_age_ms: int | None = None  # how long the (ended or spared) claim had held COMMS
-    stopped: list[str] = Field(default_factory=list)  # activity ids sent to NONE
-    ignored: bool = False  # claim_grace_ms spared a young claim: nothing changed
-
-
-class StopForeground(Request):
+class StopForeground(Request[Ok]):
     op = "stop_foreground"
 
 
-class StopAll(Request):
+class StopAll(Request[Ok]):
     op = "stop_all"
 
 
-class StopChannel(Request):
+class StopChannel(Request[Ok]):
     """CancelMedia: every activity of the channel to NONE at once."""
 
     op = "stop_channel"
     channel: Channel
 
 
-class Inject(Request):
+class Injected(Message):
+    inject_id: str
+    # fired: running now; queued: waiting; dropped: equal to the one playing;
+    # duplicate: this inject_id was already accepted (a retry)
+    status: Literal["fired", "queued", "dropped", "duplicate"]
+    # For wait=True: true when the caller should wait for InjectEvent done.
+    will_notify_done: bool = False
+
+
+class Inject(Request[Injected]):
     """inject_turn. `inject_id` is chosen by the caller and makes retries
     idempotent: the same id is accepted once."""
 
@@ -182,15 +191,6 @@ class Inject(Request):
     ttl_s: float | None = Field(default=None, gt=0)
     wait: bool = False  # inject_turn_and_wait
     skill: str | None = None
-
-
-class Injected(Message):
-    inject_id: str
-    # fired: running now; queued: waiting; dropped: equal to the one playing;
-    # duplicate: this inject_id was already accepted (a retry)
-    status: Literal["fired", "queued", "dropped", "duplicate"]
-    # For wait=True: true when the caller should wait for InjectEvent done.
-    will_notify_done: bool = False
 
 
 class PendingEffect(Message):
@@ -207,7 +207,14 @@ class PendingEffect(Message):
     preroll_ms: int = 0
 
 
-class TurnEnd(Request):
+class TurnEnded(Message):
+    outcome: Literal["fired_inject", "started_claim", "started_stream", "idle"]
+    inject_id: str | None = None
+    effect_activity_id: str | None = None
+    dropped_effect: str | None = None  # effect_id dropped (told to its host)
+
+
+class TurnEnd(Request[TurnEnded]):
     """A turn's barrier. Focus applies the end-of-turn order (a queued PREEMPT,
     then BLOCK_BEHIND_COMMS, then the claim, then the stream, then the queue's
     head), acquires the winner on behalf of its holder, then releases the
@@ -218,17 +225,6 @@ class TurnEnd(Request):
     activity_id: str
     inject_id: str | None = None  # set when the turn was an injected one
     pending: PendingEffect | None = None
-
-
-class TurnEnded(Message):
-    outcome: Literal["fired_inject", "started_claim", "started_stream", "idle"]
-    inject_id: str | None = None
-    effect_activity_id: str | None = None
-    dropped_effect: str | None = None  # effect_id dropped (told to its host)
-
-
-class SnapshotRequest(Request):
-    op = "snapshot"
 
 
 class ActivityView(Message):
@@ -264,8 +260,12 @@ class Snapshot(Message):
     holders: dict[str, float] = Field(default_factory=dict)  # holder -> lease deadline
 
 
+class SnapshotRequest(Request[Snapshot]):
+    op = "snapshot"
+
+
 # -- focus -> holder notifications (requests on focus.notify.<holder>) ---------------
-class FocusChange(Request):
+class FocusChange(Request[Ok]):
     op = "focus"
     seq: int
     activity_id: str
@@ -282,14 +282,14 @@ class FocusChange(Request):
     replaces: str | None = None
 
 
-class PatienceExpired(Request):
+class PatienceExpired(Request[Ok]):
     """Run on_patience_expired, then ack; NONE follows (even if it raised)."""
 
     op = "patience_expired"
     activity_id: str
 
 
-class EffectDropped(Request):
+class EffectDropped(Request[Ok]):
     """A pending effect will never start (PREEMPT at the barrier, claim_busy...)."""
 
     op = "effect_dropped"

@@ -13,7 +13,7 @@ from nats.aio.client import Client
 from pydantic import BaseModel
 
 from huxley_runtime.rpc import DEFAULT_TIMEOUT_S, RETRYABLE, request_with_retry
-from huxley_wire.codec import Ok, Request
+from huxley_wire.codec import Request
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import storage as m
 from huxley_wire.subjects import Subjects
@@ -35,7 +35,7 @@ class _Caller:
         self.timeout_s = timeout_s
 
     async def retried[M: BaseModel](
-        self, subject: str, message: Request, reply: type[M], retry_on: frozenset[ErrorCode] = RETRYABLE
+        self, subject: str, message: Request[M], retry_on: frozenset[ErrorCode] = RETRYABLE
     ) -> M:
         """An idempotent request, retried while storage is unavailable."""
         try:
@@ -43,7 +43,6 @@ class _Caller:
                 self.nc,
                 subject,
                 message,
-                reply,
                 timeout=self.timeout_s,
                 deadline_s=self.deadline_s,
                 max_reply_bytes=m.STORAGE_REPLY_MAX_BYTES,
@@ -57,11 +56,11 @@ class _Caller:
                 f"{exc.code}: {exc.message}"
             ) from exc
 
-    async def unreceived[M: BaseModel](self, subject: str, message: Request, reply: type[M]) -> M:
+    async def unreceived[M: BaseModel](self, subject: str, message: Request[M]) -> M:
         """A request that must not run twice (it appends): retried only while
         nobody received it (no storage on the bus, or storage refused it as
         unavailable), never after a timeout, which may hide a success."""
-        return await self.retried(subject, message, reply, retry_on=frozenset({ErrorCode.UNAVAILABLE}))
+        return await self.retried(subject, message, retry_on=frozenset({ErrorCode.UNAVAILABLE}))
 
 
 class SettingsClient:
@@ -81,24 +80,24 @@ class SettingsClient:
         self._caller = _Caller(nc, deadline_s=deadline_s, timeout_s=timeout_s)
 
     async def get_setting(self, key: str, default: str | None = None) -> str | None:
-        found = await self._caller.retried(self.subject, m.KvGet(key=key), m.KvValue)
+        found = await self._caller.retried(self.subject, m.KvGet(key=key))
         return found.value if found.value is not None else default
 
     async def set_setting(self, key: str, value: str) -> None:
-        await self._caller.retried(self.subject, m.KvSet(key=key, value=value), Ok)
+        await self._caller.retried(self.subject, m.KvSet(key=key, value=value))
 
     async def list_settings(self, prefix: str = "") -> list[tuple[str, str]]:
         items: list[tuple[str, str]] = []
         after: str | None = None
         while True:
-            page = await self._caller.retried(self.subject, m.KvList(prefix=prefix, after=after), m.KvItems)
+            page = await self._caller.retried(self.subject, m.KvList(prefix=prefix, after=after))
             items.extend((key, value) for key, value in page.items)
             if page.next_after is None:
                 return items
             after = page.next_after
 
     async def delete_setting(self, key: str) -> None:
-        await self._caller.retried(self.subject, m.KvDelete(key=key), m.KvDeleted)
+        await self._caller.retried(self.subject, m.KvDelete(key=key))
 
 
 class SchemaClient:
@@ -118,10 +117,10 @@ class SchemaClient:
         self._caller = _Caller(nc, deadline_s=deadline_s, timeout_s=timeout_s)
 
     async def get_version(self) -> int | None:
-        return (await self._caller.retried(self.subject, m.SchemaGet(), m.SchemaVersion)).version
+        return (await self._caller.retried(self.subject, m.SchemaGet())).version
 
     async def set_version(self, version: int) -> None:
-        await self._caller.retried(self.subject, m.SchemaSet(version=version), Ok)
+        await self._caller.retried(self.subject, m.SchemaSet(version=version))
 
 
 class SessionsClient:
@@ -148,7 +147,7 @@ class SessionsClient:
     async def start(self, fresh: bool = False) -> m.SessionStarted:
         """`fresh`: a new session even if the latest one could be resumed.
         (A retry after a lost reply may then open a second one: harmless, it stays empty.)"""
-        return await self._caller.retried(self.subject, m.SessionStart(fresh=fresh), m.SessionStarted)
+        return await self._caller.retried(self.subject, m.SessionStart(fresh=fresh))
 
     async def record_turn(
         self,
@@ -165,33 +164,31 @@ class SessionsClient:
             session_id=session_id, role=role, text=text, turn_id=turn_id, record_id=record_id
         )
         if record_id is not None:
-            await self._caller.retried(self.subject, message, Ok)
+            await self._caller.retried(self.subject, message)
         else:
-            await self._caller.unreceived(self.subject, message, Ok)
+            await self._caller.unreceived(self.subject, message)
 
     async def end(self, session_id: int, summary: str | None = None) -> None:
-        await self._caller.retried(self.subject, m.SessionEnd(session_id=session_id, summary=summary), Ok)
+        await self._caller.retried(self.subject, m.SessionEnd(session_id=session_id, summary=summary))
 
     async def list(self, limit: int = 50) -> list[m.SessionInfo]:
-        return (await self._caller.retried(self.subject, m.SessionList(limit=limit), m.SessionInfos)).sessions
+        return (await self._caller.retried(self.subject, m.SessionList(limit=limit))).sessions
 
     async def get(self, session_id: int) -> m.SessionDetail:
         """The session with every turn (fetched page by page)."""
-        first = await self._caller.retried(self.subject, m.SessionGet(session_id=session_id), m.SessionDetail)
+        first = await self._caller.retried(self.subject, m.SessionGet(session_id=session_id))
         turns = list(first.turns)
         next_turn = first.next_turn
         while next_turn is not None:
             page = await self._caller.retried(
-                self.subject, m.SessionGet(session_id=session_id, from_turn=next_turn), m.SessionDetail
+                self.subject, m.SessionGet(session_id=session_id, from_turn=next_turn)
             )
             turns.extend(page.turns)
             next_turn = page.next_turn
         return first.model_copy(update={"turns": turns, "next_turn": None})
 
     async def delete(self, session_id: int) -> bool:
-        return (
-            await self._caller.retried(self.subject, m.SessionDelete(session_id=session_id), m.SessionDeleted)
-        ).deleted
+        return (await self._caller.retried(self.subject, m.SessionDelete(session_id=session_id))).deleted
 
     async def latest_summary(self) -> str | None:
-        return (await self._caller.retried(self.subject, m.SessionLatestSummary(), m.Summary)).summary
+        return (await self._caller.retried(self.subject, m.SessionLatestSummary())).summary

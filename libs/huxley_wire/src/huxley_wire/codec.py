@@ -28,19 +28,40 @@ class Message(BaseModel):
     v: int = SCHEMA_VERSION
 
 
-class Request(Message):
-    """Base of every request. Unknown fields are refused: a typo in a request
-    is a bug the caller wants to hear about."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    op: ClassVar[str]
-
-
 class Ok(Message):
     """The reply of a request that has nothing to say but "done"."""
 
     ok: bool = True
+
+
+class Request[R: BaseModel](Message):
+    """Base of every request; `R` is its reply (`class Acquire(Request[Acquired])`),
+    so `rpc.request()` returns the right model and the dispatcher checks what a
+    handler returns. Unknown fields are refused: a typo in a request is a bug the
+    caller wants to hear about."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    op: ClassVar[str]
+    reply_model: ClassVar[type[BaseModel]]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        for base in cls.__mro__:
+            meta = getattr(base, "__pydantic_generic_metadata__", None)
+            if meta and meta.get("origin") is Request and meta.get("args"):
+                cls.reply_model = meta["args"][0]
+                return
+        if "op" in vars(cls):
+            raise TypeError(f"{cls.__name__} names no reply type: declare it as Request[Reply]")
+
+
+def reply_model_of(request: type[Request[Any]]) -> type[BaseModel]:
+    model = getattr(request, "reply_model", None)
+    if model is None:
+        raise TypeError(f"{request.__name__} names no reply type: declare it as Request[Reply]")
+    return model
 
 
 def encode(msg: BaseModel) -> bytes:
@@ -99,14 +120,14 @@ def decode[M: BaseModel](data: bytes, model: type[M], max_bytes: int = MAX_CONTR
 class RequestTable:
     """The operations served on one subject, keyed by `op`."""
 
-    def __init__(self, requests: Iterable[type[Request]]) -> None:
-        self.by_op: dict[str, type[Request]] = {}
+    def __init__(self, requests: Iterable[type[Request[Any]]]) -> None:
+        self.by_op: dict[str, type[Request[Any]]] = {}
         for model in requests:
             if model.op in self.by_op:
                 raise ValueError(f"op {model.op!r} declared twice")
             self.by_op[model.op] = model
 
-    def decode(self, data: bytes, max_bytes: int = MAX_CONTROL_BYTES) -> Request:
+    def decode(self, data: bytes, max_bytes: int = MAX_CONTROL_BYTES) -> Request[Any]:
         obj = decode_object(data, max_bytes)
         op = obj.pop("op", None)
         model = self.by_op.get(op) if isinstance(op, str) else None

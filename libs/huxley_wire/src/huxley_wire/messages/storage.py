@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from huxley_wire.codec import Message, Request
+from huxley_wire.codec import Message, Ok, Request
 from huxley_wire.subjects import InvalidToken, Subjects
 
 MAX_KEY_BYTES = 512
@@ -53,29 +53,10 @@ def sessions_persona(subjects: Subjects, subject: str) -> str:
     return persona
 
 
-# -- settings ---------------------------------------------------------------
-class KvGet(Request):
-    op = "get"
-    key: str
-
-
-class KvSet(Request):
+class KvSet(Request[Ok]):
     op = "set"
     key: str
     value: str
-
-
-class KvList(Request):
-    """Keys starting with `prefix` (literally), sorted; paged after `after`."""
-
-    op = "list"
-    prefix: str = ""
-    after: str | None = None  # the previous page's `next_after`
-
-
-class KvDelete(Request):
-    op = "delete"
-    key: str
 
 
 class KvValue(Message):
@@ -83,21 +64,35 @@ class KvValue(Message):
     value: str | None  # None: no such key
 
 
+# -- settings ---------------------------------------------------------------
+class KvGet(Request[KvValue]):
+    op = "get"
+    key: str
+
+
 class KvItems(Message):
     items: list[tuple[str, str]]  # sorted by key, keys without the namespace
     next_after: str | None = None  # set when more items follow: pass it as `after`
+
+
+class KvList(Request[KvItems]):
+    """Keys starting with `prefix` (literally), sorted; paged after `after`."""
+
+    op = "list"
+    prefix: str = ""
+    after: str | None = None  # the previous page's `next_after`
 
 
 class KvDeleted(Message):
     deleted: bool
 
 
-# -- schema versions --------------------------------------------------------
-class SchemaGet(Request):
-    op = "get"
+class KvDelete(Request[KvDeleted]):
+    op = "delete"
+    key: str
 
 
-class SchemaSet(Request):
+class SchemaSet(Request[Ok]):
     op = "set"
     version: int = Field(ge=1)
 
@@ -106,16 +101,12 @@ class SchemaVersion(Message):
     version: int | None  # None: never recorded
 
 
-# -- sessions and transcripts -------------------------------------------------
-class SessionStart(Request):
-    """Start a session, or resume the latest one if it was active within 30 min
-    (`fresh`: always a new one — the client's `reset`)."""
-
-    op = "start"
-    fresh: bool = False
+# -- schema versions --------------------------------------------------------
+class SchemaGet(Request[SchemaVersion]):
+    op = "get"
 
 
-class SessionRecordTurn(Request):
+class SessionRecordTurn(Request[Ok]):
     op = "record_turn"
     session_id: int
     role: Role
@@ -125,7 +116,7 @@ class SessionRecordTurn(Request):
     record_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
-class SessionEnd(Request):
+class SessionEnd(Request[Ok]):
     """Close a session with its short summary (written at disconnect)."""
 
     op = "end"
@@ -133,29 +124,18 @@ class SessionEnd(Request):
     summary: str | None = None  # at most MAX_VALUE_BYTES in UTF-8
 
 
-class SessionList(Request):
-    op = "list"
-    limit: int = Field(default=50, ge=1, le=500)
-
-
-class SessionGet(Request):
-    op = "get"
-    session_id: int
-    from_turn: int = Field(default=0, ge=0)  # the previous page's `next_turn`
-
-
-class SessionDelete(Request):
-    op = "delete"
-    session_id: int
-
-
-class SessionLatestSummary(Request):
-    op = "latest_summary"
-
-
 class SessionStarted(Message):
     session_id: int
     resumed: bool
+
+
+# -- sessions and transcripts -------------------------------------------------
+class SessionStart(Request[SessionStarted]):
+    """Start a session, or resume the latest one if it was active within 30 min
+    (`fresh`: always a new one — the client's `reset`)."""
+
+    op = "start"
+    fresh: bool = False
 
 
 class TurnRecord(Message):
@@ -180,21 +160,46 @@ class SessionDetail(SessionInfo):
     next_turn: int | None = None  # set when more turns follow: pass it as `from_turn`
 
 
+class SessionGet(Request[SessionDetail]):
+    op = "get"
+    session_id: int
+    from_turn: int = Field(default=0, ge=0)  # the previous page's `next_turn`
+
+
 class SessionInfos(Message):
     sessions: list[SessionInfo]
     truncated: bool = False  # fewer than `limit` because the page was full
+
+
+class SessionList(Request[SessionInfos]):
+    op = "list"
+    limit: int = Field(default=50, ge=1, le=500)
 
 
 class Summary(Message):
     summary: str | None
 
 
+class SessionLatestSummary(Request[Summary]):
+    op = "latest_summary"
+
+
 class SessionDeleted(Message):
     deleted: bool
 
 
+class SessionDelete(Request[SessionDeleted]):
+    op = "delete"
+    session_id: int
+
+
+class AdminExportChunk(Message):
+    lines: list[str]
+    next_cursor: str | None  # None: that was the last chunk
+
+
 # -- export / import -----------------------------------------------------------
-class AdminExport(Request):
+class AdminExport(Request[AdminExportChunk]):
     """Every row of every persona as JSON lines, one chunk per request.
 
     Pass the previous chunk's `next_cursor` to continue; the cursor names the
@@ -205,18 +210,13 @@ class AdminExport(Request):
     limit: int = Field(default=1000, ge=1, le=5000)
 
 
-class AdminImport(Request):
+class AdminImported(Message):
+    imported: int
+
+
+class AdminImport(Request[AdminImported]):
     """Rows as exported; importing the same lines twice changes nothing."""
 
     op = "import"
     lines: list[str]
     first_line: int = Field(default=1, ge=1)  # the number of lines[0] in the caller's file, for errors
-
-
-class AdminExportChunk(Message):
-    lines: list[str]
-    next_cursor: str | None  # None: that was the last chunk
-
-
-class AdminImported(Message):
-    imported: int

@@ -9,10 +9,6 @@ from pydantic import Field
 from huxley_wire.codec import Message, Request
 
 
-class HealthRequest(Request):
-    op = "health"
-
-
 class Health(Message):
     service: str
     instance: str
@@ -22,3 +18,7 @@ class Health(Message):
     uptime_s: float = 0.0
     # Service-specific facts: skills and their state, database, model session...
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class HealthRequest(Request[Health]):
+    op = "health"

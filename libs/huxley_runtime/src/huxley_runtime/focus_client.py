@@ -47,7 +47,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -56,7 +56,7 @@ from pydantic import BaseModel
 from huxley_runtime.bus import settle
 from huxley_runtime.logging import get_logger
 from huxley_runtime.rpc import RETRYABLE, request
-from huxley_wire.codec import Ok, RequestTable, encode, encode_obj
+from huxley_wire.codec import Ok, Request, RequestTable, encode, encode_obj
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import focus as m
 from huxley_wire.messages.focus import (
@@ -165,9 +165,7 @@ class FocusClient:
         if release:
             for activity_id in list(self.activities):
                 with contextlib.suppress(WireError):
-                    await self._request(
-                        m.Release(holder=self.holder, activity_id=activity_id), Ok, timeout=1.0
-                    )
+                    await self._request(m.Release(holder=self.holder, activity_id=activity_id), timeout=1.0)
                 self._forget(activity_id)
         if self._sub is not None:
             with contextlib.suppress(Exception):
@@ -203,7 +201,7 @@ class FocusClient:
         self._acquiring += 1
         self._acquire_count += 1
         try:
-            reply = await self._request(req, m.Acquired)
+            reply = await self._request(req)
         finally:
             self._acquiring -= 1
         if reply.activity_id not in self.activities and reply.activity_id not in self._ended:
@@ -215,23 +213,23 @@ class FocusClient:
     async def release(self, activity_id: str, reason: EndReason = EndReason.RELEASED) -> None:
         """Give an activity up (a claim's natural end: `released`; a broken
         one: `error`). WireError `not_holder` if it is not ours (any more)."""
-        await self._retrying(m.Release(holder=self.holder, activity_id=activity_id, reason=reason), Ok)
+        await self._retrying(m.Release(holder=self.holder, activity_id=activity_id, reason=reason))
         self._forget(activity_id)
 
     async def interrupt(
         self, reason: EndReason = EndReason.USER_PTT, *, claim_grace_ms: int = 0
     ) -> m.Interrupted:
         """The user-PTT interrupt; answered after every holder acked."""
-        return await self._request(m.Interrupt(reason=reason, claim_grace_ms=claim_grace_ms), m.Interrupted)
+        return await self._request(m.Interrupt(reason=reason, claim_grace_ms=claim_grace_ms))
 
     async def stop_channel(self, channel: Channel) -> None:
-        await self._request(m.StopChannel(channel=channel), Ok)
+        await self._request(m.StopChannel(channel=channel))
 
     async def stop_foreground(self) -> None:
-        await self._request(m.StopForeground(), Ok)
+        await self._request(m.StopForeground())
 
     async def stop_all(self) -> None:
-        await self._request(m.StopAll(), Ok)
+        await self._request(m.StopAll())
 
     async def inject(
         self,
@@ -256,19 +254,19 @@ class FocusClient:
             wait=wait,
             skill=skill,
         )
-        return await self._retrying(req, m.Injected, retry_for_s=None)
+        return await self._retrying(req, retry_for_s=None)
 
     async def turn_end(
         self, activity_id: str, *, inject_id: str | None = None, pending: m.PendingEffect | None = None
     ) -> m.TurnEnded:
         """A turn's barrier (see docs/protocol.md); safe to retry."""
         req = m.TurnEnd(holder=self.holder, activity_id=activity_id, inject_id=inject_id, pending=pending)
-        reply = await self._retrying(req, m.TurnEnded)
+        reply = await self._retrying(req)
         self._forget(activity_id)
         return reply
 
     async def snapshot(self) -> m.Snapshot:
-        return await self._request(m.SnapshotRequest(), m.Snapshot)
+        return await self._request(m.SnapshotRequest())
 
     def state_of(self, activity_id: str) -> PendingState | None:
         held = self.activities.get(activity_id)
@@ -343,9 +341,7 @@ class FocusClient:
         sent_at = _now()
         acquires_before = self._acquire_count
         try:
-            reply = await self._request(
-                m.Renew(holder=self.holder), m.Renewed, timeout=self.renew_interval_s * 2
-            )
+            reply = await self._request(m.Renew(holder=self.holder), timeout=self.renew_interval_s * 2)
         except WireError as exc:
             if self.lease_ok:
                 log.warning("focus_renew_failed", holder=self.holder, code=str(exc.code), error=exc.message)
@@ -374,19 +370,15 @@ class FocusClient:
 
     async def _release_quietly(self, activity_id: str) -> None:
         with contextlib.suppress(WireError):
-            await self._request(m.Release(holder=self.holder, activity_id=activity_id), Ok)
+            await self._request(m.Release(holder=self.holder, activity_id=activity_id))
 
     # -- requests ---------------------------------------------------------------------------------
-    async def _request[M: BaseModel](
-        self, req: m.Request, model: type[M], *, timeout: float | None = None
-    ) -> M:
+    async def _request[M: BaseModel](self, req: Request[M], *, timeout: float | None = None) -> M:
         return await request(
-            self.nc, self.subjects.focus_rpc(), req, model, timeout=timeout or self.request_timeout_s
+            self.nc, self.subjects.focus_rpc(), req, timeout=timeout or self.request_timeout_s
         )
 
-    async def _retrying[M: BaseModel](
-        self, req: m.Request, model: type[M], *, retry_for_s: float | None = RETRY_FOR_S
-    ) -> M:
+    async def _retrying[M: BaseModel](self, req: Request[M], *, retry_for_s: float | None = RETRY_FOR_S) -> M:
         """Retry while focus is unavailable or slow. A `not_holder` on a retry
         of `release` means the first attempt already did it."""
         loop = asyncio.get_running_loop()
@@ -394,10 +386,10 @@ class FocusClient:
         attempt = 0
         while True:
             try:
-                return await self._request(req, model)
+                return await self._request(req)
             except WireError as exc:
                 if attempt and isinstance(req, m.Release) and exc.code == ErrorCode.NOT_HOLDER:
-                    return model.model_validate(Ok().model_dump())  # the first attempt released it
+                    return cast(M, Ok())  # the first attempt released it
                 if exc.code not in RETRYABLE:
                     raise
                 if retry_for_s is not None and loop.time() - started >= retry_for_s:
@@ -510,7 +502,6 @@ class FocusFollower:
                     self.nc,
                     self.subjects.focus_rpc(),
                     m.SnapshotRequest(),
-                    m.Snapshot,
                     timeout=self.request_timeout_s,
                 )
                 fresh = {
@@ -588,7 +579,6 @@ class FocusFollower:
                     self.nc,
                     self.subjects.focus_rpc(),
                     m.SnapshotRequest(),
-                    m.Snapshot,
                     timeout=self.request_timeout_s,
                 )
             except WireError:

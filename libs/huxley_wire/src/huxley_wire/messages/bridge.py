@@ -18,11 +18,16 @@ from typing import Literal
 
 from pydantic import Field
 
-from huxley_wire.codec import Message, Request
+from huxley_wire.codec import Message, Ok, Request
 from huxley_wire.messages.focus import InjectPriority
 
 
-class RunInject(Request):
+class InjectAccepted(Message):
+    inject_id: str
+    status: Literal["accepted", "already_running", "already_done"]
+
+
+class RunInject(Request[InjectAccepted]):
     """focus -> bridge: run this injected turn now. DIALOG is already granted to
     `activity_id` (holder = the bridge). Idempotent on inject_id."""
 
@@ -33,12 +38,7 @@ class RunInject(Request):
     priority: InjectPriority
 
 
-class InjectAccepted(Message):
-    inject_id: str
-    status: Literal["accepted", "already_running", "already_done"]
-
-
-class Completion(Request):
+class Completion(Request[Ok]):
     """skill-host -> bridge: a stream ended naturally with on_complete_prompt."""
 
     op = "completion"
@@ -46,10 +46,6 @@ class Completion(Request):
     silence_ms: int = Field(default=0, ge=0, le=10_000)
     skill: str | None = None
     effect_id: str | None = None
-
-
-class BridgeSnapshotRequest(Request):
-    op = "snapshot"
 
 
 class BridgeSnapshot(Message):
@@ -62,6 +58,10 @@ class BridgeSnapshot(Message):
     tools: list[str] = Field(default_factory=list)
     model: str = ""
     cost_usd_today: float = 0.0
+
+
+class BridgeSnapshotRequest(Request[BridgeSnapshot]):
+    op = "snapshot"
 
 
 class TurnEvent(Message):

@@ -214,6 +214,9 @@ class Service:
                         reply = await asyncio.wait_for(work, endpoint.timeout_s)
                     else:
                         reply = await work
+                expected = type(request).reply_model
+                if not isinstance(reply, expected):
+                    raise TypeError(f"{op} handler returned {type(reply).__name__}, not {expected.__name__}")
                 data = encode(reply)
             except WireError as exc:
                 self.log.warning(

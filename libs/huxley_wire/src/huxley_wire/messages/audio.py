@@ -20,13 +20,6 @@ from pydantic import Field
 from huxley_wire.codec import Message, Ok, Request
 
 
-class Clear(Request):
-    """audio_clear: drop what is buffered for one stream (or all) at once."""
-
-    op = "clear"
-    stream_id: str | None = None
-
-
 class Cleared(Ok):
     """The reply to `clear`: how much of each cleared stream was really played
     (what the bridge truncates the assistant item to)."""
@@ -34,13 +27,16 @@ class Cleared(Ok):
     played: dict[str, float] = Field(default_factory=dict)  # stream id -> played ms
 
 
-class SetVolume(Request):
+class Clear(Request[Cleared]):
+    """audio_clear: drop what is buffered for one stream (or all) at once."""
+
+    op = "clear"
+    stream_id: str | None = None
+
+
+class SetVolume(Request[Ok]):
     op = "set_volume"
     level: int = Field(ge=0, le=100)
-
-
-class AudioSnapshotRequest(Request):
-    op = "snapshot"
 
 
 class StreamView(Message):
@@ -56,6 +52,10 @@ class AudioSnapshot(Message):
     volume: int
     streams: list[StreamView]
     client_connected: bool = False
+
+
+class AudioSnapshotRequest(Request[AudioSnapshot]):
+    op = "snapshot"
 
 
 class PttEvent(Message):

@@ -17,18 +17,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from huxley_wire.codec import Message, Request
+from huxley_wire.codec import Message, Ok, Request
 from huxley_wire.messages.focus import ContentType
 
 TOOL_TIMEOUT_S = 30.0
-
-
-class ToolCall(Request):
-    op = "call"
-    call_id: str
-    tool: str
-    args: dict[str, Any]
-    turn_id: str | None = None
 
 
 class AudioStreamEffect(Message):
@@ -74,7 +66,15 @@ class ToolReply(Message):
     skill: str
 
 
-class DiscardEffect(Request):
+class ToolCall(Request[ToolReply]):
+    op = "call"
+    call_id: str
+    tool: str
+    args: dict[str, Any]
+    turn_id: str | None = None
+
+
+class DiscardEffect(Request[Ok]):
     """The bridge dropped a pending effect (PTT, superseded by a later one).
     A discarded claim still gets on_claim_end(reason) exactly once."""
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import cast
 
 import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from pydantic import BaseModel
 
-from huxley_wire.codec import MAX_CONTROL_BYTES, decode_object, encode, validate
+from huxley_wire.codec import MAX_CONTROL_BYTES, Request, decode_object, encode, reply_model_of, validate
 from huxley_wire.errors import ErrorCode, WireError, parse_envelope
 
 DEFAULT_TIMEOUT_S = 2.0
@@ -25,8 +26,7 @@ RETRYABLE = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT})
 async def request[M: BaseModel](
     nc: Client,
     subject: str,
-    message: BaseModel,
-    reply_model: type[M],
+    message: Request[M],
     *,
     timeout: float = DEFAULT_TIMEOUT_S,
     max_reply_bytes: int = MAX_CONTROL_BYTES,
@@ -43,14 +43,13 @@ async def request[M: BaseModel](
     error = parse_envelope(obj)
     if error is not None:
         raise error
-    return validate(obj, reply_model)
+    return validate(obj, cast(type[M], reply_model_of(type(message))))
 
 
 async def request_with_retry[M: BaseModel](
     nc: Client,
     subject: str,
-    message: BaseModel,
-    reply_model: type[M],
+    message: Request[M],
     *,
     timeout: float = DEFAULT_TIMEOUT_S,
     deadline_s: float | None = None,
@@ -71,9 +70,7 @@ async def request_with_retry[M: BaseModel](
     attempt = 0
     while True:
         try:
-            return await request(
-                nc, subject, message, reply_model, timeout=timeout, max_reply_bytes=max_reply_bytes
-            )
+            return await request(nc, subject, message, timeout=timeout, max_reply_bytes=max_reply_bytes)
         except WireError as exc:
             if exc.code not in retry_on:
                 raise

@@ -60,7 +60,6 @@ async def _export(sink: TextIO, nats_url: str | None, chunk: int) -> int:
                 nc,
                 subjects.storage_admin(),
                 m.AdminExport(cursor=cursor, limit=chunk),
-                m.AdminExportChunk,
                 timeout=REQUEST_TIMEOUT_S,
                 deadline_s=RETRY_DEADLINE_S,
                 max_reply_bytes=m.STORAGE_REPLY_MAX_BYTES,
@@ -107,7 +106,6 @@ async def _import(lines: list[str], source: str, nats_url: str | None) -> int:
                     nc,
                     subjects.storage_admin(),
                     m.AdminImport(lines=batch, first_line=start + 1),
-                    m.AdminImported,
                     timeout=REQUEST_TIMEOUT_S,
                     deadline_s=RETRY_DEADLINE_S,
                 )
