@@ -13,11 +13,8 @@ Scheduler rules (docs/protocol.md, "The inject scheduler"):
   PREEMPT, and a NORMAL one not while content plays (foreground or ducked).
 - Otherwise it is queued; a queued entry with the same dedup_key is replaced.
 - A request whose dedup_key equals the inject now playing is dropped.
-- At a turn's end (`turn_end`): a queued PREEMPT fires if the turn produced a
-  stream or claim; else a queued BLOCK_BEHIND_COMMS fires if it produced a
-  stream (the stream is dropped); else the claim starts; else the stream
-  starts; else the first queued inject fires (a quiet turn end: paused content
-  does not hold back a NORMAL, only a live claim holds back a non-PREEMPT).
+- At a turn's end (`turn_end`) the turn's stream or claim and the queue are
+  weighed in `barrier.py`.
 - After every other change (release, lease expiry, patience expiry, stop,
   a TTL, the bridge coming back) the first eligible queued inject fires.
 """
@@ -28,10 +25,12 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
+from huxley_focus import persist, views
 from huxley_focus.arbiter import Activity, Arbiter, Transition
-from huxley_focus.effects import DropEffect, Effect, InjectStatus, PatienceHook, QueueChanged, RunInject
+from huxley_focus.barrier import after_turn
+from huxley_focus.effects import DropEffect, Effect, PatienceHook, QueueChanged, RunInject, inject_status
 from huxley_focus.injects import FiringInject, InjectEntry, InjectQueue
-from huxley_focus.state import SavedActivity, SavedFiring, SavedFocus, SavedInject
+from huxley_focus.state import SavedFocus
 from huxley_wire.codec import Ok
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import focus as m
@@ -43,7 +42,6 @@ from huxley_wire.messages.focus import (
     ContentType,
     EndReason,
     FocusState,
-    InjectEvent,
     InjectPriority,
 )
 from huxley_wire.subjects import InvalidToken, token
@@ -218,13 +216,13 @@ class FocusCore:
         )
         playing = self.current
         if req.dedup_key is not None and playing is not None and playing.entry.dedup_key == req.dedup_key:
-            self._status(entry, "dropped", out)
+            out.append(inject_status(entry, "dropped"))
             return m.Injected(inject_id=req.inject_id, status="dropped"), out
         if self.can_fire(now) and self.eligible(entry):
             older = self.queue.same_key(entry.dedup_key)
             if older is not None:  # last wins, and this one runs now
                 self.queue.remove(older)
-                self._status(older, "replaced", out)
+                out.append(inject_status(older, "replaced"))
                 out.append(QueueChanged())
             tx = self.arbiter.begin(now)
             self._fire(tx, entry)
@@ -232,8 +230,8 @@ class FocusCore:
             return m.Injected(inject_id=req.inject_id, status="fired", will_notify_done=req.wait), out
         replaced = self.queue.put(entry)
         if replaced is not None:
-            self._status(replaced, "replaced", out)
-        self._status(entry, "queued", out)
+            out.append(inject_status(replaced, "replaced"))
+        out.append(inject_status(entry, "queued"))
         out.append(QueueChanged())
         return m.Injected(inject_id=req.inject_id, status="queued"), out
 
@@ -263,63 +261,29 @@ class FocusCore:
                 ErrorCode.NOT_HOLDER, f"{req.holder} does not hold a turn {req.activity_id} on DIALOG"
             )
 
-        reply = m.TurnEnded(outcome="idle")
         tx = self.arbiter.begin(now)
         self.arbiter.end(tx, turn, EndReason.RELEASED)
         self._settle_current(tx.ended, out)  # an injected turn is done
-
-        fire: InjectEntry | None = None
-        preempt = self.queue.first(lambda e: e.priority is InjectPriority.PREEMPT)
-        block = self.queue.first(
-            lambda e: e.priority is InjectPriority.BLOCK_BEHIND_COMMS and self.eligible(e, at_barrier=True)
+        choice = after_turn(
+            self.queue,
+            pending,
+            executor=self.bridge_alive(now),
+            claim_live=self.claim_live(),
+            eligible=lambda e: self.eligible(e, at_barrier=True),
         )
-        executor = self.bridge_alive(now)
-        if pending is not None and preempt is not None and executor:
-            fire = preempt
-        elif pending is not None and pending.kind == "stream" and block is not None and executor:
-            fire = block
-        if fire is not None and pending is not None:
-            out.append(DropEffect(pending.host, pending.effect_id, "preempted"))
-            reply = m.TurnEnded(
-                outcome="fired_inject", inject_id=fire.inject_id, dropped_effect=pending.effect_id
-            )
-        elif pending is not None and pending.kind == "claim" and self.claim_live():
-            out.append(DropEffect(pending.host, pending.effect_id, "claim_busy"))
-            reply = m.TurnEnded(outcome="idle", dropped_effect=pending.effect_id)
-            pending = None
-        elif pending is not None:
-            channel = Channel.COMMS if pending.kind == "claim" else Channel.CONTENT
-            effect = self._new_activity(
-                channel,
-                pending.skill,
-                pending.host,
-                pending.content_type,
-                pending.patience_ms,
-                ActivityMeta(
-                    kind=ActivityKind.CLAIM if pending.kind == "claim" else ActivityKind.STREAM,
-                    skill=pending.skill,
-                    effect_id=pending.effect_id,
-                    label=pending.label,
-                    title=pending.title,
-                    preroll_ms=pending.preroll_ms,
-                    turn_id=turn.meta.turn_id,
-                ),
-                now,
-            )
-            self._touch(pending.host, now, only_if_new=True)
+        if pending is not None and choice.dropped is not None:
+            out.append(DropEffect(pending.host, pending.effect_id, choice.dropped))
+        effect_activity_id = None
+        if choice.start is not None:
+            effect = self._effect_activity(choice.start, turn.meta.turn_id, now)
+            self._touch(choice.start.host, now, only_if_new=True)
             self.arbiter.push(tx, effect)
-            outcome = "started_claim" if pending.kind == "claim" else "started_stream"
-            reply = m.TurnEnded(outcome=outcome, effect_activity_id=effect.activity_id)  # type: ignore[arg-type]
-        if pending is None and fire is None and executor:
-            fire = self.queue.first(lambda e: self.eligible(e, at_barrier=True))
-            if fire is not None:
-                reply = m.TurnEnded(
-                    outcome="fired_inject", inject_id=fire.inject_id, dropped_effect=reply.dropped_effect
-                )
-        if fire is not None:
-            self.queue.remove(fire)
+            effect_activity_id = effect.activity_id
+        if choice.fire is not None:
+            self.queue.remove(choice.fire)
             out.append(QueueChanged())
-            self._fire(tx, fire)
+            self._fire(tx, choice.fire)
+        reply = choice.reply(pending, effect_activity_id)
         self._commit(tx, out)
         self.turn_ends[req.activity_id] = reply
         while len(self.turn_ends) > TURN_END_MEMO:
@@ -369,7 +333,7 @@ class FocusCore:
             self._commit(tx, out)
         expired = self.queue.expire(now)
         for entry in expired:
-            self._status(entry, "expired", out)
+            out.append(inject_status(entry, "expired"))
         if expired:
             out.append(QueueChanged())
         if self.hold_until is not None and now >= self.hold_until:
@@ -389,115 +353,19 @@ class FocusCore:
             candidates.append(self.hold_until)
         return min(candidates, default=None)
 
-    # -- views ------------------------------------------------------------------------------
+    # -- views and persistence (views.py, persist.py) --------------------------------------------
     def snapshot(self) -> m.Snapshot:
-        foreground = self.arbiter.foreground()
-        return m.Snapshot(
-            seq=self.arbiter.seq,
-            channels={c: [self._view(a) for a in self.arbiter.in_channel(c)] for c in self.arbiter.order},
-            foreground=foreground.activity_id if foreground else None,
-            queue=[e.view() for e in self.queue],
-            current_inject=self.current.entry.view() if self.current else None,
-            holders=dict(self.holders),
-        )
+        return views.snapshot(self)
 
     def queue_event(self) -> m.QueueEvent:
-        return m.QueueEvent(
-            seq=self.arbiter.seq,
-            queue=[e.view() for e in self.queue],
-            current=self.current.entry.view() if self.current else None,
-        )
+        return views.queue_event(self)
 
-    # -- persistence ----------------------------------------------------------------------------
     def dump(self) -> SavedFocus:
-        activities = [
-            SavedActivity(
-                activity_id=a.activity_id,
-                channel=a.channel,
-                interface=a.interface,
-                holder=a.holder,
-                content_type=a.content_type,
-                patience_ms=a.patience_ms,
-                meta=a.meta,
-                acquired_at=a.acquired_at,
-                state=a.state,
-                patience_deadline=a.patience_deadline,
-                granted_at=a.granted_at,
-                announced=a.announced,
-            )
-            for channel in self.arbiter.order
-            for a in self.arbiter.stacks[channel]
-        ]
-        current = None
-        if self.current is not None:
-            current = SavedFiring(
-                entry=_save_entry(self.current.entry),
-                activity_id=self.current.activity_id,
-                accepted=self.current.accepted,
-            )
-        return SavedFocus(
-            seq=self.arbiter.seq,
-            activities=activities,
-            queue=[_save_entry(e) for e in self.queue],
-            current=current,
-            seen=list(self.queue.seen),
-            holders=sorted(self.holders),
-            turn_ends=dict(self.turn_ends),
-        )
+        return persist.dump(self)
 
     def load(self, saved: SavedFocus, now: float) -> list[Effect]:
-        """Restore a persisted state: every holder gets a fresh lease, patience
-        deadlines keep their wall-clock value, and the effects re-announce each
-        live activity's state and re-send run_inject for the current inject
-        (the bridge is idempotent on inject_id)."""
-        self.arbiter.seq = saved.seq
-        self.arbiter.restore(
-            [
-                Activity(
-                    activity_id=s.activity_id,
-                    channel=s.channel,
-                    interface=s.interface,
-                    holder=s.holder,
-                    content_type=s.content_type,
-                    patience_ms=s.patience_ms,
-                    meta=s.meta,
-                    acquired_at=s.acquired_at,
-                    state=s.state,
-                    patience_deadline=s.patience_deadline,
-                    granted_at=s.granted_at,
-                    announced=s.announced,
-                )
-                for s in saved.activities
-            ]
-        )
-        for s in saved.queue:
-            self.queue.entries.append(_load_entry(s))
-        for inject_id in saved.seen:
-            self.queue.remember(inject_id)
-        self.turn_ends = OrderedDict(saved.turn_ends)
-        holders = set(saved.holders) | {a.holder for a in self.arbiter.activities()}
-        self.holders = {h: now + self.lease_s for h in sorted(holders)}
-        out: list[Effect] = []
-        for activity in self.arbiter.activities():
-            if activity.state is not None:
-                out.append(self.arbiter.notice_current(activity, now))
-        if saved.current is not None and saved.current.activity_id in self.arbiter.by_id:
-            self.current = FiringInject(
-                entry=_load_entry(saved.current.entry),
-                activity_id=saved.current.activity_id,
-                accepted=saved.current.accepted,
-            )
-            entry = self.current.entry
-            out.append(RunInject(entry.inject_id, entry.prompt, self.current.activity_id, entry.priority))
-        elif saved.current is not None:
-            # Its DIALOG is gone: it was never going to finish; run it again unless it ran.
-            lost = _load_entry(saved.current.entry)
-            if saved.current.accepted:
-                self._status(lost, "done", out)
-            else:
-                self.queue.push_front(lost)
-        out.append(QueueChanged())
-        return out
+        """Restore a persisted state (see `persist.load`)."""
+        return persist.load(self, saved, now)
 
     # -- internals -----------------------------------------------------------------------------
     def _new_activity(
@@ -519,6 +387,23 @@ class FocusCore:
             patience_ms=patience_ms,
             meta=meta,
             acquired_at=now,
+        )
+
+    def _effect_activity(self, pending: m.PendingEffect, turn_id: str | None, now: float) -> Activity:
+        """The activity of a stream or claim a turn produced, for its skill-host."""
+        claim = pending.kind == "claim"
+        meta = ActivityMeta(
+            kind=ActivityKind.CLAIM if claim else ActivityKind.STREAM,
+            skill=pending.skill,
+            effect_id=pending.effect_id,
+            label=pending.label,
+            title=pending.title,
+            preroll_ms=pending.preroll_ms,
+            turn_id=turn_id,
+        )
+        channel = Channel.COMMS if claim else Channel.CONTENT
+        return self._new_activity(
+            channel, pending.skill, pending.host, pending.content_type, pending.patience_ms, meta, now
         )
 
     def _touch(self, holder: str, now: float, *, only_if_new: bool = False) -> None:
@@ -550,7 +435,7 @@ class FocusCore:
         self.arbiter.push(tx, turn)
         self.current = FiringInject(entry=entry, activity_id=turn.activity_id)
         # After the notices: the floor is the turn's before the bridge hears of it.
-        self._status(entry, "fired", tx.after)
+        tx.after.append(inject_status(entry, "fired"))
         tx.after.append(RunInject(entry.inject_id, entry.prompt, turn.activity_id, entry.priority))
         tx.after.append(QueueChanged())
 
@@ -574,9 +459,9 @@ class FocusCore:
         self.current = None
         if reason is EndReason.LEASE_EXPIRED and not current.accepted:
             self.queue.push_front(current.entry)
-            self._status(current.entry, "queued", out)
+            out.append(inject_status(current.entry, "queued"))
         else:
-            self._status(current.entry, "done", out)
+            out.append(inject_status(current.entry, "done"))
         out.append(QueueChanged())
 
     def _drain_into(self, tx: Transition, out: list[Effect]) -> None:
@@ -592,37 +477,6 @@ class FocusCore:
         if self.can_fire(now) and self.queue.first(self.eligible) is not None:
             self._commit(self.arbiter.begin(now), out)
 
-    def _status(self, entry: InjectEntry, status: str, out: list[Effect]) -> None:
-        out.append(
-            InjectStatus(
-                InjectEvent(
-                    inject_id=entry.inject_id,
-                    status=status,  # type: ignore[arg-type]
-                    skill=entry.skill,
-                    priority=entry.priority,
-                    dedup_key=entry.dedup_key,
-                )
-            )
-        )
-
-    def _view(self, activity: Activity) -> m.ActivityView:
-        behavior, gain = (
-            (None, 0.0) if activity.state is None else self.arbiter.behavior(activity, activity.state)
-        )
-        return m.ActivityView(
-            behavior=behavior,
-            gain=gain,
-            activity_id=activity.activity_id,
-            channel=activity.channel,
-            interface=activity.interface,
-            holder=activity.holder,
-            content_type=activity.content_type,
-            state=activity.state or "pending",
-            patience_ms=activity.patience_ms,
-            patience_deadline=activity.patience_deadline,
-            meta=activity.meta,
-        )
-
 
 def _check_holder(holder: str) -> None:
     """A holder id becomes a subject token (focus.notify.<holder>)."""
@@ -630,29 +484,3 @@ def _check_holder(holder: str) -> None:
         token(holder, "holder")
     except InvalidToken as exc:
         raise WireError(ErrorCode.INVALID, str(exc)) from None
-
-
-def _save_entry(entry: InjectEntry) -> SavedInject:
-    return SavedInject(
-        inject_id=entry.inject_id,
-        prompt=entry.prompt,
-        priority=entry.priority,
-        dedup_key=entry.dedup_key,
-        skill=entry.skill,
-        wait=entry.wait,
-        enqueued_at=entry.enqueued_at,
-        expires_at=entry.expires_at,
-    )
-
-
-def _load_entry(saved: SavedInject) -> InjectEntry:
-    return InjectEntry(
-        inject_id=saved.inject_id,
-        prompt=saved.prompt,
-        priority=saved.priority,
-        dedup_key=saved.dedup_key,
-        skill=saved.skill,
-        wait=saved.wait,
-        enqueued_at=saved.enqueued_at,
-        expires_at=saved.expires_at,
-    )

@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from huxley_focus.injects import InjectEntry
 from huxley_wire.messages.focus import ActivityEvent, InjectEvent, InjectPriority
+
+InjectStep = Literal["queued", "fired", "done", "dropped", "replaced", "expired"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,18 @@ class RunInject:
 @dataclass(frozen=True, slots=True)
 class QueueChanged:
     """Publish the queue (the adapter sends one event per operation)."""
+
+
+def inject_status(entry: InjectEntry, status: InjectStep) -> InjectStatus:
+    return InjectStatus(
+        InjectEvent(
+            inject_id=entry.inject_id,
+            status=status,
+            skill=entry.skill,
+            priority=entry.priority,
+            dedup_key=entry.dedup_key,
+        )
+    )
 
 
 Effect = Notice | PatienceHook | DropEffect | InjectStatus | RunInject | QueueChanged

@@ -33,7 +33,7 @@ from huxley_focus.settings import FocusSettings
 from huxley_focus.store import FocusStore
 from huxley_runtime.rpc import RETRYABLE, request
 from huxley_runtime.service import Endpoint, Handler, Service
-from huxley_wire.codec import encode
+from huxley_wire.codec import Ok, Request, encode
 from huxley_wire.errors import WireError
 from huxley_wire.messages import focus as m
 from huxley_wire.messages.bridge import RunInject as RunInjectRequest
@@ -194,7 +194,7 @@ class FocusService(Service):
         if queue_changed:
             await self.nc.publish(self.subjects.focus_event("queue"), encode(self.core.queue_event()))
 
-    async def _tell(self, holder: str, message: m.Request, timeout: float, silent: set[str]) -> None:
+    async def _tell(self, holder: str, message: Request[Ok], timeout: float, silent: set[str]) -> None:
         """One notification, acked or given up on; one holder's silence never
         stops the others (its lease decides its fate)."""
         if holder in silent:
