@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pydantic import BaseModel
 from huxley_runtime.bus import connect, settle
 from huxley_runtime.logging import bound, configure_logging, get_logger
 from huxley_runtime.settings import HuxleySettings
+from huxley_runtime.signals import stop_on_signals
 from huxley_wire.codec import MAX_CONTROL_BYTES, RequestTable, encode, encode_obj
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages.common import Health
@@ -168,10 +168,7 @@ class Service:
 
     async def run(self) -> None:
         """Start, serve until SIGTERM/SIGINT, stop."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.stopping.set)
+        stop_on_signals(self.stopping.set)
         start = asyncio.create_task(self.start())
         stop_wait = asyncio.create_task(self.stopping.wait())
         await asyncio.wait({start, stop_wait}, return_when=asyncio.FIRST_COMPLETED)

@@ -31,6 +31,7 @@ from huxley_realtime_sim.rules import (
     render,
     render_arguments,
 )
+from huxley_realtime_sim.usage import TokenMeter, context_text, text_tokens
 
 BYTES_PER_MS = 48  # PCM16 24 kHz mono
 MIN_COMMIT_MS = 100
@@ -52,10 +53,6 @@ CLIENT_EVENTS = (
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
-
-
-def text_tokens(text: str) -> int:
-    return (len(text) + 3) // 4
 
 
 class ClientError(Exception):
@@ -141,14 +138,16 @@ class Conversation:
         self.outputs_since_response = 0
         self.open_calls: dict[str, str] = {}  # call_id -> tool name, awaiting output
         self.response_active = False
-        self._previous_input_tokens = 0
+        self.meter = TokenMeter()
 
     # -- small helpers ------------------------------------------------------------
     @staticmethod
     def event(type_: str, **fields: Any) -> dict[str, Any]:
         return {"type": type_, "event_id": new_id("event"), **fields}
 
-    def error(self, message: str, code: str, param: str | None = None, client_event_id: Any = None) -> dict:
+    def error(
+        self, message: str, code: str, param: str | None = None, client_event_id: Any = None
+    ) -> dict[str, Any]:
         return self.event(
             "error",
             error={
@@ -470,43 +469,14 @@ class Conversation:
         }
 
     def usage(self, plan: Plan, audio_ms: float, transcript: str) -> dict[str, Any]:
-        """Token counts in the shape of RealtimeResponseUsage. Text is ~4
-        characters a token; user audio 1 token per 100 ms, assistant audio
-        1 per 50 ms (both for what it produced and for earlier assistant audio
-        read back as context)."""
-        context_text = self.session.get("instructions") or ""
-        context_text += json.dumps(self.session.get("tools") or [])
-        for item in self.items:
-            for part in item.get("content", []) or []:
-                if isinstance(part, dict):
-                    context_text += part.get("text") or part.get("transcript") or ""
-            context_text += item.get("output", "") + item.get("arguments", "")
-        input_text = text_tokens(context_text)
-        earlier_assistant_ms = sum(self.audio_ms.values()) - audio_ms
-        input_audio = int(self.input_audio_ms_total / 100) + int(max(0.0, earlier_assistant_ms) / 50)
-        input_total = input_text + input_audio
-        cached = min(self._previous_input_tokens, input_total) // 64 * 64  # cached in 64-token blocks
-        cached_audio = min(cached, input_audio)
-        self._previous_input_tokens = input_total
-        output_text = text_tokens(transcript) + sum(text_tokens(c.arguments) for c in plan.calls)
-        output_audio = int(audio_ms / 50)
-        return {
-            "total_tokens": input_total + output_text + output_audio,
-            "input_tokens": input_total,
-            "output_tokens": output_text + output_audio,
-            "input_token_details": {
-                "text_tokens": input_text,
-                "audio_tokens": input_audio,
-                "image_tokens": 0,
-                "cached_tokens": cached,
-                "cached_tokens_details": {
-                    "text_tokens": cached - cached_audio,
-                    "audio_tokens": cached_audio,
-                    "image_tokens": 0,
-                },
-            },
-            "output_token_details": {"text_tokens": output_text, "audio_tokens": output_audio},
-        }
+        """The usage of a response that produced `audio_ms` of speech (`usage.py`)."""
+        return self.meter.usage(
+            context=context_text(self.session, self.items),
+            user_audio_ms=self.input_audio_ms_total,
+            earlier_assistant_ms=sum(self.audio_ms.values()) - audio_ms,
+            output_texts=[transcript, *(c.arguments for c in plan.calls)],
+            output_audio_ms=audio_ms,
+        )
 
 
 def _merge(target: dict[str, Any], update: dict[str, Any]) -> None:

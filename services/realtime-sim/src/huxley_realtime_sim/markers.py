@@ -78,8 +78,9 @@ def _window_powers(windows: np.ndarray) -> np.ndarray:
     """|DFT bin|^2 at each DTMF frequency, per window. einsum, not `@`: a
     matrix product goes through BLAS, whose threads stall for milliseconds on
     a busy machine."""
-    parts = np.einsum("wn,fn->wf", windows, _PROBES)
-    return parts[:, :8] ** 2 + parts[:, 8:] ** 2
+    parts: np.ndarray = np.einsum("wn,fn->wf", windows, _PROBES)
+    powers: np.ndarray = parts[:, :8] ** 2 + parts[:, 8:] ** 2
+    return powers
 
 
 def _window_key(power: np.ndarray, mean_square: float) -> str | None:

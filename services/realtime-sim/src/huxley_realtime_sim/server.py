@@ -145,7 +145,7 @@ class SimServer:
 
     async def wait_for(
         self, match: str | ClientEventFilter, *, after: int = 0, timeout: float = 10.0
-    ) -> dict:
+    ) -> dict[str, Any]:
         """The first client event (index >= `after`) of that type or passing
         that filter, waiting for it to arrive."""
         test: ClientEventFilter = (lambda e: e.get("type") == match) if isinstance(match, str) else match
