@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,36 @@ def test_bad_rule_file_is_one_clear_message(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert b"needs text, regex or marker" in done.stderr
+
+
+def test_options_win_over_the_environment_and_sigint_stops_cleanly(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text('speed: 0\nrules: [{name: only, text: ["hi"], say: "hello"}]\n')
+    # A port the environment gets wrong: the option replaces it before it is checked.
+    env = {**os.environ, "HUXLEY_SIM_PORT": "99999", "HUXLEY_SIM_VOICE": "tones"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "huxley_realtime_sim", "--port", "0", "--rules", str(rules)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = b""
+        for line in proc.stdout:
+            if b"listening on" in line:
+                banner = line
+                break
+        assert re.search(rb"ws://127\.0\.0\.1:\d+/v1 \(1 rules\)", banner), banner
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+
+
+def test_a_bad_setting_is_one_clear_message() -> None:
+    env = {**os.environ, "HUXLEY_SIM_PORT": "0", "HUXLEY_SIM_VOICE": "robot"}
+    done = subprocess.run(
+        [sys.executable, "-m", "huxley_realtime_sim"], env=env, capture_output=True, timeout=30, check=False
+    )
+    assert done.returncode == 2
+    assert b"sim_voice" in done.stderr and b"Traceback" not in done.stderr
