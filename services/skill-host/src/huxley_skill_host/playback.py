@@ -50,9 +50,10 @@ class Playback:
         for command in commands:
             later = self._step(command)
             if later is not None:
-                self.host.start_work(
-                    later, name=type(command).__name__, graceful=isinstance(command, c.StreamOver)
-                )
+                # A stream's last steps and a claim's end get the grace period at
+                # stop (a skill saves its place, hears `on_claim_end`).
+                graceful = isinstance(command, c.StreamOver | c.EndClaim)
+                self.host.start_work(later, name=type(command).__name__, graceful=graceful)
 
     async def perform(self, commands: list[c.Command]) -> None:
         for command in commands:
