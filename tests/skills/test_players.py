@@ -1,5 +1,6 @@
-"""The stream player and the claim session without a bus: frames, pacing,
-pause and resume, and a claim's end reported exactly once."""
+"""The stream pump and the claim session without a bus, as the core drives
+them: frames, pacing, pause and resume, and a claim's end reported exactly
+once."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from huxley_sdk import AudioStream, ClaimEndReason, InputClaim
-from huxley_skill_host.claims import ClaimSession, claim_end_reason
+from huxley_skill_host import commands as c
+from huxley_skill_host.claims import ClaimSession
+from huxley_skill_host.core import HostCore
 from huxley_skill_host.pacing import FrameChunker, Pacer
-from huxley_skill_host.streams import StreamPlayer
+from huxley_skill_host.streams import StreamPump
 from huxley_wire.audio import FRAME_BYTES, AudioFrame
-from huxley_wire.messages.focus import Behavior, EndReason, FocusState
+from huxley_wire.messages.focus import ActivityMeta, Behavior, Channel, EndReason, FocusChange, FocusState
 
 
 class FakeTime:
@@ -63,19 +66,52 @@ def stream_of(chunks: list[bytes], log: list[str]) -> AudioStream:
     return AudioStream(factory=play)
 
 
-def player(
-    stream: AudioStream, send: Callable[[AudioFrame], Awaitable[None]], time: FakeTime
-) -> StreamPlayer:
-    return StreamPlayer(
-        activity_id="a-1",
-        skill="books",
-        effect_id="e-1",
-        stream=stream,
-        send=send,
-        lead_ms=100,
-        clock=time.clock,
-        sleep=time.sleep,
-    )
+class Stream:
+    """One stream: the real core decides, the real pump plays (no bus)."""
+
+    def __init__(self, stream: AudioStream, send: Callable[[AudioFrame], Awaitable[None]], time: FakeTime):
+        self.core = HostCore(60.0)
+        self.effect_id = self.core.hold("books", stream, 0.0).effect_id
+        self.over: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.pump = StreamPump(
+            activity_id="a-1",
+            skill="books",
+            effect_id=self.effect_id,
+            stream=stream,
+            send=lambda frame: self.send(frame),
+            done=lambda activity, result: self.run(self.core.pump_done(activity, result)),
+            spawn=lambda coro, name: asyncio.get_running_loop().create_task(coro, name=name),
+            lead_ms=100,
+            clock=time.clock,
+            sleep=time.sleep,
+        )
+        self.send = send
+
+    def apply(self, state: FocusState, behavior: Behavior) -> None:
+        change = FocusChange(
+            seq=1,
+            activity_id="a-1",
+            channel=Channel.CONTENT,
+            interface="books",
+            state=state,
+            behavior=behavior,
+            gain=1.0,
+            ramp_ms=0,
+            meta=ActivityMeta(effect_id=self.effect_id),
+        )
+        self.run(self.core.on_focus(change, 0.0))
+
+    def run(self, commands: list[c.Command]) -> None:
+        for command in commands:
+            if isinstance(command, c.StartPump):
+                self.pump.start()
+            elif isinstance(command, c.StopPump):
+                self.pump.stop()
+            elif isinstance(command, c.StreamOver):
+                self.over.set_result(command.outcome)
+
+    async def finished(self) -> str:
+        return await asyncio.wait_for(self.over, 5)
 
 
 async def test_a_stream_plays_to_the_end_in_frames_paced_in_real_time():
@@ -87,9 +123,9 @@ async def test_a_stream_plays_to_the_end_in_frames_paced_in_real_time():
         frames.append(frame)
 
     pcm = bytes(range(256)) * 40  # 10240 bytes, odd chunk sizes below
-    p = player(stream_of([pcm[:1001], pcm[1001:3000], pcm[3000:]], log), send, time)
+    p = Stream(stream_of([pcm[:1001], pcm[1001:3000], pcm[3000:]], log), send, time)
     p.apply(FocusState.FOREGROUND, Behavior.PRIMARY)
-    assert await p.run() == "ended"
+    assert await p.finished() == "ended"
     assert log == ["opened", "closed"]
     assert [f.seq for f in frames] == list(range(len(frames)))
     assert all(f.stream == "a-1" for f in frames)
@@ -118,7 +154,7 @@ async def test_pause_closes_the_iterator_and_foreground_calls_the_factory_again(
             log.append(f"saved@{position}")
             saved.set()
 
-    p = player(AudioStream(factory=book), lambda f: _keep(frames, f), time)
+    p = Stream(AudioStream(factory=book), lambda f: _keep(frames, f), time)
 
     async def _keep(store: list[AudioFrame], frame: AudioFrame) -> None:
         store.append(frame)
@@ -129,9 +165,8 @@ async def test_pause_closes_the_iterator_and_foreground_calls_the_factory_again(
 
     p.send = lambda f: _keep(frames, f)
     p.apply(FocusState.FOREGROUND, Behavior.PRIMARY)
-    running = asyncio.create_task(p.run())
     await asyncio.wait_for(saved.wait(), 5)
-    assert log == ["start@0", "saved@5"] and p.starts == 1
+    assert log == ["start@0", "saved@5"] and p.pump.starts == 1
 
     def resume_check(frame: AudioFrame) -> Awaitable[None]:
         frames.append(frame)
@@ -139,8 +174,8 @@ async def test_pause_closes_the_iterator_and_foreground_calls_the_factory_again(
 
     p.send = resume_check
     p.apply(FocusState.BACKGROUND, Behavior.MAY_DUCK)  # ducked: plays again
-    assert await asyncio.wait_for(running, 5) == "ended"
-    assert log == ["start@0", "saved@5", "start@5", "saved@40"] and p.starts == 2
+    assert await p.finished() == "ended"
+    assert log == ["start@0", "saved@5", "start@5", "saved@40"] and p.pump.starts == 2
     assert [f.seq for f in frames] == list(range(len(frames)))  # seq continues across the pause
     assert frames[5].pcm[0] == 5  # resumed where the skill saved its position
 
@@ -153,30 +188,20 @@ async def test_none_stops_for_good_and_a_failing_iterator_is_failed():
     async def send(frame: AudioFrame) -> None:
         frames.append(frame)
 
-    p = player(stream_of([b"\0" * 960] * 3, log), send, time)
+    p = Stream(stream_of([b"\0" * 960] * 3, log), send, time)
+    p.apply(FocusState.BACKGROUND, Behavior.MUST_PAUSE)
     p.apply(FocusState.NONE, Behavior.MUST_STOP)
     p.apply(FocusState.FOREGROUND, Behavior.PRIMARY)  # too late: stopping is final
-    assert await p.run() == "stopped" and log == [] and frames == []
+    assert await p.finished() == "stopped" and log == [] and frames == []
 
     async def broken() -> AsyncIterator[bytes]:
         yield b"\0" * 960
         raise OSError("disk gone")
 
-    q = player(AudioStream(factory=broken), send, time)
+    q = Stream(AudioStream(factory=broken), send, time)
     q.apply(FocusState.FOREGROUND, Behavior.PRIMARY)
-    assert await q.run() == "failed" and "disk gone" in (q.error or "")
+    assert await q.finished() == "failed" and "disk gone" in (q.pump.error or "")
     assert frames[-1].eos
-
-
-def test_claim_end_reasons():
-    assert claim_end_reason(EndReason.RELEASED) is ClaimEndReason.NATURAL
-    assert claim_end_reason(EndReason.USER_PTT) is ClaimEndReason.USER_PTT
-    assert claim_end_reason(EndReason.PREEMPTED) is ClaimEndReason.PREEMPTED
-    assert claim_end_reason(EndReason.LEASE_EXPIRED) is ClaimEndReason.ERROR
-    assert claim_end_reason("claim_busy") is ClaimEndReason.ERROR
-    assert claim_end_reason("preempted") is ClaimEndReason.PREEMPTED
-    assert claim_end_reason("user_ptt") is ClaimEndReason.USER_PTT
-    assert claim_end_reason(None) is ClaimEndReason.ERROR
 
 
 class FakeMic:
@@ -195,13 +220,65 @@ class FakeMic:
         self.handler = None
 
 
+class Claim:
+    """One held claim: the real core decides, the real session carries it out."""
+
+    def __init__(self, claim: InputClaim, send: Callable[[AudioFrame], Awaitable[None]], mic: FakeMic):
+        self.core = HostCore(60.0)
+        self.effect_id = self.core.hold("caller", claim, 0.0).effect_id
+        self.released: list[str] = []
+        self.session = ClaimSession(
+            skill="caller",
+            claim=claim,
+            effect_id=self.effect_id,
+            send=send,
+            release=self.release,
+            ask_end=self.ask_end,
+            open_mic=mic.open,
+            lead_ms=100,
+            clock=FakeTime().clock,
+            sleep=FakeTime().sleep,
+        )
+        self.session.bind("c-1")
+
+    async def release(self, activity: str) -> None:
+        self.released.append(activity)
+
+    def apply(self, state: FocusState, reason: EndReason | None = None) -> None:
+        change = FocusChange(
+            seq=1,
+            activity_id="c-1",
+            channel=Channel.COMMS,
+            interface="caller",
+            state=state,
+            behavior=Behavior.PRIMARY,
+            gain=1.0,
+            ramp_ms=0,
+            reason=reason,
+            meta=ActivityMeta(effect_id=self.effect_id),
+        )
+        for command in self.core.on_focus(change, 0.0):
+            if isinstance(command, c.GrantClaim):
+                self.session.grant()
+            elif isinstance(command, c.MuteClaim):
+                self.session.mute()
+            elif isinstance(command, c.EndClaim):
+                asyncio.get_running_loop().create_task(
+                    self.session.finish(command.reason, release=command.release)
+                )
+
+    async def ask_end(self, reason: ClaimEndReason) -> None:
+        active = self.core.active_claim("caller")
+        for command in self.core.end_claim(active.claim_id, reason, release=True) if active else []:
+            assert isinstance(command, c.EndClaim)
+            await self.session.finish(command.reason, release=command.release)
+
+
 async def make_claim(speaker: AsyncIterator[bytes] | None = None):
     heard: list[bytes] = []
     ends: list[ClaimEndReason] = []
-    released: list[str] = []
     frames: list[AudioFrame] = []
     mic = FakeMic()
-    time = FakeTime()
 
     async def on_mic(pcm: bytes) -> None:
         heard.append(pcm)
@@ -209,37 +286,24 @@ async def make_claim(speaker: AsyncIterator[bytes] | None = None):
     async def on_end(reason: ClaimEndReason) -> None:
         ends.append(reason)
 
-    async def release(activity: str) -> None:
-        released.append(activity)
-
     async def send(frame: AudioFrame) -> None:
         frames.append(frame)
 
-    session = ClaimSession(
-        skill="caller",
-        claim=InputClaim(on_mic_frame=on_mic, speaker_source=speaker, on_claim_end=on_end, title="Call"),
-        effect_id=None,
-        send=send,
-        release=release,
-        open_mic=mic.open,
-        lead_ms=100,
-        clock=time.clock,
-        sleep=time.sleep,
-    )
-    session.bind("c-1")
-    return session, mic, heard, ends, released, frames
+    claim = InputClaim(on_mic_frame=on_mic, speaker_source=speaker, on_claim_end=on_end, title="Call")
+    harness = Claim(claim, send, mic)
+    return harness, mic, heard, ends, harness.released, frames
 
 
 async def test_claim_hears_the_mic_while_foreground_and_ends_once_on_ptt():
-    session, mic, heard, ends, released, _ = await make_claim()
-    session.apply(FocusState.FOREGROUND)
+    claim, mic, heard, ends, released, _ = await make_claim()
+    claim.apply(FocusState.FOREGROUND)
     await asyncio.wait_for(mic.opened.wait(), 5)
     assert mic.handler is not None
     await mic.handler(b"\1\1")
-    session.apply(FocusState.NONE, EndReason.USER_PTT)
-    assert await asyncio.wait_for(session.handle().wait_end(), 5) is ClaimEndReason.USER_PTT
-    session.apply(FocusState.NONE, EndReason.RELEASED)
-    await session.end(ClaimEndReason.ERROR, release=True)
+    claim.apply(FocusState.NONE, EndReason.USER_PTT)
+    assert await asyncio.wait_for(claim.session.handle().wait_end(), 5) is ClaimEndReason.USER_PTT
+    claim.apply(FocusState.NONE, EndReason.RELEASED)
+    await claim.ask_end(ClaimEndReason.ERROR)
     await asyncio.sleep(0)
     assert heard == [b"\1\1"] and ends == [ClaimEndReason.USER_PTT] and released == [] and mic.closed == 1
 
@@ -248,19 +312,19 @@ async def test_claim_speaker_runs_out_naturally_and_releases():
     async def speaker() -> AsyncIterator[bytes]:
         yield b"\5" * 2000
 
-    session, _mic, _, ends, released, frames = await make_claim(speaker())
-    session.apply(FocusState.FOREGROUND)
-    assert await asyncio.wait_for(session.handle().wait_end(), 5) is ClaimEndReason.NATURAL
+    claim, _mic, _, ends, released, frames = await make_claim(speaker())
+    claim.apply(FocusState.FOREGROUND)
+    assert await asyncio.wait_for(claim.session.handle().wait_end(), 5) is ClaimEndReason.NATURAL
     await asyncio.sleep(0)
     assert ends == [ClaimEndReason.NATURAL] and released == ["c-1"]
     assert b"".join(f.pcm for f in frames) == b"\5" * 2000 and frames[-1].eos
 
 
 async def test_claim_handle_cancel_is_natural_and_idempotent():
-    session, mic, _, ends, released, _ = await make_claim()
-    session.apply(FocusState.FOREGROUND)
+    claim, mic, _, ends, released, _ = await make_claim()
+    claim.apply(FocusState.FOREGROUND)
     await asyncio.wait_for(mic.opened.wait(), 5)
-    handle = session.handle()
+    handle = claim.session.handle()
     handle.cancel()
     handle.cancel()
     assert await asyncio.wait_for(handle.wait_end(), 5) is ClaimEndReason.NATURAL

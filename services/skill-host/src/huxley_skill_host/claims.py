@@ -1,13 +1,12 @@
-"""One InputClaim on COMMS, from the grant to `on_claim_end`.
+"""One InputClaim's I/O, from the grant to `on_claim_end`.
 
-While focus holds the claim in FOREGROUND its mic tap is open (frames from
-audio.mic.claim go to `on_mic_frame`) and `speaker_source` plays on
-audio.out.<activity_id>. The claim ends exactly once, whoever ends it:
-
-- the speaker source runs out, or the skill cancels   -> NATURAL (we release)
-- focus sends NONE                                     -> the mapped reason
-- focus or the bridge drops it before it started      -> the mapped reason
-- the host stops                                       -> ERROR
+The core (huxley_skill_host.core) decides when a claim is granted, muted and
+ended (exactly once); this carries it out. While granted its mic tap is open
+(frames from audio.mic.claim go to `on_mic_frame`) and `speaker_source`
+plays on audio.out.<activity_id>. The session asks the core to end the claim
+when its speaker runs out (`natural`) or fails (`error`), or the skill
+cancels it (`natural`), through `ask_end`; the core answers with the one
+`finish`.
 """
 
 from __future__ import annotations
@@ -22,29 +21,8 @@ from huxley_runtime.logging import get_logger
 from huxley_sdk import ClaimEndReason, ClaimHandle, InputClaim
 from huxley_skill_host.pacing import FrameChunker, Pacer
 from huxley_wire.audio import AudioFrame, now_us
-from huxley_wire.messages.focus import EndReason, FocusState
 
 log = get_logger(component="claim")
-
-_FROM_FOCUS = {
-    EndReason.RELEASED: ClaimEndReason.NATURAL,
-    EndReason.STOPPED: ClaimEndReason.NATURAL,
-    EndReason.USER_PTT: ClaimEndReason.USER_PTT,
-    EndReason.PREEMPTED: ClaimEndReason.PREEMPTED,
-    EndReason.DISPLACED: ClaimEndReason.PREEMPTED,
-    EndReason.REPLACED: ClaimEndReason.PREEMPTED,
-}
-
-
-def claim_end_reason(reason: EndReason | str | None) -> ClaimEndReason:
-    """Focus's EndReason (or a drop/discard reason) as the skill's ClaimEndReason."""
-    if isinstance(reason, EndReason):
-        return _FROM_FOCUS.get(reason, ClaimEndReason.ERROR)
-    if reason in {"user_ptt", "preempted"}:
-        return ClaimEndReason(reason)
-    if reason == "superseded":
-        return ClaimEndReason.PREEMPTED
-    return ClaimEndReason.ERROR
 
 
 class MicTap(Protocol):
@@ -60,6 +38,7 @@ class ClaimSession:
         effect_id: str | None,
         send: Callable[[AudioFrame], Awaitable[None]],
         release: Callable[[str], Awaitable[None]],
+        ask_end: Callable[[ClaimEndReason], Awaitable[None]],
         open_mic: Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[MicTap]],
         lead_ms: int,
         clock: Callable[[], float] = time.monotonic,
@@ -70,6 +49,7 @@ class ClaimSession:
         self.effect_id = effect_id
         self.send = send
         self.release = release
+        self.ask_end = ask_end
         self.open_mic = open_mic
         self.lead_ms = lead_ms
         self.clock = clock
@@ -101,18 +81,20 @@ class ClaimSession:
         async def wait_end() -> ClaimEndReason:
             return await asyncio.shield(self._ended)
 
-        return ClaimHandle(
-            _cancel=lambda: self.end_soon(ClaimEndReason.NATURAL, release=True), _wait_end=wait_end
-        )
+        def cancel() -> None:
+            if not self._ending:
+                self._spawn(self.ask_end(ClaimEndReason.NATURAL))
 
-    # -- focus ---------------------------------------------------------------------------
-    def apply(self, state: FocusState, reason: EndReason | None = None) -> None:
-        if state is FocusState.NONE:
-            self.end_soon(claim_end_reason(reason), release=False)
-        elif state is FocusState.FOREGROUND:
-            self._spawn(self._ordered(self._grant))
-        else:
-            self._spawn(self._ordered(self._close_mic))
+        return ClaimHandle(_cancel=cancel, _wait_end=wait_end)
+
+    # -- what the core decided -----------------------------------------------------------------
+    def grant(self) -> None:
+        """Foreground: open the mic, start the speaker (in notice order)."""
+        self._spawn(self._ordered(self._grant))
+
+    def mute(self) -> None:
+        """Background: close the mic (in notice order)."""
+        self._spawn(self._ordered(self._close_mic))
 
     async def _ordered(self, step: Callable[[], Awaitable[None]]) -> None:
         async with self._order:
@@ -158,10 +140,10 @@ class ClaimSession:
         except Exception:
             log.exception("claim_speaker_failed", skill=self.skill, activity_id=self.activity_id)
             await self._frame(b"", eos=True)
-            await self.end(ClaimEndReason.ERROR, release=True)
+            await self.ask_end(ClaimEndReason.ERROR)
             return
         await self._frame(b"", eos=True)
-        await self.end(ClaimEndReason.NATURAL, release=True)
+        await self.ask_end(ClaimEndReason.NATURAL)
 
     async def _paced(self, pcm: bytes, pacer: Pacer) -> None:
         delay = pacer.delay_s(self.clock())
@@ -176,12 +158,8 @@ class ClaimSession:
         self._seq += 1
 
     # -- the end -------------------------------------------------------------------------
-    def end_soon(self, reason: ClaimEndReason, *, release: bool) -> None:
-        if not self._ending:
-            self._spawn(self.end(reason, release=release))
-
-    async def end(self, reason: ClaimEndReason, *, release: bool) -> None:
-        """End the claim (only the first call does anything)."""
+    async def finish(self, reason: ClaimEndReason, *, release: bool) -> None:
+        """The claim's one end, as the core decided it (a second call does nothing)."""
         if self._ending:
             return
         self._ending = True

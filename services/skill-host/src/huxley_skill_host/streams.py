@@ -1,43 +1,28 @@
-"""Playing one AudioStream for one focus activity.
+"""The pump of one AudioStream: the skill's iterator turned into frames.
 
-The player follows focus: FOREGROUND (or MAY_DUCK: audio-io applies the
-gain) plays, MUST_PAUSE closes the skill's iterator — its `finally` saves
-the position — and waits, FOREGROUND again calls the factory anew, NONE
-stops for good. Frames are 20 ms of PCM sent on audio.out.<activity_id> in
-real time with a small lead; their sequence numbers continue across pauses.
-
-`run()` returns how the stream finished: `ended` (the iterator ran out; an
-end-of-stream frame has been sent), `failed` (the factory or iterator
-raised; an end-of-stream frame has been sent) or `stopped` (NONE, or the
-host is stopping).
+The core (huxley_skill_host.core) decides when a pump starts and stops;
+this runs it. Each `start()` calls the stream's factory anew and sends 20 ms
+frames on audio.out.<activity_id> in real time with a small lead, `seq`
+continuing across pauses; `stop()` cancels it once (a second cancel could
+cut the skill's `finally`, its position save, short). When the iterator runs
+out or raises an end-of-stream frame is sent. Either way the pump reports
+how it finished (`ended`, `failed`, `cancelled`) to `done`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 from huxley_runtime.logging import get_logger
 from huxley_sdk import AudioStream
+from huxley_skill_host.core import PumpResult
 from huxley_skill_host.pacing import FrameChunker, Pacer
 from huxley_wire.audio import AudioFrame, now_us
-from huxley_wire.messages.focus import Behavior, FocusState
-
-Want = Literal["play", "pause", "stop"]
-Outcome = Literal["ended", "failed", "stopped"]
 
 log = get_logger(component="stream")
-
-
-def wanted(state: FocusState, behavior: Behavior) -> Want:
-    if state is FocusState.NONE:
-        return "stop"
-    if state is FocusState.FOREGROUND or behavior is Behavior.MAY_DUCK:
-        return "play"
-    return "pause"
 
 
 async def close_iterator(iterator: Any) -> None:
@@ -46,7 +31,7 @@ async def close_iterator(iterator: Any) -> None:
         await aclose()
 
 
-class StreamPlayer:
+class StreamPump:
     def __init__(
         self,
         *,
@@ -55,6 +40,8 @@ class StreamPlayer:
         effect_id: str,
         stream: AudioStream,
         send: Callable[[AudioFrame], Awaitable[None]],
+        done: Callable[[str, PumpResult], None],
+        spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[Any]],
         lead_ms: int,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
@@ -64,60 +51,38 @@ class StreamPlayer:
         self.effect_id = effect_id
         self.stream = stream
         self.send = send
+        self.done = done
+        self.spawn = spawn
         self.lead_ms = lead_ms
         self.clock = clock
         self.sleep = sleep
-        self.want: Want = "pause"
         self.seq = 0
         self.starts = 0  # how many times the factory was called
         self.error: str | None = None
-        self._changed = asyncio.Event()
-        self._pump: asyncio.Task[None] | None = None
-        self._pump_cancelled = False
+        self._task: asyncio.Task[Any] | None = None
+        self._stopping = False
 
-    def apply(self, state: FocusState, behavior: Behavior) -> None:
-        """A new focus state (synchronous, so notifications apply in order)."""
-        self.set_want(wanted(state, behavior))
+    def start(self) -> None:
+        self._stopping = False
+        self._task = self.spawn(self._run(), f"pump:{self.activity_id}")
 
-    def set_want(self, want: Want) -> None:
-        if self.want == "stop":
-            return  # stopping is final
-        self.want = want
-        self._changed.set()
-        # Interrupt a running pump once; a second cancel could cut the skill's
-        # `finally` (the position save) short.
-        if want != "play" and self._pump is not None and not self._pump.done() and not self._pump_cancelled:
-            self._pump_cancelled = True
-            self._pump.cancel()
+    def stop(self) -> None:
+        if self._task is not None and not self._task.done() and not self._stopping:
+            self._stopping = True
+            self._task.cancel()
 
-    async def run(self) -> Outcome:
-        while True:
-            while self.want == "pause":
-                self._changed.clear()
-                await self._changed.wait()
-            if self.want == "stop":
-                return "stopped"
-            self._pump_cancelled = False
-            self._pump = asyncio.get_running_loop().create_task(
-                self._play_once(), name=f"pump:{self.activity_id}"
-            )
+    async def _run(self) -> None:
+        result: PumpResult = "cancelled"
+        try:
             try:
-                await asyncio.wait({self._pump})
-            except asyncio.CancelledError:
-                self._pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait({self._pump})
-                raise
-            if self._pump.cancelled():
-                continue  # paused or stopped: the loop decides
-            failure = self._pump.exception()
-            if failure is not None:
-                self.error = f"{type(failure).__name__}: {failure}"
+                await self._play_once()
+                result = "ended"
+            except Exception as exc:
+                result, self.error = "failed", f"{type(exc).__name__}: {exc}"
                 log.error("stream_failed", skill=self.skill, activity_id=self.activity_id, error=self.error)
-                await self._send_frame(b"", eos=True)
-                return "failed"
             await self._send_frame(b"", eos=True)
-            return "ended"
+        finally:
+            self.done(self.activity_id, result)
 
     async def _play_once(self) -> None:
         self.starts += 1
@@ -138,7 +103,7 @@ class StreamPlayer:
         delay = pacer.delay_s(self.clock())
         if delay > 0:
             await self.sleep(delay)
-        if self._pump_cancelled:
+        if self._stopping:
             # Paused or stopped since the last await: not one more frame.
             raise asyncio.CancelledError
         await self._send_frame(pcm)
