@@ -1,6 +1,6 @@
-# huxley-nats: the two commands that matter are `make up` and `make test`.
-# Both set themselves up on a fresh machine (uv, the workspace, the system
-# packages the tests need).
+# huxley-nats: the two commands that matter are `make up` and `make test`; CI
+# runs `make lint` before `make test`. They set themselves up on a fresh machine
+# (uv, the workspace, the system packages the tests need).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -36,9 +36,15 @@ test: setup setup-system
 test-fast: setup
 	$(RUN) pytest -m "not slow and not docker and not browser" $(PYTEST_ARGS)
 
+# What CI enforces (.ci/run) and .pre-commit-config.yaml runs: lint rules, the
+# formatter's verdict, and mypy strict ([tool.mypy] in pyproject.toml).
+LINT_PATHS := libs services skills tests bench
+TYPED_SRC := libs/*/src services/*/src skills/*/src
+
 lint: setup
-	$(RUN) ruff check libs services skills tests bench
-	$(RUN) mypy libs/*/src services/*/src
+	$(RUN) ruff check $(LINT_PATHS)
+	$(RUN) ruff format --check $(LINT_PATHS)
+	$(RUN) mypy --strict $(TYPED_SRC)
 
 bench: setup setup-system
 	$(RUN) python -m bench

@@ -32,6 +32,7 @@ from huxley_wire.messages.storage import KvGet
 from huxley_wire.subjects import SERVICES, Subjects
 from support.procs import alive
 from support.services import REPO
+from support.waiting import until
 
 HUXLEY = [sys.executable, "-m", "huxley_cli.main"]
 MARK_VAR = "HUXLEY_TEST_UP_MARK"
@@ -61,14 +62,6 @@ async def run(args: list[str], env: dict[str, str], timeout: float = 30) -> subp
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     return subprocess.CompletedProcess(args, proc.returncode or 0, out.decode(), "")
-
-
-async def wait_until(condition, what: str, timeout_s: float = 20) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 def healthy_rows(status_text: str) -> dict[str, str]:
@@ -114,7 +107,7 @@ async def test_make_up_status_tap_and_ctrl_c(tmp_path, site):
     try:
         # `huxley up` writes where the bus is once nats-server is up: the start.
         run_file = data / "run" / "nats.url"
-        await wait_until(run_file.exists, "nats.url (make up set-up or nats-server start)", timeout_s=120)
+        await until(run_file.exists, 120, "nats.url (make up set-up or nats-server start)")
         status = await run([*HUXLEY, "status", "--wait", "10"], env, timeout=40)
         assert status.returncode == 0, status.stdout + up_log.read_text()
         assert healthy_rows(status.stdout) == dict.fromkeys(SERVICES, "ok"), status.stdout
@@ -188,7 +181,7 @@ async def check_tap(env: dict[str, str], site: str, port: int) -> None:
             body = b'{"v":1,"marker":"%s"}' % name.encode()
             await nc.publish(f"{subjects.prefix}.test.marker", body)
             await nc.flush()
-            await wait_until(lambda: any(body.decode() in line for line in lines), f"tap showing {name}")
+            await until(lambda: any(body.decode() in line for line in lines), what=f"tap showing {name}")
             return body
 
         start = await marker("start")  # tap is subscribed for sure from here on
@@ -211,7 +204,7 @@ async def check_tap(env: dict[str, str], site: str, port: int) -> None:
             since = seen[[data for _, data, _ in seen].index(start) + 1 :]
             return sum(s not in our_subjects for s, _, _ in since) >= 5
 
-        await wait_until(stack_talked, "traffic from the stack")
+        await until(stack_talked, what="traffic from the stack")
         end = await marker("end")
     finally:
         await nc.close()

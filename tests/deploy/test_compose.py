@@ -8,11 +8,11 @@ reachable here, local stand-ins for the two base images)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import subprocess
 import sys
-import time
 
 import httpx
 import nats
@@ -27,6 +27,7 @@ from huxley_wire.messages.skills import ToolCall
 from huxley_wire.messages.storage import KvList
 from huxley_wire.subjects import Subjects
 from support.services import REPO
+from support.waiting import until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -90,14 +91,16 @@ def status(stack: dict, wait: float) -> list[dict]:
     return json.loads(out.stdout)
 
 
-def wait_for(stack: dict, instances: set[tuple[str, str]], timeout: float = 120) -> list[dict]:
+async def wait_for(stack: dict, instances: set[tuple[str, str]], timeout: float = 120) -> list[dict]:
     """Ask `huxley status` until every (service, instance) is healthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = status(stack, wait=5)
+
+    async def all_healthy() -> list[dict] | None:
+        seen = await asyncio.to_thread(status, stack, wait=5)
         healthy = {(s["service"], s["instance"]) for s in seen if s["healthy"]}
-        if instances <= healthy or time.monotonic() > deadline:
-            return seen
+        return seen if instances <= healthy else None
+
+    seen: list[dict] = await until(all_healthy, timeout, f"{sorted(instances)} healthy in `huxley status`")
+    return seen
 
 
 def test_compose_up_brings_every_service_and_skill_container(stack):
@@ -144,12 +147,12 @@ async def test_containers_work_together_over_the_bus(stack):
     assert page.status_code == 200 and "<html" in page.text.lower()
 
 
-def test_a_crashed_skill_container_is_restarted_and_the_house_keeps_serving(stack):
+async def test_a_crashed_skill_container_is_restarted_and_the_house_keeps_serving(stack):
     compose, env = stack["compose"], stack["env"]
     container = sh([*compose, "ps", "-q", "skill-timers"], env).strip()
     pid = sh(["docker", "inspect", container, "--format", "{{.State.Pid}}"]).strip()
     sh(["kill", "-9", pid])  # a crash, not a stop: the engine's restart policy applies
-    seen = wait_for(stack, {("skill-host", "skill-timers"), ("skill-host", "skill-system")})
+    seen = await wait_for(stack, {("skill-host", "skill-timers"), ("skill-host", "skill-system")})
     restarts = sh(["docker", "inspect", container, "--format", "{{.RestartCount}}"]).strip()
     assert int(restarts) >= 1
     healthy = {(s["service"], s["instance"]) for s in seen if s["healthy"]}

@@ -16,6 +16,7 @@ import pytest
 
 from huxley_sdk import AudioStream, CancelMedia, InjectPriority, SetVolume, SkillRegistry
 from huxley_sdk.testing import MemoryStorage, RecordingInjector, RecordingLogger, make_test_context
+from support.waiting import until
 
 PUBLISHED = {"timers", "system", "reminders", "audiobooks"}
 
@@ -50,11 +51,8 @@ async def test_timers_persist_and_fire_block_behind_comms():
     assert json.loads(result.output)["ok"] is True
     calls = await injector.wait_for(1)
     assert calls[0].priority is InjectPriority.BLOCK_BEHIND_COMMS and "tea" in calls[0].prompt
-    for _ in range(100):  # the entry is deleted right after the inject returns
-        if not storage.data:
-            break
-        await asyncio.sleep(0.01)
-    assert storage.data == {}
+    # The entry is deleted right after the inject returns.
+    await until(lambda: not storage.data, what="the fired timer's entry deleted")
     await skill.teardown()
 
 

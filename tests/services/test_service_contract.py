@@ -7,7 +7,6 @@ answered), then exits 0 on SIGTERM."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from huxley_wire.messages import audio, bridge, focus, skills, storage
 from huxley_wire.messages.common import Health
 from huxley_wire.subjects import Subjects
 from support.services import REPO, ServiceProcess, wait_healthy
+from support.waiting import until
 
 PERSONAS = REPO / "personas"
 
@@ -117,15 +117,14 @@ async def error_code(nc: Client, subject: str, payload: bytes) -> str | None:
 async def wait_skills_set_up(nc: Client, site: str, deadline_s: float = 30) -> Health:
     """Health once no skill is still starting (each registers its tool subject
     when its setup is done)."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + deadline_s
-    while True:
+
+    async def set_up() -> Health | None:
         health = await wait_healthy(nc, site, "skill-host")
         statuses = {d["status"] for d in health.detail.get("skills", {}).values()}
-        if statuses and "starting" not in statuses:
-            return health
-        assert loop.time() < give_up, f"skills still starting after {deadline_s} s: {health.detail}"
-        await asyncio.sleep(0.1)
+        return health if statuses and "starting" not in statuses else None
+
+    health: Health = await until(set_up, deadline_s, "every skill past 'starting'")
+    return health
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """Peers of the focus service for tests: a handler that records what a holder
 was told, and a stand-in for the realtime bridge (holder `bridge`, serving
-bridge.rpc `run_inject`) until the real bridge exists."""
+bridge.rpc `run_inject`), so focus and skill-host tests drive injected turns
+without a model session; tests/bridge and tests/e2e run the real bridge."""
 
 from __future__ import annotations
 

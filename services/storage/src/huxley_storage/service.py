@@ -267,14 +267,17 @@ class StorageService(Service):
     def endpoints(self) -> list[Endpoint]:
         s = self.subjects
         big = m.STORAGE_REQUEST_MAX_BYTES
-        kv: dict[type[Request], Handler] = {
+        kv: dict[type[Request[Any]], Handler] = {
             m.KvGet: self.kv_get,
             m.KvSet: self.kv_set,
             m.KvList: self.kv_list,
             m.KvDelete: self.kv_delete,
         }
-        schema: dict[type[Request], Handler] = {m.SchemaGet: self.schema_get, m.SchemaSet: self.schema_set}
-        session_ops: dict[type[Request], Handler] = {
+        schema: dict[type[Request[Any]], Handler] = {
+            m.SchemaGet: self.schema_get,
+            m.SchemaSet: self.schema_set,
+        }
+        session_ops: dict[type[Request[Any]], Handler] = {
             m.SessionStart: self.session_start,
             m.SessionRecordTurn: self.session_record_turn,
             m.SessionEnd: self.session_end,
@@ -283,7 +286,7 @@ class StorageService(Service):
             m.SessionDelete: self.session_delete,
             m.SessionLatestSummary: self.session_latest_summary,
         }
-        admin: dict[type[Request], Handler] = {
+        admin: dict[type[Request[Any]], Handler] = {
             m.AdminExport: self.admin_export,
             m.AdminImport: self.admin_import,
         }

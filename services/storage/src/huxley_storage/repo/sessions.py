@@ -125,7 +125,7 @@ async def record_turn(
     ).scalar_one_or_none()
     if count is None:
         return None
-    idx = count - 1
+    idx = int(count) - 1
     await conn.execute(
         sa.insert(turns).values(
             persona=persona,
