@@ -153,3 +153,15 @@ async def test_a_renewed_code_takes_effect_without_a_restart(audio_settings: Aud
 
 def test_loopback_is_the_default():
     assert AudioSettings.model_fields["web_host"].default == "127.0.0.1"
+
+
+def test_the_up_banner_says_what_the_gateway_really_binds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("HUXLEY_WEB_HOST", raising=False)
+    monkeypatch.setenv("HUXLEY_WEB_PORT", "9876")
+    assert pairing.gateway_lines(tmp_path) == ["web client : http://127.0.0.1:9876/  (this machine only)"]
+    assert pairing.read_code(tmp_path) is None  # loopback only: no code needed, none made
+    monkeypatch.setenv("HUXLEY_WEB_HOST", "0.0.0.0")
+    web, pair = pairing.gateway_lines(tmp_path)
+    assert "listening on 0.0.0.0:9876" in web
+    code = pairing.read_code(tmp_path)
+    assert code is not None and code in pair

@@ -46,3 +46,25 @@ def ensure_code(data_dir: Path, *, renew: bool = False) -> str:
         out.write(code + "\n")
     tmp.replace(path)
     return code
+
+
+def gateway_lines(data_dir: Path) -> list[str]:
+    """What `huxley up` says about the gateway, from the settings audio-io will
+    read (the same environment and .env): the address it really binds, and the
+    pairing code when it listens beyond loopback (made here if need be)."""
+    from huxley_audio_io.access import is_loopback_host
+    from huxley_audio_io.settings import AudioSettings
+
+    settings = AudioSettings()
+    if settings.audio_backend != "web":
+        return [f"audio      : {settings.audio_backend} backend (no web client)"]
+    scheme = "https" if settings.web_tls_cert else "http"
+    host, port = settings.web_host, settings.web_port
+    bound = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if is_loopback_host(host):
+        return [f"web client : {scheme}://{bound}/  (this machine only)"]
+    here = f"{scheme}://127.0.0.1:{port}/" if host in ("0.0.0.0", "::") else f"{scheme}://{bound}/"
+    return [
+        f"web client : {here}  (listening on {bound}, beyond this machine)",
+        f"pairing    : {ensure_code(data_dir)}  (other devices need it; `huxley pair` shows it)",
+    ]
