@@ -59,10 +59,6 @@ def amplitude_at(signal: np.ndarray, freq: float) -> float:
     return float(math.hypot(*coeffs))
 
 
-def rms(signal: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(signal, dtype=np.float64)))) if signal.size else 0.0
-
-
 def amplitudes(signal: np.ndarray, freqs: list[float]) -> list[float]:
     """Amplitude of each frequency, fitted jointly (no leakage between them
     even over a short window)."""

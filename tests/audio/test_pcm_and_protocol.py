@@ -30,12 +30,61 @@ def test_resampling_in_chunks_equals_resampling_in_one_piece(cuts):
     np.testing.assert_allclose(np.concatenate(chunked), whole, atol=1e-6)
 
 
+def mic_48k(freq: float, seconds: float) -> np.ndarray:
+    t = np.arange(int(48_000 * seconds)) / 48_000
+    return (0.5 * np.sin(2 * math.pi * freq * t)).astype(np.float32)
+
+
+def through_in_20ms_chunks(signal: np.ndarray, resampler: Resampler) -> list[np.ndarray]:
+    return [resampler.process(signal[at : at + 960]) for at in range(0, signal.size, 960)]
+
+
+def test_the_48k_mic_keeps_1khz_and_every_chunk_is_exactly_20ms():
+    resampler = Resampler(48_000)
+    chunks = through_in_20ms_chunks(mic_48k(1000, 1.0), resampler)
+    assert {c.size for c in chunks} == {480}  # 20 ms in, 20 ms out, from the first chunk on
+    out = np.concatenate(chunks)[resampler.delay_samples + 480 :]  # past the delay and the filter's onset
+    assert amplitude_at(out, 1000) == pytest.approx(0.5, rel=0.01)
+    # No click at any of the 50 chunk boundaries: what is left after the tone is
+    # the resampler's own noise floor.
+    t = np.arange(out.size) / 24_000
+    basis = np.stack([np.sin(2 * math.pi * 1000 * t), np.cos(2 * math.pi * 1000 * t)], axis=1)
+    residual = out - basis @ np.linalg.lstsq(basis, out, rcond=None)[0]
+    assert np.max(np.abs(residual)) < 1e-3
+    assert resampler.starved == 0
+
+
+@pytest.mark.parametrize("freq", [13_000, 16_000, 20_000])
+def test_the_48k_mic_above_12khz_is_filtered_out_not_folded_back(freq):
+    resampler = Resampler(48_000)
+    out = np.concatenate(through_in_20ms_chunks(mic_48k(freq, 1.0), resampler))
+    assert out.size == 24_000
+    alias = 24_000 - freq  # where linear interpolation would fold it
+    steady = out[resampler.delay_samples + 480 :]
+    assert amplitude_at(steady, alias) < 0.5 * 10 ** (-60 / 20)  # at least 60 dB down
+    assert float(np.max(np.abs(steady))) < 1e-2
+
+
+@pytest.mark.parametrize(("rate", "chunk"), [(44_100, 882), (16_000, 320), (8_000, 160), (96_000, 1920)])
+def test_other_device_rates_give_exact_20ms_chunks(rate, chunk):
+    resampler = Resampler(rate)
+    sizes = {resampler.process(np.zeros(chunk, dtype=np.float32)).size for _ in range(100)}
+    assert sizes == {480} and resampler.starved == 0
+
+
+def test_the_speaker_direction_is_exact_too():
+    resampler = Resampler(24_000, 44_100)
+    sizes = {resampler.process(np.zeros(480, dtype=np.float32)).size for _ in range(100)}
+    assert sizes == {882} and resampler.starved == 0
+
+
 def test_resampling_keeps_the_pitch():
     rate = 48_000
     t = np.arange(rate) / rate
-    out = Resampler(rate).process((0.5 * np.sin(2 * math.pi * 440 * t)).astype(np.float32))
-    assert abs(out.size - 24_000) <= 1
-    assert amplitude_at(out[:23_000], 440) == pytest.approx(0.5, rel=0.01)
+    resampler = Resampler(rate)
+    out = resampler.process((0.5 * np.sin(2 * math.pi * 440 * t)).astype(np.float32))
+    assert out.size == 24_000
+    assert amplitude_at(out[resampler.delay_samples + 480 :], 440) == pytest.approx(0.5, rel=0.01)
 
 
 def test_pcm_conversion_clips_instead_of_wrapping():

@@ -142,9 +142,15 @@ async def test_containers_work_together_over_the_bus(stack):
         assert any("oven" in value for _, value in stored.items), stored
     finally:
         await nc.close()
+    # The host's browser reaches the container through Docker's port mapping,
+    # not from the container's loopback: the page asks for the pairing code.
+    code = sh([*stack["compose"], "exec", "-T", "audio-io", "huxley", "pair"], stack["env"]).strip()
+    base = f"http://127.0.0.1:{stack['web_port']}"
     async with httpx.AsyncClient(timeout=10) as http:
-        page = await http.get(f"http://127.0.0.1:{stack['web_port']}/")
-    assert page.status_code == 200 and "<html" in page.text.lower()
+        form = await http.get(f"{base}/")
+        assert form.status_code == 401 and 'action="/pair"' in form.text
+        page = await http.get(f"{base}/?token={code}", follow_redirects=True)
+    assert page.status_code == 200 and 'id="talk"' in page.text
 
 
 async def test_a_crashed_skill_container_is_restarted_and_the_house_keeps_serving(stack):

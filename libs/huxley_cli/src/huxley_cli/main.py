@@ -34,7 +34,6 @@ app.add_typer(storage_app, name="storage")
 app.add_typer(audio_app, name="audio")
 
 STANDARD_NATS_PORT = 4222
-WEB_PORT = 8765
 
 # Module of each service, in start order.
 SERVICE_MODULES = {
@@ -126,11 +125,12 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
             f"!! The voice is the local scripted Realtime simulator on port {sim_port},",
             "!! not OpenAI. Set OPENAI_API_KEY and restart for the real model.",
         ]
-    web = os.environ.get("HUXLEY_WEB_PORT", str(WEB_PORT))
+    from huxley_audio_io.pairing import gateway_lines
+
     _banner(
         [
             "huxley is starting",
-            f"web client : http://127.0.0.1:{web}/",
+            *gateway_lines(data),
             f"bus        : {url}",
             "watch it   : huxley tap   |   huxley status",
             f"data       : {data}",
@@ -168,6 +168,20 @@ def up(
 ) -> None:
     """Start nats-server and every service, supervised, until Ctrl-C."""
     raise typer.Exit(asyncio.run(_up(persona, nats_url, nats_port, data_dir)))
+
+
+@app.command()
+def pair(
+    data_dir: Annotated[Path | None, typer.Option(help="Where state lives (default ./data)")] = None,
+    new: Annotated[bool, typer.Option("--new", help="A new code; paired devices pair again")] = False,
+) -> None:
+    """Show the web gateway's pairing code (made on first use), which devices not
+    on this machine need: the page asks for it, a device adds ?token=CODE."""
+    from huxley_audio_io.pairing import code_path, ensure_code
+
+    data = (data_dir or HuxleySettings().data_dir).resolve()
+    typer.echo(ensure_code(data, renew=new))
+    typer.echo(f"(kept in {code_path(data)})", err=True)
 
 
 async def _status(nats_url: str | None, as_json: bool, wait_s: float) -> int:

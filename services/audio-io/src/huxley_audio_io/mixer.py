@@ -146,7 +146,7 @@ class _Stream:
     def gains(self, count: int) -> float | np.ndarray:
         if self.step == 0.0:
             return self.gain
-        values = self.gain + self.step * np.arange(1, count + 1, dtype=np.float32)
+        values: np.ndarray = self.gain + self.step * np.arange(1, count + 1, dtype=np.float32)
         values = np.minimum(values, self.target) if self.step > 0 else np.maximum(values, self.target)
         self.gain = float(values[-1])
         if self.gain == self.target:

@@ -14,7 +14,6 @@ follows the last one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -22,10 +21,12 @@ from typing import Any, cast
 from nats.aio.msg import Msg
 
 from huxley_audio_io import client_protocol as proto
+from huxley_audio_io import sessions
 from huxley_audio_io.backends import Backend, make_backend
 from huxley_audio_io.edge import MicFramer, PttEdge, Route, mic_route
 from huxley_audio_io.focus_view import FocusView, is_claim
 from huxley_audio_io.mixer import Block, Grant, Mixer, Played, PushResult
+from huxley_audio_io.outbox import Outbox, Throttle
 from huxley_audio_io.relay import ClientRelay
 from huxley_audio_io.settings import AudioSettings
 from huxley_runtime.bus import settle
@@ -34,31 +35,16 @@ from huxley_runtime.persona import PersonaError, load_persona
 from huxley_runtime.rpc import request
 from huxley_runtime.service import Endpoint, Service
 from huxley_wire.audio import FRAME_MS, AudioFrame, decode_frame, encode_frame, now_us
-from huxley_wire.codec import Message, Ok, decode, decode_object, encode
+from huxley_wire.codec import Ok, decode, decode_object
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import audio as m
-from huxley_wire.messages import bridge, skills, storage
+from huxley_wire.messages import bridge, skills
 from huxley_wire.messages.focus import FocusState, InjectEvent, QueueEvent, SnapshotRequest
 from huxley_wire.subjects import InvalidToken, token
 
 TICK_S = FRAME_MS / 1000
 MAX_CLOCK_LAG_TICKS = 5  # further behind than this, the clock skips instead of catching up
 SYNC_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
-MAX_SESSION_TURNS = 2000  # what one session_detail may carry to the client
-
-
-class _Throttle:
-    """Log the first occurrence of a (kind, key) and then every 200th."""
-
-    def __init__(self) -> None:
-        self.counts: dict[tuple[str, str], int] = {}
-
-    def __call__(self, kind: str, key: str) -> int | None:
-        n = self.counts.get((kind, key), 0) + 1
-        if len(self.counts) > 4096:
-            self.counts.clear()
-        self.counts[(kind, key)] = n
-        return n if n == 1 or n % 200 == 0 else None
 
 
 class AudioService(Service):
@@ -85,9 +71,8 @@ class AudioService(Service):
         self._mic: tuple[Route, str] | None = None
         self._framers: dict[str, MicFramer] = {}
         self._unmute: asyncio.TimerHandle | None = None
-        # (subject, payload) to publish, or a future to resolve once all before it went out.
-        self._outbox: asyncio.Queue[tuple[str, bytes] | asyncio.Future[None]] = asyncio.Queue()
-        self._throttle = _Throttle()
+        self._throttle = Throttle()
+        self.outbox = Outbox(self._throttle)
         self._focus_status = "waiting for focus"
         self.language: str | None = None
         self.persona_name, self.personas = self._persona()
@@ -101,7 +86,7 @@ class AudioService(Service):
         await nc.subscribe(s.bridge_events(), cb=self._on_bridge)
         await nc.subscribe(s.server_event(), cb=self._on_server_event)
         await settle(nc)
-        self.spawn(self._publish_outbox(), name="outbox")
+        self.spawn(self.outbox.run(nc), name="outbox")
         # The follower keeps up with focus (snapshot at start, after a gap in
         # the event sequence, after a reconnect or a focus restart).
         self.follower = FocusFollower(nc, s, on_change=self._on_focus_change)
@@ -122,14 +107,7 @@ class AudioService(Service):
         if self.follower is not None:
             await self.follower.stop()
         await self.backend.stop()
-        # What is still in the outbox (a final ptt stop, played counts) goes out.
-        while not self._outbox.empty():
-            item = self._outbox.get_nowait()
-            if isinstance(item, asyncio.Future):
-                item.cancel()
-                continue
-            with contextlib.suppress(Exception):
-                await self.nc.publish(*item)
+        await self.outbox.drain(self.nc)
 
     def endpoints(self) -> list[Endpoint]:
         handlers: dict[Any, Any] = {
@@ -201,7 +179,7 @@ class AudioService(Service):
             event = m.PlayedEvent(
                 stream_id=p.stream_id, played_ms=p.played_ms, drained=p.drained, cleared=p.cleared
             )
-            self._emit(self.subjects.audio_played(), event)
+            self.outbox.emit(self.subjects.audio_played(), event)
 
     # -- focus --------------------------------------------------------------------------
     def _on_focus_change(self, status: ActivityStatus) -> None:
@@ -302,7 +280,7 @@ class AudioService(Service):
             self._unmute = None
         press.muted = self.mixer.edge_mute()
         self.backend.send(proto.audio_clear())
-        self._emit(
+        self.outbox.emit(
             self.subjects.audio_ptt(),
             m.PttEvent(action="start", press_id=press.press_id, ts_us=now_us(), source=cast(Any, source)),
         )
@@ -317,7 +295,7 @@ class AudioService(Service):
             self._publish_mic(Route.ASSISTANT, framer.flush(now_us()))
         if self._mic is not None and self._mic[1] == press.press_id:
             self._mic = None
-        self._emit(
+        self.outbox.emit(
             self.subjects.audio_ptt(),
             m.PttEvent(
                 action="stop",
@@ -359,7 +337,7 @@ class AudioService(Service):
     def _publish_mic(self, route: Route, frames: list[AudioFrame]) -> None:
         subject = self.subjects.audio_mic(route)
         for frame in frames:
-            self._outbox.put_nowait((subject, encode_frame(frame)))
+            self.outbox.emit_raw(subject, encode_frame(frame))
 
     def client_connected(self, client_id: str, language: str | None, persona: str | None) -> list[proto.Out]:
         messages = self.relay.handshake(
@@ -371,12 +349,12 @@ class AudioService(Service):
                     f"persona {persona!r} is not served here; this server runs {self.persona_name!r}"
                 )
             )
-        self._emit(
+        self.outbox.emit(
             self.subjects.audio_event("client"), m.ClientConnection(connected=True, client_id=client_id)
         )
         if language:
             self.language = language
-            self._emit(
+            self.outbox.emit(
                 self.subjects.audio_event("control"),
                 m.ClientControl(action="set_language", language=language, client_id=client_id),
             )
@@ -385,7 +363,7 @@ class AudioService(Service):
     def client_gone(self, client_id: str, reason: str) -> None:
         if self.ptt.held is not None and self.ptt.held.source == "web":
             self.ptt_up("web")  # a client that vanished mid-press must not leave the model listening
-        self._emit(
+        self.outbox.emit(
             self.subjects.audio_event("client"),
             m.ClientConnection(connected=False, client_id=client_id, reason=reason),
         )
@@ -396,49 +374,25 @@ class AudioService(Service):
             if isinstance(message, proto.SetLanguage):
                 self.language = language
             control = m.ClientControl(action=message.type, language=language)
-            self._emit(self.subjects.audio_event("control"), control)
+            self.outbox.emit(self.subjects.audio_event("control"), control)
         elif isinstance(message, proto.ClientEvent):
             self.log.info("client_event", name=message.event, data=message.data)
-            self._emit(
+            self.outbox.emit(
                 self.subjects.client_events(), skills.ClientEvent(event=message.event, data=message.data)
             )
         elif isinstance(message, proto.ListSessions | proto.GetSession | proto.DeleteSession):
             self.spawn(self._sessions(message), name="sessions")
 
-    async def _sessions(self, message: proto.ListSessions | proto.GetSession | proto.DeleteSession) -> None:
+    async def _sessions(self, message: sessions.SessionRequest) -> None:
         subject = self.subjects.storage_sessions(self.persona_name)
-        try:
-            if isinstance(message, proto.ListSessions):
-                infos = await request(self.nc, subject, storage.SessionList())
-                sessions = [
-                    {"id": s.session_id, **s.model_dump(mode="json", exclude={"v"})} for s in infos.sessions
-                ]
-                self.backend.send(proto.sessions_list(sessions))
-            elif isinstance(message, proto.GetSession):
-                turns: list[dict[str, Any]] = []
-                next_turn: int | None = 0
-                while next_turn is not None and len(turns) < MAX_SESSION_TURNS:  # storage pages by size
-                    get = storage.SessionGet(session_id=message.id, from_turn=next_turn)
-                    detail = await request(self.nc, subject, get)
-                    turns += [t.model_dump(mode="json", exclude={"v"}) for t in detail.turns]
-                    next_turn = detail.next_turn
-                self.backend.send(proto.session_detail(message.id, turns[:MAX_SESSION_TURNS]))
-            else:
-                gone = await request(self.nc, subject, storage.SessionDelete(session_id=message.id))
-                self.backend.send(proto.session_deleted(message.id, gone.deleted))
-        except WireError as exc:
-            self.log.warning(
-                "sessions_request_failed", op=message.type, code=str(exc.code), error=exc.message
-            )
-            what = "not found" if exc.code is ErrorCode.NOT_FOUND else f"unavailable ({exc.code})"
-            self.backend.send(proto.status(f"sessions {what}: {exc.message}"))
+        self.backend.send(await sessions.answer(self.nc, subject, message))
 
     # -- audio.rpc ---------------------------------------------------------------------
     async def _clear(self, request_: m.Clear, subject: str) -> m.Cleared:
         played = self.mixer.clear(request_.stream_id)
         self._report(played)
         self.backend.send(proto.audio_clear())
-        await self._published()  # the last `played` of each stream goes out before the reply
+        await self.outbox.published()  # the last `played` of each stream goes out before the reply
         return m.Cleared(played={p.stream_id: p.played_ms for p in played})
 
     async def _set_volume(self, request_: m.SetVolume, subject: str) -> Ok:
@@ -465,29 +419,6 @@ class AudioService(Service):
         )
 
     # -- plumbing ---------------------------------------------------------------------
-    def _emit(self, subject: str, message: Message) -> None:
-        self._outbox.put_nowait((subject, encode(message)))
-
-    async def _published(self) -> None:
-        """Return once everything queued so far has been handed to the bus."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._outbox.put_nowait(done)
-        await done
-
-    async def _publish_outbox(self) -> None:
-        while True:
-            item = await self._outbox.get()
-            if isinstance(item, asyncio.Future):
-                if not item.done():
-                    item.set_result(None)
-                continue
-            subject, data = item
-            try:
-                await self.nc.publish(subject, data)
-            except Exception as exc:  # the bus is down: nats-py buffers while reconnecting
-                if (n := self._throttle("publish_failed", subject)) is not None:
-                    self.log.warning("publish_failed", subject=subject, error=str(exc), count=n)
-
     def _persona(self) -> tuple[str, list[str]]:
         personas_dir = self.cfg.personas_dir
         available = sorted(

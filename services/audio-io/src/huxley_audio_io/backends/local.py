@@ -5,7 +5,9 @@ Two threads do the blocking device I/O: capture reads 20 ms at a time and
 hands it to the event loop; playback writes the blocks the mixer renders
 every 20 ms. Capture is paced by the wall clock too, so a virtual device that
 never blocks (ALSA's null or file plugins) behaves like a real one. Devices
-that refuse 24 kHz are opened at their own rate and resampled.
+that refuse 24 kHz are opened at their own rate and resampled (libsoxr, one
+streaming resampler per direction, so 48 kHz mic audio above 12 kHz is
+filtered out instead of folding back).
 """
 
 from __future__ import annotations

@@ -1,6 +1,11 @@
 """The WebSocket gateway: remote clients (browsers, reference-protocol devices)
 on :8765, plus the browser client page.
 
+Every upgrade is judged before it is accepted (`access.py`): a foreign
+Origin, or a caller not on this machine without the pairing code, gets HTTP
+403. The page's pairing form (and `/?token=`) keeps the code in an HttpOnly,
+SameSite=Strict cookie.
+
 One client at a time: a new connection evicts the older one with close code
 1001. Malformed messages are logged and ignored; oversize or odd-length audio
 is refused (logged, and a `dev_event refused` tells the client). Outbound
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import json
 import secrets
 import socket
@@ -19,13 +25,16 @@ from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 import uvicorn
-from fastapi import FastAPI, WebSocket
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
+from huxley_audio_io import access, pairing
 from huxley_audio_io import client_protocol as proto
 from huxley_audio_io.backends.base import Backend, Edge
 from huxley_audio_io.mixer import Block
@@ -37,6 +46,9 @@ WEB_ROOT = Path(str(files("huxley_audio_io") / "web"))
 EVICTED = 1001  # "going away": replaced by a newer client
 OUTBOX_LIMIT = 500  # messages (~10 s of audio) before a stuck client loses some
 RETRY_LISTEN_S = 5.0
+REFUSED = 1008  # closed before the upgrade: the client sees HTTP 403
+COOKIE_MAX_AGE_S = 365 * 24 * 3600
+MAX_FORM_BYTES = 4096
 
 log = get_logger(component="gateway")
 
@@ -96,11 +108,16 @@ class WebBackend(Backend):
         self._listener: asyncio.Task[None] | None = None
         self.refused = 0
         self.malformed = 0
+        self.denied = 0  # upgrades refused by the access check
+        self.allowed_origins = frozenset(settings.web_allowed_origins)
+        self.lan = not access.is_loopback_host(settings.web_host)
         self.app = self._build_app()
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self, edge: Edge) -> None:
         self._edge = edge
+        if self.lan:  # beyond loopback, clients need a code: make sure there is one
+            pairing.ensure_code(self.settings.data_dir)
         try:
             sock = _bind(self.settings.web_host, self.settings.web_port)
         except OSError as exc:
@@ -148,8 +165,17 @@ class WebBackend(Backend):
             log.error("gateway_failed", error=self.problem)
             return
         self.problem = None
-        scheme = "https" if self.settings.web_tls_cert else "http"
-        log.info("gateway_listening", url=f"{scheme}://{self.settings.web_host}:{self.port}/")
+        host = sock.getsockname()[0]
+        log.info(
+            "gateway_listening",
+            url=f"{self._scheme}://{f'[{host}]' if ':' in host else host}:{self.port}/",
+            beyond_loopback=self.lan,
+            pairing_code=str(pairing.code_path(self.settings.data_dir)) if self.lan else None,
+        )
+
+    @property
+    def _scheme(self) -> str:
+        return "https" if self.settings.web_tls_cert else "http"
 
     async def stop(self) -> None:
         if self._listener is not None and not self._listener.done():
@@ -185,6 +211,8 @@ class WebBackend(Backend):
             "client": self._client.client_id if self._client else None,
             "refused": self.refused,
             "malformed": self.malformed,
+            "denied": self.denied,
+            "beyond_loopback": self.lan,
         }
 
     # -- the app -----------------------------------------------------------------
@@ -192,8 +220,31 @@ class WebBackend(Backend):
         app = FastAPI(title="huxley audio-io gateway", docs_url=None, redoc_url=None, openapi_url=None)
 
         @app.get("/", include_in_schema=False)
-        async def index() -> FileResponse:
-            return FileResponse(WEB_ROOT / "index.html", headers={"Cache-Control": "no-cache"})
+        async def index(request: Request) -> Response:
+            caller = self._caller(request)
+            code = pairing.read_code(self.settings.data_dir)
+            if "token" in request.query_params:  # a pairing link: keep the code, clean the address
+                if not access.token_matches(caller.token, code):
+                    return _pair_page("That pairing code is not right.", 403)
+                rest = {k: v for k, v in request.query_params.items() if k != "token"}
+                return self._paired(f"/?{urlencode(rest)}" if rest else "/")
+            if access.judge(caller, frozenset(), code).allowed:
+                return FileResponse(WEB_ROOT / "index.html", headers={"Cache-Control": "no-cache"})
+            return _pair_page("", 401)
+
+        @app.post("/pair", include_in_schema=False)
+        async def pair(request: Request) -> Response:
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_FORM_BYTES:
+                    return _pair_page("That is not a pairing code.", 413)
+            code = parse_qs(body.decode("utf-8", "replace")).get("code", [""])[0]
+            if not access.token_matches(code, pairing.read_code(self.settings.data_dir)):
+                log.warning("pairing_refused", remote=_remote(request))
+                return _pair_page("That pairing code is not right.", 403)
+            log.info("paired", remote=_remote(request))
+            return self._paired("/")
 
         @app.websocket("/")
         async def client_root(ws: WebSocket) -> None:
@@ -206,10 +257,40 @@ class WebBackend(Backend):
         app.mount("/static", StaticFiles(directory=WEB_ROOT), name="static")
         return app
 
+    def _caller(self, conn: HTTPConnection) -> access.Caller:
+        token = conn.query_params.get("token") or conn.cookies.get(access.COOKIE)
+        return access.Caller(
+            peer=conn.client.host if conn.client else "",
+            host_header=conn.headers.get("host"),
+            origin=conn.headers.get("origin"),
+            token=token,
+            scheme=self._scheme,
+        )
+
+    def _paired(self, location: str) -> Response:
+        """Keep the code in the browser (HttpOnly: no script reads it) and go to the page."""
+        response = RedirectResponse(location, status_code=303)
+        response.set_cookie(
+            access.COOKIE,
+            pairing.read_code(self.settings.data_dir) or "",
+            max_age=COOKIE_MAX_AGE_S,
+            httponly=True,
+            samesite="strict",
+            secure=self._scheme == "https",
+        )
+        return response
+
     async def _session(self, ws: WebSocket) -> None:
         edge = self._edge
         if edge is None:
             await ws.close(code=1013, reason="Starting")
+            return
+        caller = self._caller(ws)
+        verdict = access.judge(caller, self.allowed_origins, pairing.read_code(self.settings.data_dir))
+        if not verdict.allowed:
+            self.denied += 1
+            log.warning("client_refused", reason=verdict.reason, remote=_remote(ws), origin=caller.origin)
+            await ws.close(code=REFUSED)  # before accept: HTTP 403, the upgrade never happens
             return
         await ws.accept()
         client = _Client(ws)
@@ -285,5 +366,10 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _remote(ws: WebSocket) -> str:
-    return f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
+def _remote(conn: HTTPConnection) -> str:
+    return f"{conn.client.host}:{conn.client.port}" if conn.client else "?"
+
+
+def _pair_page(message: str, status: int) -> HTMLResponse:
+    page = (WEB_ROOT / "pair.html").read_text().replace("{message}", html.escape(message))
+    return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
