@@ -285,7 +285,7 @@ class BridgeAdapter:
                 self.lifecycle.activity(now)
             case _:
                 pass
-        await self._execute(self.core.handle(item, now))  # type: ignore[arg-type]
+        await self._execute(self.core.handle(item, now))
 
     async def _connected(self, session: ModelSession, now: float) -> None:
         self._connecting = False
