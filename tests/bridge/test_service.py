@@ -1,42 +1,31 @@
-"""The bridge service over the real bus: real focus, storage, skill-host
-(the published system skill) and audio-io (file backend), in this process,
-the bridge talking through the real `openai` client to the simulator. The
-test plays the edge's part for PTT and the mic (what audio-io publishes
-when a button is held) and listens to what the bridge puts on the bus."""
+"""The bridge service over the real bus (see `stack`): tools, storage,
+barge-in, malformed input, completions, offline mode, drops, the reconnect
+cue, reset, focus going away, the summary and the kill switch."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from nats.aio.client import Client
-from pydantic import BaseModel
 
-from huxley_audio_io.service import AudioService
-from huxley_audio_io.settings import AudioSettings
 from huxley_bridge.cue import reconnect_cue
 from huxley_bridge.instructions import SUMMARY_HEADING
 from huxley_bridge.service import BridgeService
 from huxley_bridge.settings import BridgeSettings
 from huxley_focus.service import FocusService
 from huxley_focus.settings import FocusSettings
-from huxley_realtime_sim import SimServer, marker_pcm, parse_rules
-from huxley_realtime_sim.voice import ToneVoice
 from huxley_runtime.rpc import request
 from huxley_runtime.settings import HuxleySettings
 from huxley_runtime.storage_client import SessionsClient
-from huxley_skill_host.service import SkillHostService
-from huxley_skill_host.settings import SkillHostSettings
 from huxley_storage.service import StorageService
 from huxley_storage.settings import StorageSettings
-from huxley_wire.audio import AudioFrame, decode_frame, encode_frame, frames_of, now_us
-from huxley_wire.codec import Ok, decode, encode, encode_obj
+from huxley_wire.audio import decode_frame
+from huxley_wire.codec import Ok, encode_obj
 from huxley_wire.messages import audio as am
 from huxley_wire.messages import bridge as bm
 from huxley_wire.messages import focus as fm
@@ -44,155 +33,13 @@ from huxley_wire.subjects import Subjects
 from support.services import running
 from support.waiting import until
 
-RULES = """
-speed: 0
-chunk_ms: 100
-default: {say: "I heard you."}
-follow_up: {say: "Done."}
-rules:
-  - name: time
-    marker: "1"
-    transcript: "What time is it?"
-    say: "One moment."
-    tools: [{name: get_current_time}]
-    then: "It is {output.time}."
-  - name: long
-    marker: "2"
-    transcript: "Tell me a story."
-    say: "once upon a time there was a very long story that went on and on and on and on"
-    speed: 1.0
-"""
-
-
-class Heard[M: BaseModel]:
-    """Every message on one subject, decoded, and a way to wait for one."""
-
-    def __init__(self, model: type[M]) -> None:
-        self.model = model
-        self.items: list[M] = []
-        self._changed = asyncio.Condition()
-
-    @classmethod
-    async def on(cls, nc: Client, subject: str, model: type[M]) -> Heard[M]:
-        heard = cls(model)
-        await nc.subscribe(subject, cb=heard._take)
-        await nc.flush()
-        return heard
-
-    async def _take(self, msg: Any) -> None:
-        self.items.append(decode(msg.data, self.model))
-        async with self._changed:
-            self._changed.notify_all()
-
-    async def wait_for(self, accept: Callable[[M], bool], count: int = 1, timeout: float = 15.0) -> M:
-        """The `count`-th message that `accept` takes."""
-
-        def taken() -> list[M]:
-            return [item for item in self.items if accept(item)]
-
-        async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(lambda: len(taken()) >= count)
-        return taken()[count - 1]
-
-
-@dataclass
-class Stack:
-    nc: Client
-    subjects: Subjects
-    sim: SimServer
-    bridge: BridgeService
-    speaker: Path
-    out: dict[str, bytearray]
-    turns: Heard[bm.TurnEvent]
-
-    async def press(self, marker: str, press_id: str) -> None:
-        """What audio-io publishes for a press: PTT start, the mic frames, PTT stop."""
-        start = now_us()
-        await self.publish(
-            self.subjects.audio_ptt(), am.PttEvent(action="start", press_id=press_id, ts_us=start)
-        )
-        frames = frames_of(marker_pcm(marker))
-        for seq, pcm in enumerate(frames):
-            frame = AudioFrame(press_id, seq, now_us(), pcm)
-            await self.nc.publish(self.subjects.audio_mic("assistant"), encode_frame(frame))
-        held = max(len(frames) * 20_000, 300_000)
-        stop = am.PttEvent(action="stop", press_id=press_id, ts_us=start + held, frames=len(frames))
-        await self.publish(self.subjects.audio_ptt(), stop)
-
-    async def ask_the_time(self, press_id: str = "p1") -> bm.TurnEvent:
-        """One whole turn of the `time` rule (a tool call and two answers), once the tool is offered."""
-        await wait_tools(self, "get_current_time")
-        await self.press("1", press_id)
-        return await self.wait_turn("ended")
-
-    async def publish(self, subject: str, message: Any) -> None:
-        await self.nc.publish(subject, encode(message))
-
-    async def wait_turn(self, phase: str, count: int = 1, timeout: float = 15.0) -> bm.TurnEvent:
-        return await self.turns.wait_for(lambda t: t.phase == phase, count, timeout)
-
-    async def snapshot(self) -> bm.BridgeSnapshot:
-        return await request(self.nc, self.subjects.bridge_rpc(), bm.BridgeSnapshotRequest())
-
-
-def _settings[S: HuxleySettings](cls: type[S], base: HuxleySettings, **extra: Any) -> S:
-    return cls(**base.model_dump(exclude={"nats_password", "nats_token"}), **extra, _env_file=None)  # type: ignore[call-arg]
-
-
-@contextlib.asynccontextmanager
-async def stack_of(
-    nc: Client, settings: HuxleySettings, tmp_path: Path, **bridge: Any
-) -> AsyncIterator[Stack]:
-    async with (
-        running(FocusService, _settings(FocusSettings, settings)),
-        stack_without_focus(nc, settings, tmp_path, **bridge) as stack,
-    ):
-        yield stack
-
-
-@contextlib.asynccontextmanager
-async def stack_without_focus(
-    nc: Client, settings: HuxleySettings, tmp_path: Path, **bridge: Any
-) -> AsyncIterator[Stack]:
-    """Everything but focus (the caller runs it, to stop and start it at will)."""
-    subjects = Subjects(settings.site)
-    speaker = tmp_path / "speaker.wav"
-    out: dict[str, bytearray] = {}
-
-    async def on_out(msg: Any) -> None:
-        frame = decode_frame(msg.data)
-        out.setdefault(frame.stream, bytearray()).extend(frame.pcm)
-
-    await nc.subscribe(subjects.audio_out_all(), cb=on_out)
-    turns = await Heard.on(nc, subjects.bridge_event("turn"), bm.TurnEvent)
-    async with (
-        SimServer(parse_rules(RULES), voice=ToneVoice()) as sim,
-        running(StorageService, _settings(StorageSettings, settings)),
-        running(
-            AudioService,
-            _settings(AudioSettings, settings, audio_backend="file", audio_file_out=speaker),
-        ),
-        running(SkillHostService, _settings(SkillHostSettings, settings, skills="system")),
-        running(
-            BridgeService, _settings(BridgeSettings, settings, realtime_url=sim.url, **bridge)
-        ) as service,
-    ):
-        if service.adapter is not None and service.adapter.lifecycle.state != "budget":
-            await sim.wait_connections(1)
-        yield Stack(nc, subjects, sim, service, speaker, out, turns)
+from .stack import Heard, Stack, settings_of, stack_of, stack_without_focus, wait_tools
 
 
 @pytest.fixture
 async def stack(nc: Client, settings: HuxleySettings, tmp_path: Path) -> AsyncIterator[Stack]:
     async with stack_of(nc, settings, tmp_path) as s:
         yield s
-
-
-async def wait_tools(s: Stack, name: str) -> None:
-    async def offered() -> bool:
-        return name in (await s.snapshot()).tools
-
-    await until(offered, 10, f"the bridge to offer {name}")
 
 
 async def test_a_press_runs_a_tool_and_the_answer_reaches_the_speaker_stream(stack: Stack) -> None:
@@ -223,7 +70,7 @@ async def test_the_transcript_and_summary_are_stored(
         await stack.ask_the_time()
     # The bridge stopped: the session was ended with a summary of what was said.
     sessions = SessionsClient(nc, Subjects(settings.site), "basic")
-    async with running(StorageService, _settings(StorageSettings, settings)):
+    async with running(StorageService, settings_of(StorageSettings, settings)):
         listed = await sessions.list()
         assert listed and listed[0].summary and "What time is it?" in listed[0].summary
         detail = await sessions.get(listed[0].session_id)
@@ -271,9 +118,9 @@ async def test_a_completion_runs_a_turn_of_its_own(stack: Stack) -> None:
 
 
 async def test_offline_without_key_or_url_still_serves(nc: Client, settings: HuxleySettings) -> None:
-    bridge_settings = _settings(BridgeSettings, settings, openai_api_key=None, realtime_url=None)
+    bridge_settings = settings_of(BridgeSettings, settings, openai_api_key=None, realtime_url=None)
     async with (
-        running(FocusService, _settings(FocusSettings, settings)),
+        running(FocusService, settings_of(FocusSettings, settings)),
         running(BridgeService, bridge_settings) as service,
     ):
         status, detail = service.health()
@@ -317,9 +164,9 @@ async def test_from_the_fourth_failed_attempt_the_reconnect_cue_plays(
     await nc.subscribe(subjects.audio_out_all(), cb=on_out)
     await nc.flush()
     nowhere = "ws://127.0.0.1:9/v1"  # the discard port: nothing listens
-    bridge = _settings(BridgeSettings, settings, realtime_url=nowhere, reconnect_delays_s=(0.05,))
+    bridge = settings_of(BridgeSettings, settings, realtime_url=nowhere, reconnect_delays_s=(0.05,))
     async with (
-        running(FocusService, _settings(FocusSettings, settings)),
+        running(FocusService, settings_of(FocusSettings, settings)),
         running(BridgeService, bridge) as service,
     ):
         await asyncio.wait_for(finished.wait(), 15)
@@ -357,7 +204,7 @@ async def test_with_focus_gone_a_press_is_refused_aloud_and_works_again_once_foc
     nc: Client, settings: HuxleySettings, tmp_path: Path
 ) -> None:
     statuses = await Heard.on(nc, Subjects(settings.site).bridge_event("status"), bm.StatusEvent)
-    focus = FocusService(_settings(FocusSettings, settings))
+    focus = FocusService(settings_of(FocusSettings, settings))
     await focus.start()
     async with stack_without_focus(nc, settings, tmp_path) as stack:
         await focus.stop()  # focus dies: the bridge must say so, not hang or crash
@@ -367,7 +214,7 @@ async def test_with_focus_gone_a_press_is_refused_aloud_and_works_again_once_foc
         said = [s.message for s in statuses.items]
         assert any("speaker" in s or "focus" in s for s in said), said
         assert stack.bridge.health()[1]["connected"]
-        focus = FocusService(_settings(FocusSettings, settings))
+        focus = FocusService(settings_of(FocusSettings, settings))
         await focus.start()
         try:
             await stack.press("1", "p2")

@@ -9,20 +9,22 @@ request runs in a task and feeds its reply back as an event, so a slow skill
 or a dead peer never stalls the loop; requests to focus, to audio-io and to
 storage each keep their order through a lane of their own (the coordinator
 relies on focus seeing them in the order it asked).
+
+Here: the loop, the lifecycle's commands, the Realtime socket (connect, the
+reader, the drop) and what the bus brings in. The requests to focus,
+audio-io and the skill-hosts are `peers.BusRequests`; storage is
+`storage_link.StorageLink`; the reconnect cue is `cue_player.CuePlayer`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import partial
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from nats.aio.client import Client
@@ -31,7 +33,7 @@ from huxley_bridge import commands as c
 from huxley_bridge import events as e
 from huxley_bridge.coordinator import HOLDER, CoordinatorConfig, TurnCoordinator
 from huxley_bridge.cost import CostMeter
-from huxley_bridge.cue import reconnect_cue
+from huxley_bridge.cue_player import CuePlayer
 from huxley_bridge.instructions import Voice
 from huxley_bridge.lifecycle import (
     Announce,
@@ -45,29 +47,25 @@ from huxley_bridge.lifecycle import (
     ToolsUpdated,
 )
 from huxley_bridge.model import ModelEndpoint, ModelSession, ModelUnavailable
+from huxley_bridge.peers import BusRequests, Spawn
 from huxley_bridge.reconnect import ReconnectSchedule
 from huxley_bridge.settings import BridgeSettings
+from huxley_bridge.storage_link import StorageLink
 from huxley_runtime.focus_client import FocusClient
 from huxley_runtime.logging import get_logger
 from huxley_runtime.persona import Persona
-from huxley_runtime.rpc import request, request_with_retry
-from huxley_runtime.storage_client import SessionsClient, SettingsClient
-from huxley_wire.audio import AudioFrame, encode_frame, frames_of, now_us
+from huxley_wire.audio import AudioFrame, encode_frame, now_us
 from huxley_wire.codec import encode
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import audio as am
 from huxley_wire.messages import skills as sm
 from huxley_wire.messages.bridge import BridgeSnapshot, InjectAccepted
-from huxley_wire.messages.focus import ActivityKind, ActivityMeta, Channel, FocusChange, FocusState
-from huxley_wire.subjects import InvalidToken, Subjects
+from huxley_wire.messages.focus import FocusChange
+from huxley_wire.subjects import Subjects
 
 log = get_logger(component="adapter")
 
-COST_KEY = "cost_today"  # {"day": ..., "usd": ...} under the bridge's own storage namespace
-STORAGE_NAMESPACE = "realtime-bridge"
 INJECT_REPLY_TIMEOUT_S = 5.0
-CUE_DRAIN_TIMEOUT_S = 3.0
-STORAGE_DEADLINE_S = 5.0  # storage down: give up on a write after this (the turn goes on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,45 +87,6 @@ class _Dropped:
 
 
 Item = e.Event | _LifeCall | _Connected | _Dropped
-Spawn = Callable[[Coroutine[Any, Any, Any], str], object]
-
-
-class _Lane:
-    """Runs coroutines one after the other, in the order they were queued."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._work(), name=f"lane-{self.name}")
-
-    def put(self, job: Callable[[], Awaitable[None]]) -> None:
-        self._queue.put_nowait(job)
-
-    async def _work(self) -> None:
-        while True:
-            job = await self._queue.get()
-            try:
-                await job()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("lane_job_failed", lane=self.name)
-            finally:
-                self._queue.task_done()
-
-    async def drain(self, timeout_s: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), timeout_s)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
 
 class BridgeAdapter:
@@ -161,22 +120,14 @@ class BridgeAdapter:
             schedule=ReconnectSchedule(delays_s=settings.reconnect_delays_s),
         )
         self.focus = FocusClient(nc, subjects, HOLDER, self)
-        self.sessions = SessionsClient(nc, subjects, persona.name, deadline_s=STORAGE_DEADLINE_S)
-        self.cost_store = SettingsClient(
-            nc, subjects, persona.name, STORAGE_NAMESPACE, deadline_s=STORAGE_DEADLINE_S
-        )
+        self.peers = BusRequests(nc, subjects, self.focus, self.put, spawn)
+        self.storage = StorageLink(nc, subjects, persona.name)
+        self.cue = CuePlayer(nc, subjects, self.focus)
         self.model: ModelSession | None = None
-        self.storage_session: int | None = None
-        self._fresh_session = False  # the next stored session must not resume the last (a reset)
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
-        self._focus_lane = _Lane("focus")
-        self._audio_lane = _Lane("audio")
-        self._storage_lane = _Lane("storage")
         self._loop_task: asyncio.Task[None] | None = None
         self._connecting = False
         self._inject_waiters: dict[str, list[asyncio.Future[str]]] = {}
-        self._drained: dict[str, asyncio.Future[None]] = {}  # cue streams waiting for `drained`
-        self._cue_activities: set[str] = set()
 
     def _core_config(self) -> CoordinatorConfig:
         defaults = CoordinatorConfig()
@@ -189,32 +140,16 @@ class BridgeAdapter:
 
     # -- life ------------------------------------------------------------------------------------
     async def start(self) -> None:
-        for lane in (self._focus_lane, self._audio_lane, self._storage_lane):
-            lane.start()
+        self.peers.start()
+        self.storage.start()
         await self.focus.start()
-        await self._restore()
+        self.lifecycle.summary = await self.storage.restore(self.lifecycle.meter)
         self._loop_task = asyncio.create_task(self._run(), name="bridge-loop")
         self.put(_LifeCall(lambda now: self.lifecycle.start(now, self.day())))
         # Every host answers with its manifest: the tools the session starts with.
         await self.nc.publish(
             self.subjects.skills_announce(), encode(sm.AnnounceRequest(reason="bridge_start"))
         )
-
-    async def _restore(self) -> None:
-        """The last session's summary and today's spend, if storage answers."""
-        try:
-            self.lifecycle.summary = await self.sessions.latest_summary()
-        except WireError as exc:
-            log.warning("summary_not_restored", code=str(exc.code), error=exc.message)
-        try:
-            raw = await self.cost_store.get_setting(COST_KEY)
-            if raw:
-                saved = json.loads(raw)
-                self.lifecycle.meter.restore(str(saved["day"]), float(saved["usd"]))
-        except WireError as exc:
-            log.warning("cost_not_restored", code=str(exc.code), error=exc.message)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("cost_unreadable", error=str(exc))
 
     async def stop(self) -> None:
         if self._loop_task is not None:
@@ -225,9 +160,8 @@ class BridgeAdapter:
         if self.model is not None:
             await self.model.close()
             self.model = None
-        await self._storage_lane.drain(STORAGE_DEADLINE_S)
-        for lane in (self._focus_lane, self._audio_lane, self._storage_lane):
-            await lane.stop()
+        await self.storage.stop()  # drains its writes first (at most STORAGE_DEADLINE_S)
+        await self.peers.stop()
         await self.focus.stop()  # gives DIALOG back if a turn still held it
 
     def day(self) -> str:
@@ -276,16 +210,18 @@ class BridgeAdapter:
                 await self._life(self.lifecycle.tick(now, self.day(), busy=self.core.turn is not None))
             case e.ResponseDone(usage=usage) if usage:
                 await self._life(self.lifecycle.usage(usage, self.day()))
-                self._save_cost()
+                self.storage.save_cost(self.lifecycle.meter)
             case e.UserTranscript(text=text) | e.AssistantTranscript(text=text):
-                role = "user" if isinstance(item, e.UserTranscript) else "assistant"
+                role: Literal["user", "assistant"] = (
+                    "user" if isinstance(item, e.UserTranscript) else "assistant"
+                )
                 self.lifecycle.heard(role, text)
-                self._record(role, text)
+                self.storage.record(role, text, self.core.turn.id if self.core.turn is not None else None)
             case e.PttStart() | e.RunInjectRequested() | e.CompletionRequested():
                 self.lifecycle.activity(now)
             case _:
                 pass
-        await self._execute(self.core.handle(item, now))  # type: ignore[arg-type]
+        await self._execute(self.core.handle(item, now))
 
     async def _connected(self, session: ModelSession, now: float) -> None:
         self._connecting = False
@@ -296,7 +232,7 @@ class BridgeAdapter:
         await self._life(self.lifecycle.connect_ok(now))  # session.update goes out first
         await self._execute(self.core.handle(e.ModelConnected(), now))
         self._spawn(self._read(session), "model-reader")
-        self._store("session_not_stored", self._start_storage_session)
+        self.storage.start_session()
 
     async def _read(self, session: ModelSession) -> None:
         reason = "socket closed"
@@ -330,14 +266,14 @@ class BridgeAdapter:
                 case Close(reason=reason):
                     log.info("model_closing", reason=reason)
                     if reason == "reset":  # the stored conversation ends too: the next one starts afresh
-                        self._fresh_session = True
-                        self._store("session_not_ended", partial(self._end_storage_session, None))
+                        self.storage.fresh = True
+                        self.storage.end_session(None, failure="session_not_ended")
                     if self.model is not None:
                         await self.model.close()  # the reader ends and reports the drop
                 case StoreSummary(text=text):
-                    self._store("summary_not_stored", partial(self._end_storage_session, text))
+                    self.storage.end_session(text)
                 case PlayCue(attempt=attempt):
-                    self._spawn(self._play_cue(), f"cue-{attempt}")
+                    self._spawn(self.cue.play(), f"cue-{attempt}")
                 case Announce(language=language):
                     message = sm.AnnounceRequest(reason="language", language=language)
                     await self.nc.publish(self.subjects.skills_announce(), encode(message))
@@ -365,149 +301,8 @@ class BridgeAdapter:
                     for waiter in self._inject_waiters.pop(inject_id, []):
                         if not waiter.done():
                             waiter.set_result(status)
-                case c.Interrupt() | c.AcquireDialog() | c.ReleaseActivity() | c.EndTurn() | c.StopChannel():
-                    self._focus_lane.put(partial(self._focus_request, cmd))
-                case c.ClearAudio() | c.SetVolume():
-                    self._audio_lane.put(partial(self._audio_request, cmd))
-                case c.CallTool():
-                    self._spawn(self._call_tool(cmd), f"tool-{cmd.call_id}")
-                case c.DiscardEffect():
-                    self._spawn(self._discard(cmd), f"discard-{cmd.effect_id}")
-
-    async def _focus_request(self, cmd: c.Command) -> None:
-        match cmd:
-            case c.Interrupt(token=token, claim_grace_ms=grace):
-                try:
-                    done = await self.focus.interrupt(claim_grace_ms=grace)
-                except WireError as exc:
-                    self.put(e.InterruptFailed(token, exc.message))
-                else:
-                    self.put(e.InterruptDone(token, done.ended_claim, done.claim_age_ms, done.ignored))
-            case c.AcquireDialog(turn_id=turn_id, interface=interface, meta=meta):
-                try:
-                    granted = await self.focus.acquire(Channel.DIALOG, interface, meta=meta)
-                except WireError as exc:
-                    self.put(e.DialogAcquireFailed(turn_id, exc.message))
-                else:
-                    self.put(e.DialogAcquired(turn_id, granted.activity_id))
-            case c.ReleaseActivity(activity_id=activity_id):
-                with contextlib.suppress(WireError):
-                    await self.focus.release(activity_id)
-            case c.EndTurn(turn_id=turn_id, activity_id=activity_id, inject_id=inject_id, pending=pending):
-                try:
-                    ended = await self.focus.turn_end(activity_id, inject_id=inject_id, pending=pending)
-                except WireError as exc:
-                    log.warning("turn_end_failed", turn=turn_id, code=str(exc.code), error=exc.message)
-                    self.put(e.TurnEndDone(turn_id, ok=False))
-                else:
-                    self.put(e.TurnEndDone(turn_id, ended.outcome))
-            case c.StopChannel(channel=channel):
-                try:
-                    await self.focus.stop_channel(channel)
-                except WireError as exc:
-                    log.warning("stop_channel_failed", channel=str(channel), error=exc.message)
-
-    async def _audio_request(self, cmd: c.Command) -> None:
-        subject = self.subjects.audio_rpc()
-        match cmd:
-            case c.ClearAudio(token=token, stream_id=stream_id):
-                try:
-                    cleared = await request(self.nc, subject, am.Clear(stream_id=stream_id))
-                except WireError as exc:
-                    # The turn goes on: nothing was cleared, so nothing is known to be unheard.
-                    log.warning("audio_clear_failed", code=str(exc.code), error=exc.message)
-                    self.put(e.AudioCleared(token, ok=False))
-                else:
-                    self.put(e.AudioCleared(token, True, cleared.played))
-            case c.SetVolume(level=level):
-                try:
-                    await request(self.nc, subject, am.SetVolume(level=level))
-                except WireError as exc:
-                    log.warning("set_volume_failed", level=level, error=exc.message)
-
-    async def _call_tool(self, cmd: c.CallTool) -> None:
-        call = sm.ToolCall(call_id=cmd.call_id, tool=cmd.tool, args=cmd.args, turn_id=cmd.turn_id)
-        try:
-            subject = self.subjects.skill_tool(cmd.skill)
-            reply = await request(self.nc, subject, call, timeout=cmd.timeout_s)
-        except InvalidToken as exc:
-            self.put(e.ToolFailed(cmd.call_id, str(ErrorCode.UNAVAILABLE), str(exc)))
-        except WireError as exc:
-            self.put(e.ToolFailed(cmd.call_id, str(exc.code), exc.message))
-        else:
-            self.put(e.ToolDone(cmd.call_id, reply))
-
-    async def _discard(self, cmd: c.DiscardEffect) -> None:
-        message = sm.DiscardEffect(effect_id=cmd.effect_id, reason=cmd.reason)
-        try:
-            subject = self.subjects.skill_host_rpc(cmd.host)
-            await request_with_retry(self.nc, subject, message, deadline_s=5.0)
-        except (WireError, InvalidToken) as exc:
-            # The host is gone (its effects with it) or already forgot the effect.
-            log.info("discard_not_delivered", host=cmd.host, effect=cmd.effect_id, error=str(exc))
-
-    # -- storage -----------------------------------------------------------------------------------
-    def _store(self, failure: str, write: Callable[[], Awaitable[object]]) -> None:
-        """A storage write, in order behind the others. Storage failing is a
-        warning named `failure`: the conversation goes on without it."""
-
-        async def job() -> None:
-            try:
-                await write()
-            except WireError as exc:
-                log.warning(failure, code=str(exc.code), error=exc.message)
-
-        self._storage_lane.put(job)
-
-    async def _start_storage_session(self) -> None:
-        fresh, self._fresh_session = self._fresh_session, False
-        self.storage_session = (await self.sessions.start(fresh=fresh)).session_id
-
-    def _record(self, role: str, text: str) -> None:
-        turn_id = self.core.turn.id if self.core.turn is not None else None
-        record_id = secrets.token_hex(12)  # one id per line: storage keeps a retried line once
-
-        async def write() -> None:
-            if self.storage_session is not None and text:
-                await self.sessions.record_turn(self.storage_session, role, text, turn_id, record_id)  # type: ignore[arg-type]
-
-        self._store("transcript_not_stored", write)
-
-    async def _end_storage_session(self, summary: str | None) -> None:
-        session_id, self.storage_session = self.storage_session, None
-        if session_id is not None:
-            await self.sessions.end(session_id, summary)
-
-    def _save_cost(self) -> None:
-        meter = self.lifecycle.meter
-        value = json.dumps({"day": meter.day, "usd": round(meter.usd, 6)})
-        self._store("cost_not_stored", partial(self.cost_store.set_setting, COST_KEY, value))
-
-    # -- the reconnect cue -----------------------------------------------------------------------------
-    async def _play_cue(self) -> None:
-        """A short DIALOG activity of its own: the cue plays over (ducked) content."""
-        meta = ActivityMeta(kind=ActivityKind.OTHER, label="reconnect-cue")
-        try:
-            granted = await self.focus.acquire(Channel.DIALOG, "reconnect-cue", meta=meta)
-        except WireError as exc:
-            log.info("cue_not_played", error=exc.message)
-            return
-        stream = granted.activity_id
-        self._cue_activities.add(stream)
-        drained: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._drained[stream] = drained
-        try:
-            frames = frames_of(reconnect_cue())
-            for seq, pcm in enumerate(frames):
-                frame = AudioFrame(stream, seq, now_us(), pcm, seq == len(frames) - 1)
-                await self.nc.publish(self.subjects.audio_out(stream), encode_frame(frame))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(drained, CUE_DRAIN_TIMEOUT_S)
-        finally:
-            self._drained.pop(stream, None)
-            with contextlib.suppress(WireError):
-                await self.focus.release(stream)
-            self._cue_activities.discard(stream)
+                case _:  # a request to a peer: its reply comes back as an event
+                    self.peers.run(cmd)
 
     # -- what the bus brings (called by BridgeService) ----------------------------------------------------
     async def run_inject(
@@ -543,10 +338,7 @@ class BridgeAdapter:
             self.put(e.PttStop(event.press_id, event.ts_us, event.frames))
 
     def on_played(self, event: am.PlayedEvent) -> None:
-        waiter = self._drained.get(event.stream_id)
-        if waiter is not None:
-            if event.drained and not waiter.done():
-                waiter.set_result(None)
+        if self.cue.took_played(event):
             return
         self.put(e.Played(event.stream_id, event.played_ms, event.drained))
 
@@ -569,10 +361,7 @@ class BridgeAdapter:
 
     # -- FocusHandler: what focus tells the holder `bridge` ---------------------------------------------
     async def on_focus(self, change: FocusChange) -> None:
-        if change.activity_id in self._cue_activities:
-            waiter = self._drained.get(change.activity_id)
-            if change.state is FocusState.NONE and waiter is not None and not waiter.done():
-                waiter.set_result(None)  # the cue was stopped (a PTT): don't wait for it
+        if self.cue.took_focus(change):
             return
         self.put(
             e.ActivityChanged(

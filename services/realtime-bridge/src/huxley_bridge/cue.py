@@ -9,7 +9,7 @@ from array import array
 from huxley_wire.audio import SAMPLE_RATE
 
 
-def _note(hz: float, ms: int, amplitude: float) -> array:
+def _note(hz: float, ms: int, amplitude: float) -> array[int]:
     n = SAMPLE_RATE * ms // 1000
     fade = SAMPLE_RATE * 10 // 1000  # 10 ms ramps: no clicks
     out = array("h")

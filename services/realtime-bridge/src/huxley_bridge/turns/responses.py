@@ -1,0 +1,147 @@
+"""The model's side of a turn: one response in progress at most, the events
+of that response (audio, transcripts, tool calls, its end) mapped to the
+turn that asked for it, follow-ups, and the session coming and going.
+
+`response.create` waits until the previous response (a cancelled one
+included) is done, so every `response.created` belongs to the turn that
+asked and late events of a cancelled response are dropped, not played.
+When the socket drops, the live turn is wound up: what was published plays
+out, its held effect is discarded and it reaches its barrier.
+"""
+
+from __future__ import annotations
+
+from huxley_bridge import events as e
+from huxley_bridge.turns.state import CoreState
+from huxley_bridge.turns.turn import Call, InFlight, Turn
+from huxley_wire.messages.bridge import ModelSpeakingEvent, TranscriptEvent
+
+
+class Responses(CoreState):
+    def _request_response(self, t: Turn) -> None:
+        t.want_response = True
+        t.responses += 1
+        self._phase(t, "thinking")
+        self._pump()
+
+    def _pump(self) -> None:
+        """Send the live turn's response.create once the model has no response
+        in progress (a cancelled one must finish first)."""
+        t = self.turn
+        if (
+            self._in_flight is not None
+            or not self.connected
+            or t is None
+            or not t.live
+            or not t.want_response
+        ):
+            return
+        t.want_response = False
+        event_id = f"create-{t.id}-{t.responses}"
+        self._in_flight = InFlight(t.id, event_id)
+        self._send({"type": "response.create", "event_id": event_id})
+
+    def _response_turn(self, response_id: str) -> Turn | None:
+        """The live turn a model event belongs to, or None (stale or foreign)."""
+        f = self._in_flight
+        if f is None or f.response_id != response_id:
+            return None
+        t = self._turns.get(f.turn_id)
+        return t if t is not None and t is self.turn and t.live else None
+
+    def _on_response_created(self, ev: e.ResponseCreated) -> None:
+        if self._in_flight is not None and self._in_flight.response_id is None:
+            self._in_flight.response_id = ev.response_id
+
+    def _on_audio_delta(self, ev: e.AudioDelta) -> None:
+        t = self._response_turn(ev.response_id)
+        if t is None:
+            return
+        t.out.write(ev.pcm, ev.item_id)
+        if not t.speaking:
+            t.speaking = True
+            self._publish("model_speaking", ModelSpeakingEvent(value=True, turn_id=t.id))
+            self._phase(t, "speaking")
+
+    def _on_assistant_transcript(self, ev: e.AssistantTranscript) -> None:
+        f = self._in_flight
+        turn_id = f.turn_id if f is not None and f.response_id == ev.response_id else None
+        if ev.text:
+            self._publish("transcript", TranscriptEvent(role="assistant", text=ev.text, turn_id=turn_id))
+
+    def _on_user_transcript(self, ev: e.UserTranscript) -> None:
+        t = self.turn
+        if ev.text:
+            self._publish(
+                "transcript", TranscriptEvent(role="user", text=ev.text, turn_id=t.id if t else None)
+            )
+
+    def _on_function_call(self, ev: e.FunctionCall) -> None:
+        t = self._response_turn(ev.response_id)
+        if t is None:
+            return
+        t.calls.append(Call(ev.call_id, ev.name, ev.arguments))
+        self._dispatch(t)
+
+    def _on_response_done(self, ev: e.ResponseDone) -> None:
+        f = self._in_flight
+        if f is None or f.response_id not in (ev.response_id, None):
+            return
+        self._in_flight = None
+        t = self._turns.get(f.turn_id)
+        if t is not None and t is self.turn and t.live:
+            if ev.status == "failed":
+                self._status("the model could not answer")
+            if t.call_running is not None or t.calls:
+                t.done_waiting_tools = True
+            else:
+                self._after_response(t)
+        self._pump()
+
+    def _on_model_error(self, ev: e.ModelError) -> None:
+        f = self._in_flight
+        if f is not None and ev.event_id == f.event_id and f.response_id is None:
+            # Our response.create was refused: the turn goes on without it.
+            self._status(f"the model refused the request: {ev.message}")
+            self._on_response_done(e.ResponseDone(response_id="", status="failed"))
+
+    def _after_response(self, t: Turn) -> None:
+        t.done_waiting_tools = False
+        if t.follow_up and not t.broken:
+            t.follow_up = False
+            if t.responses < self.config.follow_up_limit:
+                self._request_response(t)
+                for pcm in t.sounds:  # PlaySound: right after the follow-up is requested
+                    t.out.write(pcm)
+                t.sounds.clear()
+                return
+            self._status("stopped a chain of tool calls that went on too long")
+        for pcm in t.sounds:
+            t.out.write(pcm)
+        t.sounds.clear()
+        self._finish(t)
+
+    # -- the model session -------------------------------------------------------------------------------
+    def _on_connected(self, ev: e.ModelConnected) -> None:
+        self.connected = True
+        self._in_flight = None
+        self._start_next()
+
+    def _on_disconnected(self, ev: e.ModelDisconnected) -> None:
+        self.connected = False
+        self._in_flight = None
+        self._status(self.config.offline_message)
+        while self._injects:  # accepted but unspoken: give their DIALOG back
+            self._end_unspoken(self._injects.popleft())
+        self._completions.clear()
+        t = self.turn
+        if t is None or not t.live or t.phase in ("draining", "ending"):
+            return
+        t.broken = True
+        t.want_response = False
+        t.follow_up = False
+        t.calls.clear()
+        t.backlog.clear()
+        self._discard_effect(t, "error")
+        if t.call_running is None:
+            self._finish(t)  # what was already published plays out, then the barrier
