@@ -24,7 +24,7 @@ from typing import Any
 
 from huxley_cli import nats_jwt
 from huxley_cli.nats_jwt import Key
-from huxley_wire.permissions import Grant, Identity, grant_for
+from huxley_wire.permissions import Grant, Identity, Role, grant_for
 
 OPERATOR_NAME = "huxley"
 ACCOUNT_NAME = "HUXLEY"
@@ -149,6 +149,7 @@ class AuthStore:
         permissions = user_permissions(grant_for(identity), self.legacy)
         jwt = nats_jwt.user_jwt(self.account(), user.public, identity.name, now, permissions)
         write_secret(path, nats_jwt.creds(jwt, user.seed))
+        write_secret(path.with_suffix(".json"), json.dumps(_identity_record(identity), indent=1) + "\n")
         if old is not None:
             self.write_server_config(now)
         return path
@@ -173,6 +174,7 @@ class AuthStore:
             return False
         self._revoke_key(public, now)
         path.unlink()
+        path.with_suffix(".json").unlink(missing_ok=True)
         self.write_server_config(now)
         return True
 
@@ -181,11 +183,37 @@ class AuthStore:
         revoked[public] = now
         write_secret(self.root / "revocations.json", json.dumps(revoked, indent=1, sort_keys=True) + "\n")
 
+    def identity(self, site: str, name: str) -> Identity | None:
+        """The identity minted under this name (for rotation), or None."""
+        path = self.creds_path(site, name).with_suffix(".json")
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        return Identity(
+            role=Role(data["role"]),
+            site=data["site"],
+            name=data["name"],
+            persona=data.get("persona"),
+            skills=tuple(data.get("skills", ())),
+            hear_mic=bool(data.get("hear_mic", False)),
+        )
+
     @staticmethod
     def user_public(path: Path) -> str | None:
         if not path.is_file():
             return None
         return str(nats_jwt.decode(nats_jwt.jwt_of_creds(path.read_text()))["sub"])
+
+
+def _identity_record(identity: Identity) -> dict[str, Any]:
+    return {
+        "role": str(identity.role),
+        "site": identity.site,
+        "name": identity.name,
+        "persona": identity.persona,
+        "skills": list(identity.skills),
+        "hear_mic": identity.hear_mic,
+    }
 
 
 def nats_context(url: str, creds: Path, inbox_prefix: str) -> dict[str, str]:
