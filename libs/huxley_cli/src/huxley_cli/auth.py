@@ -125,9 +125,10 @@ class AuthStore:
 
     def write_server_config(self, now: int) -> Path:
         operator, account, system = self.operator(), self.account(), self.system()
-        write_secret(
-            self.operator_jwt_path, nats_jwt.operator_jwt(operator, OPERATOR_NAME, system.public, now) + "\n"
-        )
+        # Signed once: nats-server refuses a config reload that changes the operator.
+        if not self.operator_jwt_path.is_file():
+            jwt = nats_jwt.operator_jwt(operator, OPERATOR_NAME, system.public, now)
+            write_secret(self.operator_jwt_path, jwt + "\n")
         preload = {
             system.public: nats_jwt.account_jwt(operator, system.public, SYSTEM_NAME, now, jetstream=False),
             account.public: nats_jwt.account_jwt(
