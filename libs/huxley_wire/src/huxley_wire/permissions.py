@@ -273,3 +273,34 @@ def skill_identity(site: str, persona: str, skills: tuple[str, ...], name: str |
     if name is None:
         name = f"skill-{skills[0]}" if len(skills) == 1 else "skill-host"
     return Identity(role=Role.SKILL, site=site, name=name, persona=persona, skills=tuple(skills))
+
+
+def example_identities(site: str = "home") -> list[Identity]:
+    """One identity per role, as docs/security.md shows them."""
+    out = [service_identity(role, site) for role in SERVICE_ROLES if role is not Role.SKILL]
+    out.append(skill_identity(site, "basic", ("timers",)))
+    out.append(Identity(Role.OBSERVER, site, "observer"))
+    out.append(Identity(Role.ADMIN, site, "admin"))
+    return out
+
+
+def markdown_table(site: str = "home") -> str:
+    """The permission table as docs/security.md carries it (a test compares them)."""
+
+    def cell(rules: tuple[Rule, ...], prefix: str = "") -> str:
+        marks = {Stage.NOW: "", Stage.LEGACY: " *(today, until phase 2)*", Stage.PHASE2: " *(phase 2)*"}
+        return "<br>".join(f"{prefix}`{r.subject}`{marks[r.stage]}" for r in rules) or "—"
+
+    lines = [
+        "| identity | role | may publish | may subscribe | answers requests |",
+        "|---|---|---|---|---|",
+    ]
+    for identity in example_identities(site):
+        grant = grant_for(identity)
+        subscribe = cell(grant.subscribe)
+        if grant.deny_subscribe:
+            subscribe += "<br>" + cell(grant.deny_subscribe, "not ")
+        answers = "yes (allow_responses)" if grant.allow_responses else "no"
+        row = f"| `{identity.name}` | {identity.role} | {cell(grant.publish)} | {subscribe} | {answers} |"
+        lines.append(row)
+    return "\n".join(lines) + "\n"
