@@ -15,6 +15,7 @@ import typer
 from nats.aio.client import Client
 
 from huxley_cli.audio_cmd import audio_app
+from huxley_cli.auth_cmd import auth_app, init
 from huxley_cli.natsserver import NatsServer, port_is_free
 from huxley_cli.status import discover, missing_services, render
 from huxley_cli.storage_cmd import storage_app
@@ -32,6 +33,8 @@ from huxley_wire.subjects import Subjects
 app = typer.Typer(help="huxley-nats: a voice assistant as services on a NATS bus.", no_args_is_help=True)
 app.add_typer(storage_app, name="storage")
 app.add_typer(audio_app, name="audio")
+app.add_typer(auth_app, name="auth")
+app.command("init")(init)
 
 STANDARD_NATS_PORT = 4222
 

@@ -7,6 +7,9 @@ start before the server); after that nats-py reconnects forever by itself.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -14,6 +17,7 @@ from nats.aio.client import Client
 
 from huxley_runtime.logging import get_logger
 from huxley_runtime.settings import HuxleySettings
+from huxley_wire.permissions import inbox_prefix
 
 log = get_logger(component="bus")
 
@@ -40,7 +44,25 @@ def connect_options(settings: HuxleySettings, name: str) -> dict[str, Any]:
         options["token"] = settings.nats_token.get_secret_value()
     if settings.nats_creds:
         options["user_credentials"] = str(settings.nats_creds)
+    prefix = settings.nats_inbox_prefix or (
+        inbox_prefix_of_creds(settings.nats_creds) if settings.nats_creds else None
+    )
+    if prefix:
+        options["inbox_prefix"] = prefix
     return options
+
+
+def inbox_prefix_of_creds(path: Path) -> str | None:
+    """The inbox prefix of the identity a `.creds` file carries (its JWT's
+    `name`), or None if the file has no readable name."""
+    try:
+        lines = path.read_text().splitlines()
+        jwt = lines[lines.index("-----BEGIN NATS USER JWT-----") + 1].strip()
+        body = jwt.split(".")[1]
+        name = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))["name"]
+        return inbox_prefix(name)
+    except (OSError, ValueError, IndexError, KeyError, TypeError):
+        return None
 
 
 async def connect(settings: HuxleySettings, name: str, *, give_up_after_s: float | None = None) -> Client:

@@ -28,6 +28,9 @@ class HuxleySettings(BaseSettings):
     nats_password: SecretStr | None = None
     nats_token: SecretStr | None = None
     nats_creds: Path | None = None  # a NATS .creds file (JWT + nkey seed)
+    # Replies come back under this prefix; an identity may read only its own
+    # (`_INBOX_<identity>`). Unset with creds: derived from the JWT's name.
+    nats_inbox_prefix: str | None = None
 
     persona: str = "basic"  # a name under personas_dir, or a path to a YAML file
     personas_dir: Path = Path("personas")

@@ -49,6 +49,9 @@ class Subjects:
     def health(self, service: str) -> str:
         return f"{self.prefix}.health.{token(service, 'service')}"
 
+    def health_all(self) -> str:
+        return f"{self.prefix}.health.*"
+
     # -- storage -------------------------------------------------------------
     def storage_kv(self, persona: str, skill: str) -> str:
         return f"{self.prefix}.storage.kv.{token(persona, 'persona')}.{token(skill, 'skill')}"
@@ -75,8 +78,19 @@ class Subjects:
     def focus_rpc(self) -> str:
         return f"{self.prefix}.focus.rpc"
 
+    def focus_rpc_of(self, holder: str) -> str:
+        """Focus requests of one holder (phase 2 of issue 12): the subject names
+        who acts, so permissions bind a holder to its own requests."""
+        return f"{self.prefix}.focus.rpc.{token(holder, 'holder')}"
+
+    def focus_rpc_all(self) -> str:
+        return f"{self.prefix}.focus.rpc.*"
+
     def focus_notify(self, holder: str) -> str:
         return f"{self.prefix}.focus.notify.{token(holder, 'holder')}"
+
+    def focus_notify_all(self) -> str:
+        return f"{self.prefix}.focus.notify.*"
 
     def focus_event(self, kind: str) -> str:
         return f"{self.prefix}.focus.event.{token(kind, 'event kind')}"
@@ -98,8 +112,14 @@ class Subjects:
     def skill_tool(self, skill: str) -> str:
         return f"{self.prefix}.skills.tool.{token(skill, 'skill')}"
 
+    def skill_tool_all(self) -> str:
+        return f"{self.prefix}.skills.tool.*"
+
     def skill_host_rpc(self, host: str) -> str:
         return f"{self.prefix}.skills.host.{token(host, 'host')}"
+
+    def skill_host_rpc_all(self) -> str:
+        return f"{self.prefix}.skills.host.*"
 
     def skills_manifest(self) -> str:
         return f"{self.prefix}.skills.manifest"
@@ -115,11 +135,34 @@ class Subjects:
         """Mic frames; route is `assistant` (PTT held) or `claim` (COMMS claim)."""
         return f"{self.prefix}.audio.mic.{token(route, 'mic route')}"
 
+    def audio_mic_claim(self, holder: str) -> str:
+        """Claim mic frames for one holder (phase 2 of issue 12): only the
+        claim's holder may subscribe."""
+        return f"{self.prefix}.audio.mic.claim.{token(holder, 'holder')}"
+
+    def audio_mic_claim_all(self) -> str:
+        return f"{self.prefix}.audio.mic.claim.*"
+
+    def audio_mic_all(self) -> str:
+        """Every mic subject, both routes and every claim."""
+        return f"{self.prefix}.audio.mic.>"
+
     def audio_out(self, stream_id: str) -> str:
         return f"{self.prefix}.audio.out.{token(stream_id, 'stream id')}"
 
     def audio_out_all(self) -> str:
         return f"{self.prefix}.audio.out.*"
+
+    def audio_out_of(self, owner: str, stream_id: str) -> str:
+        """Output frames under their producer's name (phase 2 of issue 12), so a
+        producer can publish only its own streams."""
+        return f"{self.prefix}.audio.out.{token(owner, 'owner')}.{token(stream_id, 'stream id')}"
+
+    def audio_out_owned(self, owner: str) -> str:
+        return f"{self.prefix}.audio.out.{token(owner, 'owner')}.*"
+
+    def audio_out_owned_all(self) -> str:
+        return f"{self.prefix}.audio.out.*.*"
 
     def audio_ptt(self) -> str:
         return f"{self.prefix}.audio.ptt"
@@ -129,6 +172,9 @@ class Subjects:
 
     def audio_event(self, kind: str) -> str:
         return f"{self.prefix}.audio.event.{token(kind, 'event kind')}"
+
+    def audio_events(self) -> str:
+        return f"{self.prefix}.audio.event.*"
 
     # -- web client relay ----------------------------------------------------
     def client_events(self) -> str:

@@ -1,0 +1,306 @@
+"""Who may publish and subscribe what: the one permission table of the bus.
+
+Pure data built from `Subjects`, so no subject is spelled twice. `huxley_cli.auth`
+turns a `Grant` into a user JWT; docs/security.md and tests/security check
+against it. Each rule carries its `stage`:
+
+- `now`: today's subject, and it stays;
+- `legacy`: today's subject that does not say who acts (`focus.rpc`,
+  `audio.out.<stream>`, `audio.mic.claim`, `focus.notify.*` for a host whose
+  instance id is random); granted only while services still use it (phase 2
+  of issue 12 moves them and drops these rules);
+- `phase2`: the subject that replaces it, carrying the holder or owner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from huxley_wire.subjects import Subjects, token
+
+
+class Role(StrEnum):
+    STORAGE = "storage"
+    FOCUS = "focus"
+    BRIDGE = "realtime-bridge"
+    AUDIO_IO = "audio-io"
+    SKILL = "skill-host"
+    OBSERVER = "observer"
+    ADMIN = "admin"
+
+
+class Stage(StrEnum):
+    NOW = "now"
+    LEGACY = "legacy"
+    PHASE2 = "phase2"
+
+
+SERVICE_ROLES = (Role.STORAGE, Role.FOCUS, Role.BRIDGE, Role.AUDIO_IO, Role.SKILL)
+
+# NATS' own subjects (not huxley's): micro discovery and JetStream.
+SRV_ANY = "$SRV.>"
+JS_API = "$JS.API.>"
+JS_ACK = "$JS.ACK.>"
+JS_FLOW = "$JS.FC.>"
+KV_ANY = "$KV.>"
+
+# The holder name the bridge uses with focus today.
+BRIDGE_HOLDER = "bridge"
+
+
+def srv_subjects(service: str) -> tuple[str, ...]:
+    """What a micro service named `huxley-<service>` subscribes: PING/INFO/STATS
+    for all, for its name, and for its instance."""
+    name = f"huxley-{token(service, 'service')}"
+    return ("$SRV.*", f"$SRV.*.{name}", f"$SRV.*.{name}.*")
+
+
+def inbox_prefix(identity: str) -> str:
+    """Each identity reads replies under its own prefix only (nats-py's
+    `inbox_prefix`); a shared `_INBOX.>` would let any part read every reply."""
+    return f"_INBOX_{token(identity, 'identity')}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    subject: str
+    why: str
+    stage: Stage = Stage.NOW
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """One credential: a role at a site. `name` is the NATS user name, the
+    inbox prefix and (for skills and the bridge) the focus holder."""
+
+    role: Role
+    site: str
+    name: str
+    persona: str | None = None  # None: any persona (the services serve all)
+    skills: tuple[str, ...] = ()  # skill-host: the skills this container runs
+    hear_mic: bool = False  # observer: may it see mic audio
+
+    def __post_init__(self) -> None:
+        token(self.site, "site")
+        token(self.name, "identity")
+        if self.persona is not None:
+            token(self.persona, "persona")
+        for skill in self.skills:
+            token(skill, "skill")
+        if self.role is Role.SKILL and (not self.skills or self.persona is None):
+            raise ValueError("a skill-host identity needs its persona and at least one skill")
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    identity: Identity
+    publish: tuple[Rule, ...]
+    subscribe: tuple[Rule, ...]
+    deny_subscribe: tuple[Rule, ...] = ()
+    allow_responses: bool = False  # may answer requests it received
+    jetstream: bool = False
+
+    @property
+    def inbox_prefix(self) -> str:
+        return inbox_prefix(self.identity.name)
+
+    def publish_subjects(self, legacy: bool = True) -> list[str]:
+        return _subjects(self.publish, legacy)
+
+    def subscribe_subjects(self, legacy: bool = True) -> list[str]:
+        return _subjects(self.subscribe, legacy)
+
+    def deny_subscribe_subjects(self) -> list[str]:
+        return _subjects(self.deny_subscribe, True)
+
+
+def _subjects(rules: tuple[Rule, ...], legacy: bool) -> list[str]:
+    out: list[str] = []
+    for rule in rules:
+        if rule.stage is Stage.LEGACY and not legacy:
+            continue
+        if rule.subject not in out:
+            out.append(rule.subject)
+    return out
+
+
+@dataclass
+class _Builder:
+    pub: list[Rule] = field(default_factory=list)
+    sub: list[Rule] = field(default_factory=list)
+
+    def p(self, subject: str, why: str, stage: Stage = Stage.NOW) -> None:
+        self.pub.append(Rule(subject, why, stage))
+
+    def s(self, subject: str, why: str, stage: Stage = Stage.NOW) -> None:
+        self.sub.append(Rule(subject, why, stage))
+
+
+def _service_basics(b: _Builder, s: Subjects, identity: Identity, service: str) -> None:
+    b.s(inbox_prefix(identity.name) + ".>", "its own replies")
+    b.s(s.health(service), "answers health")
+    b.p(s.health(service), "its container's health check (huxley ping)")
+    for subject in srv_subjects(service):
+        b.s(subject, "answers nats micro discovery")
+
+
+def grant_for(identity: Identity) -> Grant:
+    """The permissions of one identity: the table of record."""
+    s = Subjects(identity.site)
+    b = _Builder()
+    persona = identity.persona
+    sessions = s.storage_sessions(persona) if persona else s.storage_sessions_all()
+    role = identity.role
+    if role is Role.STORAGE:
+        _service_basics(b, s, identity, "storage")
+        b.s(s.storage_kv_all(), "serves skill settings")
+        b.s(s.storage_schema_all(), "serves schema versions")
+        b.s(s.storage_sessions_all(), "serves sessions")
+        b.s(s.storage_admin(), "serves export/import")
+        return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True)
+    if role is Role.FOCUS:
+        _service_basics(b, s, identity, "focus")
+        b.s(s.focus_rpc(), "serves focus requests", Stage.LEGACY)
+        b.s(s.focus_rpc_all(), "serves focus requests, per holder", Stage.PHASE2)
+        b.p(s.focus_notify_all(), "notifies holders")
+        b.p(s.focus_events(), "publishes activity, queue and inject events")
+        b.p(s.bridge_rpc(), "hands an inject to the bridge")
+        for subject, why in ((JS_API, "JetStream API"), (KV_ANY, "its KV bucket")):
+            b.p(subject, f"keeps its state in JetStream ({why})")
+        b.p(JS_ACK, "acknowledges JetStream messages")
+        b.p(JS_FLOW, "answers JetStream flow control")
+        return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True, jetstream=True)
+    if role is Role.BRIDGE:
+        _service_basics(b, s, identity, "realtime-bridge")
+        b.s(s.bridge_rpc(), "serves run_inject, completion, snapshot")
+        b.s(s.audio_mic("assistant"), "hears the user while PTT is held")
+        b.s(s.audio_ptt(), "PTT presses")
+        b.s(s.audio_played(), "playback reports")
+        b.s(s.audio_event("control"), "web client controls")
+        b.s(s.skills_manifest(), "learns the tools")
+        b.s(s.focus_notify(BRIDGE_HOLDER), "its focus notices")
+        b.s(s.focus_events(), "focus events")
+        b.p(s.bridge_events(), "publishes its events")
+        b.p(s.skill_tool_all(), "calls tools (only the bridge may)")
+        b.p(s.skill_host_rpc_all(), "discards effects")
+        b.p(s.skills_announce(), "asks hosts to announce")
+        b.p(sessions, "records the conversation")
+        b.p(s.audio_rpc(), "clears and sets volume")
+        b.p(s.focus_rpc(), "focus requests", Stage.LEGACY)
+        b.p(s.focus_rpc_of(BRIDGE_HOLDER), "focus requests as holder bridge", Stage.PHASE2)
+        b.p(s.audio_out_all(), "dialog audio", Stage.LEGACY)
+        b.p(s.audio_out_owned(BRIDGE_HOLDER), "dialog audio under its own name", Stage.PHASE2)
+        return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True)
+    if role is Role.AUDIO_IO:
+        _service_basics(b, s, identity, "audio-io")
+        b.s(s.audio_rpc(), "serves clear, set_volume, snapshot")
+        b.s(s.audio_out_all(), "plays output audio", Stage.LEGACY)
+        b.s(s.audio_out_owned_all(), "plays output audio of every producer", Stage.PHASE2)
+        b.s(s.focus_events(), "follows focus for the mixer and the UI")
+        b.s(s.bridge_events(), "relays the bridge to the web client")
+        b.s(s.server_event(), "relays skill events to the web client")
+        b.p(s.audio_mic("assistant"), "mic audio while PTT is held (only audio-io)")
+        b.p(s.audio_mic("claim"), "mic audio for a claim", Stage.LEGACY)
+        b.p(s.audio_mic_claim_all(), "mic audio to the claim's holder", Stage.PHASE2)
+        b.p(s.audio_ptt(), "PTT presses")
+        b.p(s.audio_played(), "playback reports (only audio-io)")
+        b.p(s.audio_events(), "client connection and control events")
+        b.p(s.client_events(), "web client events for skills")
+        b.p(s.focus_rpc(), "focus snapshot", Stage.LEGACY)
+        b.p(s.focus_rpc_of(identity.name), "focus requests as itself", Stage.PHASE2)
+        b.p(s.bridge_rpc(), "bridge snapshot")
+        b.p(sessions, "lists sessions for the web client")
+        return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True)
+    if role is Role.SKILL:
+        return _skill_grant(identity, s, b)
+    if role is Role.OBSERVER:
+        b.s(inbox_prefix(identity.name) + ".>", "its own replies")
+        b.s(s.everything, "reads the whole site")
+        b.p(s.health_all(), "asks for health (huxley status)")
+        b.p(SRV_ANY, "nats micro ls / info / stats")
+        deny = () if identity.hear_mic else (Rule(s.audio_mic_all(), "does not hear the user"),)
+        return Grant(identity, tuple(b.pub), tuple(b.sub), deny_subscribe=deny)
+    if role is Role.ADMIN:
+        b.s(inbox_prefix(identity.name) + ".>", "its own replies")
+        b.p(s.storage_admin(), "huxley storage export / import")
+        b.p(s.health_all(), "asks for health")
+        b.p(SRV_ANY, "nats micro discovery")
+        return Grant(identity, tuple(b.pub), tuple(b.sub))
+    raise ValueError(f"unknown role {role!r}")
+
+
+def _skill_grant(identity: Identity, s: Subjects, b: _Builder) -> Grant:
+    holder = identity.name
+    persona = identity.persona
+    assert persona is not None  # Identity checks it
+    _service_basics(b, s, identity, "skill-host")
+    for skill in identity.skills:
+        b.p(s.storage_kv(persona, skill), f"its own settings ({skill})")
+        b.p(s.storage_schema(persona, skill), f"its own schema version ({skill})")
+        b.s(s.skill_tool(skill), f"serves its own tools ({skill})")
+    b.s(s.skill_host_rpc(holder), "discards its effects", Stage.PHASE2)
+    b.s(s.skill_host_rpc_all(), "discards (host id is random today)", Stage.LEGACY)
+    b.s(s.focus_notify(holder), "its focus notices", Stage.PHASE2)
+    b.s(s.focus_notify_all(), "focus notices (holder id is random today)", Stage.LEGACY)
+    b.s(s.focus_event("activity"), "focus activity events")
+    b.s(s.focus_event("inject"), "inject outcomes")
+    b.s(s.bridge_event("session"), "session connects")
+    b.s(s.skills_announce(), "announce requests")
+    b.s(s.audio_played(), "playback reports")
+    b.s(s.client_events(), "web client events")
+    b.s(s.audio_mic("claim"), "mic audio while holding a claim", Stage.LEGACY)
+    b.s(s.audio_mic_claim(holder), "mic audio of its own claim only", Stage.PHASE2)
+    b.p(s.focus_rpc(), "acquire, release, inject", Stage.LEGACY)
+    b.p(s.focus_rpc_of(holder), "focus for its own activities and injects", Stage.PHASE2)
+    b.p(s.bridge_rpc(), "completion prompts")
+    b.p(s.skills_manifest(), "its manifest")
+    b.p(s.audio_out_all(), "stream audio", Stage.LEGACY)
+    b.p(s.audio_out_owned(holder), "its own output streams", Stage.PHASE2)
+    b.p(s.server_event(), "events to the web client")
+    return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True)
+
+
+def service_identity(role: Role, site: str, persona: str | None = None) -> Identity:
+    """The one identity of a core service (its name is its role)."""
+    if role not in SERVICE_ROLES or role is Role.SKILL:
+        raise ValueError(f"{role} is not a core service")
+    return Identity(role=role, site=site, name=str(role), persona=persona)
+
+
+def skill_identity(site: str, persona: str, skills: tuple[str, ...], name: str | None = None) -> Identity:
+    """A skill container: named `skill-<skill>` unless it runs several skills."""
+    if name is None:
+        name = f"skill-{skills[0]}" if len(skills) == 1 else "skill-host"
+    return Identity(role=Role.SKILL, site=site, name=name, persona=persona, skills=tuple(skills))
+
+
+def example_identities(site: str = "home") -> list[Identity]:
+    """One identity per role, as docs/security.md shows them."""
+    out = [service_identity(role, site) for role in SERVICE_ROLES if role is not Role.SKILL]
+    out.append(skill_identity(site, "basic", ("timers",)))
+    out.append(Identity(Role.OBSERVER, site, "observer"))
+    out.append(Identity(Role.ADMIN, site, "admin"))
+    return out
+
+
+def markdown_table(site: str = "home") -> str:
+    """The permission table as docs/security.md carries it (a test compares them)."""
+
+    def cell(rules: tuple[Rule, ...], prefix: str = "") -> str:
+        marks = {Stage.NOW: "", Stage.LEGACY: " *(today, until phase 2)*", Stage.PHASE2: " *(phase 2)*"}
+        return "<br>".join(f"{prefix}`{r.subject}`{marks[r.stage]}" for r in rules) or "—"
+
+    lines = [
+        "| identity | role | may publish | may subscribe | answers requests |",
+        "|---|---|---|---|---|",
+    ]
+    for identity in example_identities(site):
+        grant = grant_for(identity)
+        subscribe = cell(grant.subscribe)
+        if grant.deny_subscribe:
+            subscribe += "<br>" + cell(grant.deny_subscribe, "not ")
+        answers = "yes (allow_responses)" if grant.allow_responses else "no"
+        row = f"| `{identity.name}` | {identity.role} | {cell(grant.publish)} | {subscribe} | {answers} |"
+        lines.append(row)
+    return "\n".join(lines) + "\n"
