@@ -58,7 +58,7 @@ class Request[R: BaseModel](Message):
 
 
 def reply_model_of(request: type[Request[Any]]) -> type[BaseModel]:
-    model = getattr(request, "reply_model", None)
+    model: type[BaseModel] | None = getattr(request, "reply_model", None)
     if model is None:
         raise TypeError(f"{request.__name__} names no reply type: declare it as Request[Reply]")
     return model
