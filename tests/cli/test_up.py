@@ -238,3 +238,90 @@ async def check_tap(env: dict[str, str], site: str, port: int) -> None:
     assert f"{subjects.prefix}.test.garbage <11 bytes, not JSON>" in text
     assert f"{subjects.prefix}.test.empty <empty>" in text
     assert any(line.split(" ", 2)[1:2] == ["reply"] and key in line for line in lines), "no reply line"
+
+
+def service_pids(mark: str, module: str) -> list[int]:
+    return [pid for pid, cmd in marked_processes(mark).items() if f"-m {module}" in cmd]
+
+
+def nats_pids(mark: str, port: int) -> list[int]:
+    wanted = f"nats-server -a 127.0.0.1 -p {port}"
+    return [pid for pid, cmd in marked_processes(mark).items() if wanted in cmd]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_up_restarts_a_dead_bus_and_a_stuck_service(tmp_path, site):
+    """`huxley up` keeps the house up through what only a supervisor can fix:
+    nats-server SIGKILLed comes back on the same port and every service
+    reconnects; a service SIGSTOPped (alive, answering nothing) is seen by the
+    health watchdog, SIGKILLed and restarted, and is healthy again."""
+    port = free_port()
+    mark = secrets.token_hex(8)
+    data = tmp_path / "data"
+    env = {
+        **os.environ,
+        MARK_VAR: mark,
+        "HUXLEY_SITE": site,
+        "HUXLEY_DATA_DIR": str(data),
+        "HUXLEY_NATS_PORT": str(port),
+        "HUXLEY_WEB_PORT": str(free_port()),
+        "PYTHONUNBUFFERED": "1",
+        # Faster than the defaults (2 s, 3 misses, 20 s grace), same logic.
+        "HUXLEY_WATCHDOG_INTERVAL_S": "0.5",
+        "HUXLEY_WATCHDOG_FAILURES": "3",
+        "HUXLEY_WATCHDOG_GRACE_S": "15",
+        "HUXLEY_WATCHDOG_TIMEOUT_S": "1",
+    }
+    env.pop("HUXLEY_NATS_URL", None)
+    env.pop("OPENAI_API_KEY", None)
+    up_log = tmp_path / "up.log"
+    log = up_log.open("w")
+    up = subprocess.Popen(
+        [*HUXLEY, "up"],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+    async def all_ok(wait_s: float) -> None:
+        status = await run([*HUXLEY, "status", "--wait", str(wait_s)], env, timeout=wait_s + 30)
+        rows = healthy_rows(status.stdout)
+        assert rows == dict.fromkeys(SERVICES, "ok"), status.stdout + up_log.read_text()
+
+    try:
+        await until((data / "run" / "nats.url").exists, timeout=60, what="huxley up starting nats-server")
+        await all_ok(30)
+
+        # The bus dies hard: the supervisor starts it again on the same port.
+        [bus_pid] = nats_pids(mark, port)
+        os.kill(bus_pid, signal.SIGKILL)
+        await until(lambda: "nats-server is back" in up_log.read_text(), timeout=30, what="nats restart")
+        assert [pid for pid in nats_pids(mark, port) if pid != bus_pid]
+        await all_ok(40)
+
+        # A service stuck, not dead: SIGSTOP. The watchdog kills and restarts it.
+        [stuck] = service_pids(mark, "huxley_focus")
+        os.kill(stuck, signal.SIGSTOP)
+        await until(lambda: not alive(stuck), timeout=60, what="the stuck focus killed")
+        await until(lambda: service_pids(mark, "huxley_focus"), timeout=30, what="focus started again")
+        await all_ok(40)
+        assert "stuck; killing it (SIGKILL)" in up_log.read_text()
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGINT)
+        try:
+            code = up.wait(40)
+        finally:
+            if up.poll() is None:
+                os.killpg(up.pid, signal.SIGKILL)
+            log.close()
+        leftovers = marked_processes(mark)
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert code == 0, up_log.read_text()
+    assert not leftovers, f"processes left behind: {leftovers}"

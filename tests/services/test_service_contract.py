@@ -1,7 +1,8 @@
 """Every service, run as its own process against a real nats-server: it starts,
 registers as a NATS micro service, answers health, answers bad input on EVERY
 one of its request subjects with the error envelope — malformed JSON, a wrong
-schema version, an unknown op, a payload over the subject's size limit — and
+schema version (or a `v` that is not the integer 1), an unknown op, deep
+nesting, huge integers, lone surrogates, a payload over the subject's size limit — and
 keeps serving (same instance healthy, a valid request on each subject still
 answered), then exits 0 on SIGTERM."""
 
@@ -100,6 +101,21 @@ BAD_PAYLOADS = {
     b'{"op": "snapshot"}': ErrorCode.BAD_VERSION,
     b'{"v": 1, "op": "definitely_not_an_op"}': ErrorCode.UNKNOWN_OP,
     b'{"v": 1}': ErrorCode.UNKNOWN_OP,
+    # The classes the chaos run turned into `internal` or silence (issue 13):
+    # nesting past what Python's parser recurses, integers past its 4,300-digit
+    # limit and past ours, lone surrogates (valid JSON, not Unicode), and `v`
+    # values that equal 1 without being the integer 1.
+    b'{"v": 1, "op": "snapshot", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}": ErrorCode.INVALID,
+    b'{"v": 1, "op": "snapshot", "x": ' + b"[" * 100_000 + b"}": ErrorCode.INVALID,
+    b'{"v": 1, "op": "snapshot", "x": ' + b"9" * 5000 + b"}": ErrorCode.INVALID,
+    b'{"v": 1, "op": "snapshot", "x": ' + b"1" * 65 + b"}": ErrorCode.INVALID,
+    b'{"v": 1, "op": "snapshot", "inject_id": "\\ud800"}': ErrorCode.BAD_ENCODING,
+    b'{"v": 1, "op": "run_inject", "inject_id": "\\ud800", "prompt": "x"}': ErrorCode.BAD_ENCODING,
+    b'{"v": 1, "op": "snapshot", "\\udfff": 1}': ErrorCode.BAD_ENCODING,
+    b'{"v": true, "op": "snapshot"}': ErrorCode.BAD_VERSION,
+    b'{"v": 1.0, "op": "snapshot"}': ErrorCode.BAD_VERSION,
+    b'{"v": "1", "op": "snapshot"}': ErrorCode.BAD_VERSION,
+    b'{"v": 1, "op": "' + b"x" * 70_000 + b'"}': ErrorCode.UNKNOWN_OP,
 }
 
 

@@ -21,6 +21,7 @@ from huxley_cli.status import discover, missing_services, render
 from huxley_cli.storage_cmd import storage_app
 from huxley_cli.supervisor import ChildSpec, Supervisor
 from huxley_cli.tap import format_message
+from huxley_cli.watchdog import WatchdogConfig
 from huxley_runtime.bus import connect
 from huxley_runtime.logging import configure_logging
 from huxley_runtime.rpc import gather_replies
@@ -111,7 +112,10 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
         "HUXLEY_PERSONAS_DIR": str(settings.personas_dir.resolve()),
         "PYTHONUNBUFFERED": "1",
     }
-    specs = [ChildSpec(name, [sys.executable, "-m", module], env) for name, module in SERVICE_MODULES.items()]
+    specs = [
+        ChildSpec(name, [sys.executable, "-m", module], env, health=name)
+        for name, module in SERVICE_MODULES.items()
+    ]
     notes = []
     if not os.environ.get("OPENAI_API_KEY"):
         from huxley_cli.natsserver import free_port
@@ -143,7 +147,9 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
         ]
     )
 
-    supervisor = Supervisor(specs)
+    # Health is watched on the same bus; the nats-server we started is kept alive.
+    bus = settings.model_copy(update={"nats_url": url})
+    supervisor = Supervisor(specs, bus=bus, watchdog=WatchdogConfig.from_env(), nats=nats)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -2,9 +2,16 @@
 
 Each child is restarted when it exits on its own, after a backoff that grows
 with quick successive crashes and resets once a child has run for a while.
-Output of every child goes to one stream, each line prefixed with its name.
-Stopping sends SIGTERM to each child's process group, then SIGKILL to what is
-left after a grace period, so no process outlives `huxley up`.
+A child that is alive but stuck is killed and so restarted too: with a bus
+to watch on, the supervisor asks each service's own instance for its health
+(see watchdog) and SIGKILLs one that stops answering. The nats-server that
+`huxley up` started is restarted on its port when it dies.
+
+Output of every child goes to one stream, each line prefixed with its name;
+lines of any length are read (a long one is cut for display), so a child
+never blocks on a full pipe. Stopping sends SIGTERM to each child's process
+group, then SIGKILL to what is left after a grace period, so no process
+outlives `huxley up`.
 """
 
 from __future__ import annotations
@@ -13,11 +20,22 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from nats.aio.client import Client
+
+from huxley_cli.lines import LineSplitter
+from huxley_cli.natsserver import NatsServer
+from huxley_cli.watchdog import Liveness, WatchdogConfig, probe_health
+from huxley_runtime.bus import connect
+from huxley_runtime.settings import HuxleySettings, new_instance_id
+from huxley_wire.subjects import Subjects
+
 STABLE_AFTER_S = 30.0
+READ_CHUNK = 64 * 1024
 
 
 @dataclass
@@ -32,7 +50,7 @@ class RestartPolicy:
     def after_exit(self, ran_for_s: float) -> float:
         if ran_for_s >= self.stable_after_s:
             self.crashes = 0
-        delay = min(self.base_s * (2**self.crashes), self.max_s)
+        delay = min(self.base_s * float(2**self.crashes), self.max_s)
         self.crashes += 1
         return delay
 
@@ -42,36 +60,43 @@ class ChildSpec:
     name: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    health: str | None = None  # the service whose health subject tells it is alive
 
 
 class Child:
-    def __init__(self, spec: ChildSpec, out: TextIO, width: int) -> None:
+    def __init__(self, spec: ChildSpec, out: TextIO, width: int, watchdog: WatchdogConfig) -> None:
         self.spec = spec
         self.out = out
         self.width = width
         self.process: asyncio.subprocess.Process | None = None
+        self.instance = ""
         self.policy = RestartPolicy()
+        self.liveness = Liveness(watchdog)
         self.restarts = 0
 
     def emit(self, line: str) -> None:
-        self.out.write(f"{self.spec.name:<{self.width}} | {line}\n")
-        self.out.flush()
+        # Never let our own output fail the reader: the child's pipe must keep draining.
+        with contextlib.suppress(OSError, ValueError):
+            self.out.write(f"{self.spec.name:<{self.width}} | {line}\n")
+            self.out.flush()
 
     async def run(self, stopping: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         while not stopping.is_set():
             started = loop.time()
+            # A fresh instance id per start, known here, so the watchdog asks this process.
+            self.instance = new_instance_id(self.spec.name)
             self.process = await asyncio.create_subprocess_exec(
                 *self.spec.argv,
-                env={**os.environ, **self.spec.env},
+                env={**os.environ, **self.spec.env, "HUXLEY_INSTANCE": self.instance},
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 stdin=asyncio.subprocess.DEVNULL,
                 start_new_session=True,  # its own process group, so we can stop all of it
             )
+            self.liveness.grace(loop.time())
             assert self.process.stdout is not None
-            while line := await self.process.stdout.readline():
-                self.emit(line.decode(errors="replace").rstrip())
+            await self._pump(self.process.stdout)
             code = await self.process.wait()
             if stopping.is_set():
                 return
@@ -81,24 +106,151 @@ class Child:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), delay)
 
+    async def _pump(self, stream: asyncio.StreamReader) -> None:
+        splitter = LineSplitter()
+        while chunk := await stream.read(READ_CHUNK):
+            for line in splitter.feed(chunk):
+                self.emit(line)
+        for line in splitter.end():
+            self.emit(line)
+
+    async def check(self, nc: Client, subjects: Subjects) -> None:
+        """One health ask; kills the child when it is the last straw."""
+        process, instance = self.process, self.instance
+        loop = asyncio.get_running_loop()
+        if self.spec.health is None or process is None or process.returncode is not None:
+            return
+        if not self.liveness.counting(loop.time()):
+            return
+        config = self.liveness.config
+        answered = await probe_health(nc, subjects.health(self.spec.health), instance, config.timeout_s)
+        if answered is None or process is not self.process:
+            return  # the bus failed us, or the child restarted meanwhile
+        if self.liveness.record(answered):
+            self.emit(
+                f"no health answer {config.failures} times in a row ({config.interval_s:g} s apart): "
+                "stuck; killing it (SIGKILL) to restart it"
+            )
+            self.signal(signal.SIGKILL)
+
     def signal(self, sig: int) -> None:
         if self.process is not None and self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, sig)
 
 
+async def exited(process: subprocess.Popen[bytes]) -> int:
+    """Wait for a Popen child to exit without a thread or a poll loop (a pidfd)."""
+    loop = asyncio.get_running_loop()
+    try:
+        fd = os.pidfd_open(process.pid)
+    except (ProcessLookupError, OSError):
+        return process.wait()
+    try:
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(fd, wake)
+        try:
+            await ready
+        finally:
+            loop.remove_reader(fd)
+    finally:
+        os.close(fd)
+    return process.wait()
+
+
 class Supervisor:
-    def __init__(self, specs: list[ChildSpec], out: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        specs: list[ChildSpec],
+        out: TextIO | None = None,
+        *,
+        bus: HuxleySettings | None = None,
+        watchdog: WatchdogConfig | None = None,
+        nats: NatsServer | None = None,
+    ) -> None:
+        """`bus`: settings (URL, site, credentials) to watch health on; None
+        turns the watchdog off. `nats`: a started nats-server to keep alive."""
+        self.out = out or sys.stdout
+        self.watchdog = watchdog or WatchdogConfig()
         width = max((len(s.name) for s in specs), default=8)
-        self.children = [Child(spec, out or sys.stdout, width) for spec in specs]
+        self.children = [Child(spec, self.out, width, self.watchdog) for spec in specs]
+        self.bus = bus
+        self.nats = nats
+        self.nats_restarts = 0
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._helpers: list[asyncio.Task[None]] = []
+
+    def say(self, line: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.out.write(f"huxley: {line}\n")
+            self.out.flush()
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(c.run(self.stopping), name=c.spec.name) for c in self.children]
+        if self.bus is not None and any(c.spec.health for c in self.children):
+            self._helpers.append(asyncio.create_task(self._watch(self.bus), name="watchdog"))
+        if self.nats is not None:
+            self._helpers.append(asyncio.create_task(self._keep_nats(self.nats), name="nats-keeper"))
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+
+    async def _watch(self, bus: HuxleySettings) -> None:
+        loop = asyncio.get_running_loop()
+        nc = await connect(bus, "huxley-up-watchdog")
+        subjects = Subjects(bus.site)
+        bus_was_down = False
+        try:
+            while not self.stopping.is_set():
+                if not nc.is_connected:
+                    bus_was_down = True
+                else:
+                    if bus_was_down:  # services reconnect too: give them the grace period
+                        for child in self.children:
+                            child.liveness.grace(loop.time())
+                        bus_was_down = False
+                    await asyncio.gather(*(c.check(nc, subjects) for c in self.children))
+                await self._pause(self.watchdog.interval_s)
+        finally:
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+    async def _keep_nats(self, server: NatsServer) -> None:
+        policy = RestartPolicy()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while not self.stopping.is_set():
+            if server.process is not None:
+                code = await exited(server.process)
+                if self.stopping.is_set():
+                    return
+                server.process = None
+                self.say(f"nats-server exited with code {code}; restarting it on port {server.port}")
+            delay = policy.after_exit(loop.time() - started)
+            await self._pause(delay)
+            if self.stopping.is_set():
+                return
+            try:
+                await asyncio.to_thread(server.start)
+            except Exception as exc:
+                self.say(f"nats-server did not start again: {exc}")
+                continue
+            started = loop.time()
+            self.nats_restarts += 1
+            self.say(f"nats-server is back at {server.url}")
 
     async def stop(self, grace_s: float = 10.0) -> None:
         self.stopping.set()
+        for helper in self._helpers:
+            helper.cancel()
+        await asyncio.gather(*self._helpers, return_exceptions=True)
         for child in self.children:
             child.signal(signal.SIGTERM)
         try:

@@ -7,12 +7,12 @@ operation in `op`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from huxley_wire import bounded_json
 from huxley_wire.errors import ErrorCode, WireError
 
 SCHEMA_VERSION = 1
@@ -58,41 +58,43 @@ class Request[R: BaseModel](Message):
 
 
 def reply_model_of(request: type[Request[Any]]) -> type[BaseModel]:
-    model = getattr(request, "reply_model", None)
+    model: type[BaseModel] | None = getattr(request, "reply_model", None)
     if model is None:
         raise TypeError(f"{request.__name__} names no reply type: declare it as Request[Reply]")
     return model
 
 
 def encode(msg: BaseModel) -> bytes:
-    data = json.loads(msg.model_dump_json())
+    """Never raises for a model that validated (see bounded_json.dumps)."""
+    data = msg.model_dump(mode="json")
     if isinstance(msg, Request):
         data["op"] = msg.op
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return bounded_json.dumps(data)
 
 
 def encode_obj(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return bounded_json.dumps(obj)
+
+
+def brief(value: object, limit: int = 40) -> str:
+    """A peer's value as it may appear in an error message or a log line:
+    its repr, cut short (a 70 KB `op` must not become a 70 KB log line)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
 def decode_object(data: bytes, max_bytes: int = MAX_CONTROL_BYTES) -> dict[str, Any]:
-    """Bytes to a JSON object, with the checks every subject needs."""
-    if len(data) > max_bytes:
-        raise WireError(ErrorCode.TOO_LARGE, f"payload is {len(data)} bytes, limit {max_bytes}")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise WireError(ErrorCode.BAD_ENCODING, f"payload is not valid UTF-8: {exc}") from None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise WireError(ErrorCode.BAD_JSON, f"payload is not JSON: {exc}") from None
+    """Bytes to a JSON object, with the checks every subject needs: the bounds
+    of bounded_json, an object, and `v` exactly the integer SCHEMA_VERSION
+    (`true`, `1.0` and `"1"` are not version 1)."""
+    obj = bounded_json.loads(data, max_bytes)
     if not isinstance(obj, dict):
         raise WireError(ErrorCode.BAD_JSON, f"payload must be a JSON object, got {type(obj).__name__}")
     version = obj.get("v")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise WireError(
-            ErrorCode.BAD_VERSION, f"schema version {version!r} not supported, expected {SCHEMA_VERSION}"
+            ErrorCode.BAD_VERSION,
+            f"schema version {brief(version)} not supported, expected the integer {SCHEMA_VERSION}",
         )
     return obj
 
@@ -100,7 +102,7 @@ def decode_object(data: bytes, max_bytes: int = MAX_CONTROL_BYTES) -> dict[str, 
 def describe_validation(exc: ValidationError, limit: int = 3) -> str:
     parts = []
     for err in exc.errors()[:limit]:
-        where = ".".join(str(p) for p in err["loc"]) or "message"
+        where = ".".join(str(p)[:40] for p in err["loc"]) or "message"
         parts.append(f"{where}: {err['msg']}")
     more = len(exc.errors()) - limit
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
@@ -133,5 +135,5 @@ class RequestTable:
         model = self.by_op.get(op) if isinstance(op, str) else None
         if model is None:
             known = ", ".join(sorted(self.by_op))
-            raise WireError(ErrorCode.UNKNOWN_OP, f"unknown op {op!r}; this subject serves: {known}")
+            raise WireError(ErrorCode.UNKNOWN_OP, f"unknown op {brief(op)}; this subject serves: {known}")
         return validate(obj, model)
