@@ -41,8 +41,8 @@ def to_markdown(results: list[Measurement], meta: dict[str, object]) -> str:
         f"Run {meta['when']} on {meta['machine']} (Python {meta['python']}).",
         "Ratios compare each figure with a baseline measured in the same run.",
         "",
-        "| benchmark | unit | p50 | p99 | value | n | baseline | ratio (p50 or value) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| benchmark | unit | p50 | p99 | max | value | n | baseline | ratio (p50 or value) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for m in results:
         ratio = "-"
@@ -53,8 +53,8 @@ def to_markdown(results: list[Measurement], meta: dict[str, object]) -> str:
             if mine and theirs:
                 ratio = f"{mine / theirs:.2f}x"
         lines.append(
-            f"| {m.name} | {m.unit} | {_fmt(m.p50)} | {_fmt(m.p99)} | {_fmt(m.value)} | {m.n} | "
-            f"{m.baseline or '-'} | {ratio} |"
+            f"| {m.name} | {m.unit} | {_fmt(m.p50)} | {_fmt(m.p99)} | {_fmt(m.max)} | {_fmt(m.value)} "
+            f"| {m.n} | {m.baseline or '-'} | {ratio} |"
         )
     notes = [f"- **{m.name}**: {m.note}" for m in results if m.note]
     if notes:
@@ -80,7 +80,8 @@ async def main(selected: list[str]) -> int:
                     continue
                 for m in got:
                     print(
-                        f"   {m.name}: p50={_fmt(m.p50)} p99={_fmt(m.p99)} value={_fmt(m.value)} {m.unit}",
+                        f"   {m.name}: p50={_fmt(m.p50)} p99={_fmt(m.p99)} max={_fmt(m.max)} "
+                        f"value={_fmt(m.value)} {m.unit}",
                         flush=True,
                     )
                 results.extend(got)

@@ -27,6 +27,7 @@ class Measurement:
     p50: float | None = None
     p99: float | None = None
     value: float | None = None  # for throughput-like figures
+    max: float | None = None  # the slowest sample, for latencies
     n: int = 0
     baseline: str | None = None  # the name of a measurement taken in the same run
     note: str = ""
@@ -60,6 +61,7 @@ def latency(name: str, samples_ms: list[float], baseline: str | None = None, not
         p50=percentile(samples_ms, 50),
         p99=percentile(samples_ms, 99),
         value=statistics.fmean(samples_ms) if samples_ms else None,
+        max=max(samples_ms) if samples_ms else None,
         n=len(samples_ms),
         baseline=baseline,
         note=note,

@@ -11,6 +11,7 @@ PACKAGES=(
   libportaudio2 portaudio19-dev alsa-utils   # PyAudio backend, ALSA null/loopback devices
   chromium chromium-driver                   # browser tests (headless)
   postgresql                                 # storage on PostgreSQL
+  mosquitto                                  # MQTT broker, for `make bench`'s transport comparison
 )
 
 # --build-deps: only what building the venv needs (PyAudio compiles against

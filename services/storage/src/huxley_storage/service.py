@@ -19,6 +19,7 @@ from huxley_runtime.service import Endpoint, Handler, Service
 from huxley_storage import transfer
 from huxley_storage.backup import Backups
 from huxley_storage.databases import Backend, PostgresBackend, SqliteBackend
+from huxley_storage.kv import Kv
 from huxley_storage.paging import fill_page, json_size
 from huxley_storage.repo import schema_versions, sessions, settings
 from huxley_storage.repo import transfer as rows
@@ -54,6 +55,7 @@ class StorageService(Service):
                 self.settings.data_dir / STORAGE_DIR, self.settings.storage_sqlite_synchronous
             )
         self.store = Store(backend)
+        self.kv = Kv(self.store)
         self.backups = (
             Backups(backend, self.settings.storage_backup_keep)
             if isinstance(backend, SqliteBackend)
@@ -75,7 +77,7 @@ class StorageService(Service):
         await self.store.backend.close()
 
     def health(self) -> tuple[str, dict[str, Any]]:
-        detail = self.store.detail()
+        detail = self.store.detail() | self.kv.detail()
         if self.backups is not None:
             detail |= self.backups.detail()
         else:
@@ -104,16 +106,13 @@ class StorageService(Service):
     async def kv_get(self, req: m.KvGet, subject: str) -> m.KvValue:
         persona, skill = self._namespace(subject)
         check_key(req.key)
-        async with self.store.transaction(persona) as conn:
-            value = await settings.get(conn, persona, skill, req.key)
-        return m.KvValue(key=req.key, value=value)
+        return m.KvValue(key=req.key, value=await self.kv.get(persona, skill, req.key))
 
     async def kv_set(self, req: m.KvSet, subject: str) -> Ok:
         persona, skill = self._namespace(subject)
         check_key(req.key)
         check_text(req.value)
-        async with self.store.transaction(persona, write=True) as conn:
-            await settings.put(conn, persona, skill, req.key, req.value, self.clock())
+        await self.kv.set(persona, skill, req.key, req.value, self.clock())
         return Ok()
 
     async def kv_list(self, req: m.KvList, subject: str) -> m.KvItems:
@@ -127,9 +126,7 @@ class StorageService(Service):
     async def kv_delete(self, req: m.KvDelete, subject: str) -> m.KvDeleted:
         persona, skill = self._namespace(subject)
         check_key(req.key)
-        async with self.store.transaction(persona, write=True) as conn:
-            deleted = await settings.delete(conn, persona, skill, req.key)
-        return m.KvDeleted(deleted=deleted)
+        return m.KvDeleted(deleted=await self.kv.delete(persona, skill, req.key))
 
     # -- schema versions ---------------------------------------------------------
     async def schema_get(self, req: m.SchemaGet, subject: str) -> m.SchemaVersion:
@@ -258,10 +255,13 @@ class StorageService(Service):
         by_persona: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
         for row in parsed:
             by_persona[row.persona][row.kind].append(transfer.columns(row))
-        for persona, kinds in by_persona.items():
-            async with self.store.transaction(persona, write=True) as conn:
-                for kind in transfer.KINDS:
-                    await rows.write(conn, kind, kinds.get(kind, []))
+        try:
+            for persona, kinds in by_persona.items():
+                async with self.store.transaction(persona, write=True) as conn:
+                    for kind in transfer.KINDS:
+                        await rows.write(conn, kind, kinds.get(kind, []))
+        finally:
+            self.kv.forget_all()  # settings rows changed underneath the cache (or may have)
         return m.AdminImported(imported=len(parsed))
 
     def endpoints(self) -> list[Endpoint]:

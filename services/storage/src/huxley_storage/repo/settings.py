@@ -21,9 +21,20 @@ async def get(conn: AsyncConnection, persona: str, skill: str, key: str) -> str 
     return (await conn.execute(query)).scalar_one_or_none()
 
 
+async def namespace(conn: AsyncConnection, persona: str, skill: str, limit: int) -> dict[str, str]:
+    """Up to `limit` (key: value) of the namespace."""
+    rows = await conn.execute(sa.select(t.c.key, t.c.value).where(_namespace(persona, skill)).limit(limit))
+    return {key: value for key, value in rows}
+
+
 async def put(conn: AsyncConnection, persona: str, skill: str, key: str, value: str, now: float) -> None:
     row = {"persona": persona, "skill": skill, "key": key, "value": value, "updated_at": now}
     await upsert(conn, t, row)
+
+
+async def put_many(conn: AsyncConnection, rows: list[dict[str, object]]) -> None:
+    """Upsert full rows (persona, skill, key, value, updated_at) in one statement."""
+    await upsert(conn, t, rows)
 
 
 async def delete(conn: AsyncConnection, persona: str, skill: str, key: str) -> bool:

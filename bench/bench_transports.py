@@ -1,0 +1,129 @@
+"""Bare transports side by side, in the same run: the one-way latency of a
+20 ms frame (960 B PCM) from a publisher process to a subscriber process,
+paced at 50 frames/s and in bursts of five back-to-back frames (the last
+frame of each burst is reported, the one that waits for the other four).
+
+Raw TCP is the floor; Wyoming (its event framing over TCP, no broker), MQTT
+through a local mosquitto (started here on a spare port when it is
+installed) and bare NATS (nats-py with its default 2 MiB pending buffer, and
+with a pending buffer smaller than a frame) are reported against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench.harness import BenchEnv, Measurement, latency
+
+REPO = Path(__file__).resolve().parents[1]
+FRAMES = 250  # 5 s paced; 50 bursts of five
+TRANSPORTS = ("tcp", "wyoming", "mqtt", "nats", "nats_small_pending")
+NOTES = {
+    "tcp": "raw TCP, length-prefixed frames, TCP_NODELAY: the floor",
+    "wyoming": "wyoming 1.10.2 async_write_event/async_read_event over TCP, no broker",
+    "mqtt": "paho-mqtt through a local mosquitto, QoS 0, TCP_NODELAY on both hops",
+    "nats": "nats-py publish/subscribe through the run's nats-server, default pending_size (2 MiB)",
+    "nats_small_pending": "nats-py with pending_size=1: every publish goes to the socket at once",
+}
+
+
+def spare_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def mosquitto() -> Iterator[str | None]:
+    """A mosquitto on a spare loopback port: its host:port, or None if it is not installed."""
+    binary = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+    if binary is None:
+        yield None
+        return
+    port = spare_port()
+    with tempfile.TemporaryDirectory(prefix="huxley-mqtt-") as tmp:
+        conf = Path(tmp) / "mosquitto.conf"
+        conf.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
+        )
+        proc = subprocess.Popen(
+            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"mosquitto did not start on port {port}")
+                time.sleep(0.05)
+            yield f"127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(5)
+
+
+async def peer(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.transport_peers", *args, cwd=REPO, stdout=asyncio.subprocess.PIPE
+    )
+
+
+async def measure(transport: str, address: str, mode: str) -> list[tuple[float, bool]]:
+    sub = await peer("sub", transport, address)
+    assert sub.stdout is not None
+    try:
+        ready = (await asyncio.wait_for(sub.stdout.readline(), 30)).decode().split()
+        if not ready or ready[0] != "ready":
+            raise RuntimeError(f"{transport} subscriber did not start")
+        target = ready[1] if transport in ("tcp", "wyoming") else address
+        pub = await peer("pub", transport, target, mode, str(FRAMES))
+        await asyncio.wait_for(pub.wait(), 120)
+        result = json.loads(await asyncio.wait_for(sub.stdout.readline(), 60))
+    finally:
+        if sub.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                sub.kill()
+        await sub.wait()
+    samples: list[tuple[float, bool]] = [(float(ms), bool(last)) for ms, last in result["samples"]]
+    if not result["complete"]:
+        raise RuntimeError(f"{transport} {mode}: the subscriber never saw the end ({len(samples)} frames)")
+    return samples
+
+
+async def run(env: BenchEnv) -> list[Measurement]:
+    results: list[Measurement] = []
+    with mosquitto() as mqtt_address:
+        for transport in TRANSPORTS:
+            if transport == "mqtt" and mqtt_address is None:
+                print("   mosquitto is not installed: no MQTT figures (scripts/setup-system.sh installs it)")
+                continue
+            address = {"mqtt": mqtt_address or "", "tcp": "", "wyoming": ""}.get(transport, env.nats_url)
+            for mode in ("paced", "burst"):
+                samples = await measure(transport, address, mode)
+                if mode == "burst":
+                    samples = [s for s in samples if s[1]]
+                name = f"transport.{transport}.{'paced' if mode == 'paced' else 'burst_last'}"
+                floor = f"transport.tcp.{'paced' if mode == 'paced' else 'burst_last'}"
+                what = "50 frames/s" if mode == "paced" else "last frame of each burst of 5"
+                results.append(
+                    latency(
+                        name,
+                        [ms for ms, _ in samples],
+                        baseline=None if transport == "tcp" else floor,
+                        note=f"{NOTES[transport]}; {what}; publisher and subscriber in separate processes",
+                    )
+                )
+    return results
