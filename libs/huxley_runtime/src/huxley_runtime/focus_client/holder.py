@@ -19,10 +19,10 @@ from pydantic import BaseModel
 from huxley_runtime.bus import settle
 from huxley_runtime.focus_client.held import HeldActivity, Holdings, PendingState
 from huxley_runtime.focus_client.notices import NOTIFICATIONS, FocusHandler, Inbox
-from huxley_runtime.focus_client.tasks import cancel, loop_now, respond
+from huxley_runtime.focus_client.tasks import cancel, encode_error, loop_now, respond
 from huxley_runtime.logging import get_logger
 from huxley_runtime.rpc import RETRYABLE, request
-from huxley_wire.codec import Ok, Request, encode, encode_obj
+from huxley_wire.codec import Ok, Request, encode
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import focus as m
 from huxley_wire.messages.focus import (
@@ -202,13 +202,31 @@ class FocusClient:
 
     # -- notifications ---------------------------------------------------------------------
     async def _on_notify(self, msg: Msg) -> None:
+        """Every request on focus.notify.<holder> gets an answer: `ok`, or the
+        error envelope for anything that is not a notification."""
         try:
             note = NOTIFICATIONS.decode(msg.data)
         except WireError as exc:
-            log.warning("bad_notification", holder=self.holder, code=str(exc.code), error=exc.message)
-            await respond(msg, encode_obj(exc.envelope()))
+            await self._reject(msg, exc)
             return
+        except (RecursionError, ValueError) as exc:  # nesting or an integer past the decoder's limits
+            await self._reject(msg, WireError(ErrorCode.BAD_JSON, f"payload cannot be decoded: {exc!r:.200}"))
+            return
+        except Exception as exc:
+            await self._reject(msg, WireError(ErrorCode.INVALID, f"payload rejected: {exc!r:.200}"))
+            return
+        try:
+            await self._take(note)
+        except Exception as exc:  # our own failure: still answer, and go on
+            log.exception("notification_failed", holder=self.holder, op=note.op)
+            await respond(msg, encode_error(WireError(ErrorCode.INTERNAL, repr(exc)[:200])))
+            return
+        await respond(msg, encode(Ok()))
+
+    async def _take(self, note: Request[Ok]) -> None:
         if isinstance(note, m.FocusChange):
+            if note.state is m.FocusState.NONE and self.held.ended(note.activity_id):
+                return  # a redelivered NONE (focus retries one we acked late): heard already
             self.held.learn(note, loop_now())
             self._inbox.put(note)
         elif isinstance(note, m.EffectDropped):
@@ -220,7 +238,10 @@ class FocusClient:
                 await asyncio.wait_for(asyncio.shield(done), self.patience_hook_timeout_s)
             except TimeoutError:
                 log.warning("patience_hook_slow", holder=self.holder, activity=note.activity_id)
-        await respond(msg, encode(Ok()))
+
+    async def _reject(self, msg: Msg, exc: WireError) -> None:
+        log.warning("bad_notification", holder=self.holder, code=str(exc.code), error=exc.message[:300])
+        await respond(msg, encode_error(exc))
 
     # -- the lease -----------------------------------------------------------------------------
     async def _keep_lease(self) -> None:
