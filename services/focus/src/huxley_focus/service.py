@@ -35,7 +35,7 @@ from huxley_focus.store import FocusStore
 from huxley_runtime.rpc import RETRYABLE, request
 from huxley_runtime.service import Endpoint, Handler, Service
 from huxley_wire.codec import Ok, Request, encode
-from huxley_wire.errors import WireError
+from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import focus as m
 from huxley_wire.messages.bridge import RunInject as RunInjectRequest
 
@@ -91,7 +91,7 @@ class FocusService(Service):
             "current_inject": self.core.current.entry.inject_id if self.core.current else None,
             "holders": sorted(h for h, d in self.core.holders.items() if d > now),
             # Arbitration works without the bridge; only injects wait for it.
-            "bridge": "renewing" if self.core.bridge_alive(now) else "absent: injects wait in the queue",
+            "bridge": _bridge_state(self.core, now),
             "persisted": self._store is not None and self._store.ready,
         }
         if self._store is not None and not self._store.ready:
@@ -124,7 +124,7 @@ class FocusService(Service):
         return await self._apply(lambda now: self.core.release(req, now))
 
     async def _renew(self, req: m.Renew, subject: str) -> BaseModel:
-        reply = await self._apply(lambda now: self.core.renew(req.holder, now))
+        reply = await self._apply(lambda now: self.core.renew(req.holder, now, req.ready))
         assert isinstance(reply, m.Renewed)
         late = [a for a in self._courier.undelivered(req.holder) if a not in reply.activity_ids]
         return m.Renewed(activity_ids=[*reply.activity_ids, *late]) if late else reply
@@ -279,6 +279,14 @@ class FocusService(Service):
                     timeout=self.settings.focus_run_inject_timeout_s,
                 )
             except WireError as exc:
+                if exc.code == ErrorCode.UNAVAILABLE:
+                    # Not taken (its model is out of reach, or no bridge answers):
+                    # back to the queue until the bridge renews ready again.
+                    self.log.warning("run_inject_unavailable", inject=cmd.inject_id, error=exc.message)
+                    await self._apply_effects(
+                        functools.partial(self.core.inject_unavailable, cmd.inject_id, cmd.activity_id)
+                    )
+                    return
                 self.log.warning(
                     "run_inject_retry",
                     inject=cmd.inject_id,
@@ -360,3 +368,9 @@ class FocusService(Service):
                     await self._restore()
                 await self._persist()
             self.log.info("focus_store_available", bucket=self._store.bucket)
+
+
+def _bridge_state(core: FocusCore, now: float) -> str:
+    if not core.bridge_alive(now):
+        return "absent: injects wait in the queue"
+    return "renewing" if core.bridge_ready else "not ready (model unreachable): injects wait in the queue"

@@ -56,7 +56,11 @@ class FocusClient:
         renew_interval_s: float = RENEW_INTERVAL_S,
         request_timeout_s: float = REQUEST_TIMEOUT_S,
         patience_hook_timeout_s: float = PATIENCE_HOOK_TIMEOUT_S,
+        ready: bool | None = None,
     ) -> None:
+        """`ready`: what every renew states (`Renew.ready`); the bridge starts
+        with False and calls `set_ready` as its model session comes and goes.
+        None states nothing (focus takes it as ready)."""
         self.nc = nc
         self.subjects = subjects
         self.holder = holder
@@ -73,6 +77,7 @@ class FocusClient:
         self._acquiring = 0  # acquires in flight
         self._acquire_count = 0  # acquires ever started
         self.lease_ok = False  # the last renew got an answer
+        self._ready = ready
         self._notify_subject = subjects.focus_notify(holder)  # validates the holder token
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -193,6 +198,21 @@ class FocusClient:
     async def snapshot(self) -> m.Snapshot:
         return await self._request(m.SnapshotRequest())
 
+    @property
+    def ready(self) -> bool | None:
+        return self._ready
+
+    async def set_ready(self, ready: bool) -> None:
+        """State whether this holder can do its part now (the bridge: its model
+        session is up, so an injected turn can be spoken). A change is renewed
+        at once, so focus holds injects back (or fires them) without waiting
+        for the next heartbeat."""
+        if ready == self._ready:
+            return
+        self._ready = ready
+        if self._lease is not None:
+            await self._renew()
+
     def state_of(self, activity_id: str) -> PendingState | None:
         return self.held.state_of(activity_id)
 
@@ -253,7 +273,8 @@ class FocusClient:
         sent_at = loop_now()
         acquires_before = self._acquire_count
         try:
-            reply = await self._request(m.Renew(holder=self.holder), timeout=self.renew_interval_s * 2)
+            renew = m.Renew(holder=self.holder, ready=self._ready)
+            reply = await self._request(renew, timeout=self.renew_interval_s * 2)
         except WireError as exc:
             if self.lease_ok:
                 log.warning("focus_renew_failed", holder=self.holder, code=str(exc.code), error=exc.message)
