@@ -9,8 +9,9 @@ Scheduler rules (docs/protocol.md, "The inject scheduler"):
 
 - An inject fires only when no turn is live (DIALOG empty), the queue is not
   held by a fresh user-PTT interrupt, the bridge holds a lease and did not
-  say it is unready (it executes the turn: its model must be reachable), and the inject is eligible: not while a claim is live unless
-  PREEMPT, and a NORMAL one not while content plays (foreground or ducked).
+  say it is unready (it executes the turn: its model must be reachable), and
+  the inject is eligible: not while a claim is live unless PREEMPT, and a
+  NORMAL one not while content plays (foreground or ducked).
 - Otherwise it is queued; a queued entry with the same dedup_key is replaced.
 - A request whose dedup_key equals the inject now playing is dropped.
 - At a turn's end (`turn_end`) the turn's stream or claim and the queue are
