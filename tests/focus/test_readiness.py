@@ -5,9 +5,19 @@ that passes meanwhile tells the owner (`expired`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
 from focus.harness import Sim, stream
 from huxley_focus.core import FocusCore
-from huxley_wire.messages.focus import InjectPriority
+from huxley_focus.service import FocusService
+from huxley_runtime.bus import settle
+from huxley_wire.messages.focus import Channel, EndReason, InjectEvent, InjectPriority
+from huxley_wire.subjects import Subjects
+from support.focus_peers import BridgePeer, Recorder
+from support.services import running, wait_healthy
 
 NORMAL, BLOCK = InjectPriority.NORMAL, InjectPriority.BLOCK_BEHIND_COMMS
 
@@ -106,3 +116,110 @@ def test_readiness_and_the_requeued_inject_survive_a_restart() -> None:
     assert not any(type(e).__name__ == "RunInject" for e in fx)
     _, fx = again.renew("bridge", sim.now + 1.5, True)
     assert [e.inject_id for e in fx if type(e).__name__ == "RunInject"] == ["i1"]
+
+
+# -- over a real nats-server, with a scripted bridge ---------------------------------------------
+async def inject_events(nc: Client, site: str) -> Recorder:
+    log = Recorder()
+
+    async def on(msg: Msg) -> None:
+        log.add(InjectEvent.model_validate_json(msg.data))
+
+    await nc.subscribe(Subjects(site).focus_event("inject"), cb=on)
+    await settle(nc)
+    return log
+
+
+def steps(log: Recorder, inject_id: str) -> list[str]:
+    return [e.status for e in log.items if e.inject_id == inject_id]
+
+
+async def test_bus_an_unready_bridge_gets_no_inject_until_it_is_ready(
+    nc: Client, site: str, focus: FocusService
+) -> None:
+    injects = await inject_events(nc, site)
+    peer = await BridgePeer(nc, site, ready=False).start()
+    try:
+        reply = await peer.client.inject("tea is ready", priority=BLOCK, wait=True)
+        assert reply.status == "queued"
+        health = await wait_healthy(nc, site, "focus")
+        assert health.detail["bridge"].startswith("not ready") and health.detail["queue"] == 1
+        assert peer.run_injects.items == []
+        await peer.client.set_ready(True)  # renews at once
+        run = await peer.next_inject(reply.inject_id)
+        await peer.finish(run)
+        await injects.wait_for(lambda e: e.inject_id == reply.inject_id and e.status == "done")
+        assert steps(injects, reply.inject_id) == ["queued", "fired", "done"]
+        assert len(peer.run_injects.items) == 1
+    finally:
+        await peer.stop()
+
+
+async def test_bus_run_inject_unavailable_requeues_and_fires_once_when_ready(
+    nc: Client, site: str, holders: Any
+) -> None:
+    injects = await inject_events(nc, site)
+    book = await holders("host")
+    playing = await book.client.acquire(Channel.CONTENT, "audiobooks", patience_ms=60_000)
+    peer = await BridgePeer(nc, site, ready=True).start()
+    try:
+        peer.unavailable = True
+        reply = await peer.client.inject("tea is ready", priority=BLOCK, wait=True)
+        assert reply.status == "fired"
+        refused = await peer.refused.wait_for(lambda r: r.inject_id == reply.inject_id)
+        await injects.wait_for(lambda e: e.inject_id == reply.inject_id and e.status == "queued")
+        # Its DIALOG was given back: the bridge hears NONE, the book plays on.
+        lost = await peer.handler.wait_state(refused.activity_id, "none")
+        assert lost.reason == EndReason.ERROR
+        await book.handler.wait_state(playing.activity_id, "foreground")
+        snapshot = await peer.client.snapshot()
+        assert [q.inject_id for q in snapshot.queue] == [reply.inject_id]
+        assert peer.run_injects.items == []  # nothing accepted
+
+        peer.unavailable = False
+        await peer.client.set_ready(True)
+        run = await peer.next_inject(reply.inject_id)
+        assert run.activity_id != refused.activity_id  # a new turn, the same inject
+        await peer.finish(run)
+        await injects.wait_for(lambda e: e.inject_id == reply.inject_id and e.status == "done")
+        assert steps(injects, reply.inject_id) == ["fired", "queued", "fired", "done"]
+        assert [r.inject_id for r in peer.run_injects.items] == [reply.inject_id]  # spoken once
+        await book.handler.wait_state(playing.activity_id, "foreground")
+    finally:
+        await peer.stop()
+
+
+async def test_bus_an_inject_whose_ttl_passes_while_the_bridge_is_unready_expires(
+    nc: Client, site: str, focus: FocusService
+) -> None:
+    injects = await inject_events(nc, site)
+    peer = await BridgePeer(nc, site, ready=False).start()
+    try:
+        reply = await peer.client.inject("the pasta", priority=BLOCK, ttl_s=0.5)
+        assert reply.status == "queued"
+        await injects.wait_for(lambda e: e.inject_id == reply.inject_id and e.status == "expired")
+        await peer.client.set_ready(True)
+        assert (await peer.client.snapshot()).queue == []
+        assert peer.run_injects.items == [] and peer.refused.items == []
+    finally:
+        await peer.stop()
+
+
+async def test_bus_a_requeued_inject_survives_a_restart_of_focus(
+    nc: Client, site: str, focus_settings: Any
+) -> None:
+    injects = await inject_events(nc, site)
+    async with running(FocusService, focus_settings):
+        peer = await BridgePeer(nc, site, ready=True).start()
+        peer.unavailable = True
+        reply = await peer.client.inject("tea is ready", priority=BLOCK)
+        await injects.wait_for(lambda e: e.inject_id == reply.inject_id and e.status == "queued")
+    async with running(FocusService, focus_settings):
+        assert [q.inject_id for q in (await peer.client.snapshot()).queue] == [reply.inject_id]
+        peer.unavailable = False
+        await peer.client.set_ready(True)
+        run = await peer.next_inject(reply.inject_id)
+        await peer.finish(run)
+        await injects.wait_for(lambda e: e.inject_id == reply.inject_id and e.status == "done")
+        assert [r.inject_id for r in peer.run_injects.items] == [reply.inject_id]
+        await peer.stop()
