@@ -20,13 +20,13 @@ from typing import Any
 from huxley_runtime.logging import get_logger
 from huxley_runtime.rpc import RETRYABLE
 from huxley_wire.codec import Ok, Request
-from huxley_wire.errors import WireError
+from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages.focus import FocusChange, FocusState
 
 log = get_logger(component="focus-courier")
 
 BACKOFF_S = (0.1, 0.2, 0.5, 1.0)
-GIVE_UP_S = 30.0  # a holder that renews but never acks is broken; stop after this
+GIVE_UP_S = 10.0  # a holder that renews but never acks is broken; stop after this
 
 Send = Callable[[str, Request[Ok]], Awaitable[None]]  # raises WireError when not acked
 Spawn = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[Any]]
@@ -38,13 +38,18 @@ class Courier:
         self._alive = alive
         self._spawn = spawn
         self._backlogs: dict[str, deque[Request[Ok]]] = {}
+        self._deaf: set[str] = set()  # the last attempt found no subscriber at all
 
     def has_backlog(self, holder: str) -> bool:
         return holder in self._backlogs
 
     def undelivered(self, holder: str) -> list[str]:
         """Activities whose NONE this holder has not acked: a renew reply
-        still lists them, so the holder does not synthesize a NONE of its own."""
+        still lists them, so a slow holder does not synthesize a NONE of its
+        own. A deaf one (nobody serves its notify subject) is left to
+        synthesize it: the real one may never reach it."""
+        if holder in self._deaf:
+            return []
         return [
             message.activity_id
             for message in self._backlogs.get(holder, ())
@@ -77,6 +82,10 @@ class Courier:
                 try:
                     await self._send(holder, message)
                 except WireError as exc:
+                    if exc.code == ErrorCode.UNAVAILABLE:
+                        self._deaf.add(holder)
+                    elif exc.code == ErrorCode.TIMEOUT:
+                        self._deaf.discard(holder)  # it is there, only busy
                     if exc.code in RETRYABLE:
                         await asyncio.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
                         attempt += 1
@@ -88,3 +97,4 @@ class Courier:
                 log.info("notify_redelivered", holder=holder, op=message.op)
         finally:
             self._backlogs.pop(holder, None)
+            self._deaf.discard(holder)
