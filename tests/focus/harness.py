@@ -55,6 +55,7 @@ class Sim:
         self.now = 1_000_000.0
         self.core = FocusCore(new_id=self._new_id, **options)
         self.effects: list[Effect] = []
+        self.bridge_ready: bool | None = None  # what the bridge's renews state
         if bridge:
             self.renew("bridge")
 
@@ -101,8 +102,14 @@ class Sim:
         return self._keep(effects)
 
     def renew(self, holder: str) -> tuple[m.Renewed, list[tuple[Any, ...]]]:
-        reply, effects = self.core.renew(holder, self.now)
+        ready = self.bridge_ready if holder == "bridge" else None
+        reply, effects = self.core.renew(holder, self.now, ready)
         return reply, self._keep(effects)
+
+    def bridge_says(self, ready: bool) -> list[tuple[Any, ...]]:
+        """The bridge's model session came or went: it renews at once."""
+        self.bridge_ready = ready
+        return self.renew("bridge")[1]
 
     def inject(
         self,

@@ -16,7 +16,7 @@ from nats.aio.msg import Msg
 from huxley_runtime.bus import settle
 from huxley_runtime.focus_client import FocusClient
 from huxley_wire.codec import RequestTable, encode, encode_obj
-from huxley_wire.errors import WireError
+from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages.bridge import InjectAccepted, RunInject
 from huxley_wire.messages.focus import FocusChange
 from huxley_wire.subjects import Subjects
@@ -94,15 +94,23 @@ class RecordingHandler:
 
 class BridgePeer:
     """Holder `bridge` plus a bridge.rpc responder that accepts run_inject
-    (idempotent on inject_id, like the real bridge) and records each one."""
+    (idempotent on inject_id, like the real bridge) and records each one.
 
-    def __init__(self, nc: Client, site: str, *, answer: bool = True) -> None:
+    `ready` is what its renews state (None: nothing, like a bridge that
+    predates it). With `unavailable`, a run_inject it has not accepted before
+    is answered `unavailable` after it renews not ready — a bridge that lost
+    its model between a renew and the request."""
+
+    def __init__(self, nc: Client, site: str, *, answer: bool = True, ready: bool | None = None) -> None:
         self.nc = nc
         self.subjects = Subjects(site)
         self.handler = RecordingHandler()
-        self.client = FocusClient(nc, self.subjects, "bridge", self.handler)
+        self.client = FocusClient(nc, self.subjects, "bridge", self.handler, ready=ready)
         self.run_injects = Recorder()  # RunInject requests, retries included
         self.answer = answer
+        self.unavailable = False
+        self.refused = Recorder()  # RunInject requests answered `unavailable`
+        self.accepted: set[str] = set()
         self.done: set[str] = set()
         self._sub: Any = None
         self._table = RequestTable([RunInject])
@@ -126,6 +134,13 @@ class BridgePeer:
             await msg.respond(encode_obj(exc.envelope()))
             return
         assert isinstance(req, RunInject)
+        if self.unavailable and req.inject_id not in self.accepted:
+            await self.client.set_ready(False)
+            self.refused.add(req)
+            error = WireError(ErrorCode.UNAVAILABLE, "the model is out of reach")
+            await msg.respond(encode_obj(error.envelope()))
+            return
+        self.accepted.add(req.inject_id)
         first = not any(r.inject_id == req.inject_id for r in self.run_injects.items)
         self.run_injects.add(req)
         if not self.answer:

@@ -8,15 +8,20 @@ nothing here needs a lock.
 Scheduler rules (docs/protocol.md, "The inject scheduler"):
 
 - An inject fires only when no turn is live (DIALOG empty), the queue is not
-  held by a fresh user-PTT interrupt, the bridge holds a lease (it executes
-  the turn), and the inject is eligible: not while a claim is live unless
-  PREEMPT, and a NORMAL one not while content plays (foreground or ducked).
+  held by a fresh user-PTT interrupt, the bridge holds a lease and did not
+  say it is unready (it executes the turn: its model must be reachable), and
+  the inject is eligible: not while a claim is live unless PREEMPT, and a
+  NORMAL one not while content plays (foreground or ducked).
 - Otherwise it is queued; a queued entry with the same dedup_key is replaced.
 - A request whose dedup_key equals the inject now playing is dropped.
 - At a turn's end (`turn_end`) the turn's stream or claim and the queue are
   weighed in `barrier.py`.
 - After every other change (release, lease expiry, patience expiry, stop,
-  a TTL, the bridge coming back) the first eligible queued inject fires.
+  a TTL, the bridge coming back or ready again) the first eligible queued
+  inject fires.
+- A bridge that answers run_inject `unavailable` did not take the turn: its
+  DIALOG is released and the inject goes back to the head of the queue (same
+  id, its TTL running) until the bridge says it is ready again.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
-from huxley_focus import persist, views
+from huxley_focus import persist, runs, views
 from huxley_focus.arbiter import Activity, Arbiter, Transition
 from huxley_focus.barrier import after_turn
 from huxley_focus.effects import DropEffect, Effect, PatienceHook, QueueChanged, RunInject, inject_status
@@ -73,6 +78,7 @@ class FocusCore:
         self.queue = InjectQueue()
         self.current: FiringInject | None = None
         self.holders: dict[str, float] = {}  # holder -> lease deadline
+        self.bridge_ready = True  # the bridge's last stated readiness (Renew.ready)
         self.hold_until: float | None = None
         self.turn_ends: OrderedDict[str, m.TurnEnded] = OrderedDict()
         self.lease_s = lease_s
@@ -101,6 +107,10 @@ class FocusCore:
     def bridge_alive(self, now: float) -> bool:
         return self.holders.get(self.bridge_holder, 0.0) > now
 
+    def executor(self, now: float) -> bool:
+        """The bridge can run an injected turn: it renews and is ready."""
+        return self.bridge_ready and self.bridge_alive(now)
+
     def held(self, now: float) -> bool:
         return self.hold_until is not None and now < self.hold_until
 
@@ -110,7 +120,7 @@ class FocusCore:
         return not (not at_barrier and entry.priority is InjectPriority.NORMAL and self.content_playing())
 
     def can_fire(self, now: float) -> bool:
-        return self.current is None and not self.turn_live() and not self.held(now) and self.bridge_alive(now)
+        return self.current is None and not self.turn_live() and not self.held(now) and self.executor(now)
 
     # -- holders' operations ----------------------------------------------------------------
     def acquire(self, req: m.Acquire, now: float) -> tuple[m.Acquired, list[Effect]]:
@@ -128,7 +138,7 @@ class FocusCore:
         activity.announced = True  # the reply tells the holder
         tx = self.arbiter.begin(now)
         self.arbiter.push(tx, activity)
-        self._commit(tx, out)
+        self.commit(tx, out)
         return m.Acquired(activity_id=activity.activity_id, state=activity.state or "pending"), out
 
     def release(self, req: m.Release, now: float) -> tuple[Ok, list[Effect]]:
@@ -137,14 +147,16 @@ class FocusCore:
         out: list[Effect] = []
         tx = self.arbiter.begin(now)
         self.arbiter.end(tx, activity, req.reason)
-        self._commit(tx, out)
+        self.commit(tx, out)
         return Ok(), out
 
-    def renew(self, holder: str, now: float) -> tuple[m.Renewed, list[Effect]]:
+    def renew(self, holder: str, now: float, ready: bool | None = None) -> tuple[m.Renewed, list[Effect]]:
         _check_holder(holder)
         self._touch(holder, now)
+        if holder == self.bridge_holder:
+            self.bridge_ready = ready is not False  # None: not stated, taken as ready
         out: list[Effect] = []
-        self._drain(now, out)  # the bridge coming back may unblock the queue
+        self._drain(now, out)  # the bridge coming back (or ready again) may unblock the queue
         ids = [a.activity_id for a in self.arbiter.activities() if a.holder == holder and a.announced]
         return m.Renewed(activity_ids=ids), out
 
@@ -166,7 +178,7 @@ class FocusCore:
             for activity in self.arbiter.in_channel(channel):
                 self.arbiter.end(tx, activity, req.reason)
         stopped = [a.activity_id for a, _ in tx.ended]
-        self._commit(tx, out, drain=False)  # the user speaks next, not the queue
+        self.commit(tx, out, drain=False)  # the user speaks next, not the queue
         ended_claim = bool(claims)
         self.hold_until = None if ended_claim else now + self.interrupt_hold_s
         return m.Interrupted(ended_claim=ended_claim, claim_age_ms=age_ms, stopped=stopped), out
@@ -177,7 +189,7 @@ class FocusCore:
         tx = self.arbiter.begin(now)
         if foreground is not None:
             self.arbiter.end(tx, foreground, EndReason.STOPPED)
-        self._commit(tx, out)
+        self.commit(tx, out)
         return Ok(), out
 
     def stop_all(self, now: float) -> tuple[Ok, list[Effect]]:
@@ -187,7 +199,7 @@ class FocusCore:
             self.arbiter.end(tx, activity, EndReason.STOPPED)
         # A clean slate: the queue is kept but waits a moment (like after an
         # interrupt) instead of filling the silence at once.
-        self._commit(tx, out, drain=False)
+        self.commit(tx, out, drain=False)
         self.hold_until = now + self.interrupt_hold_s
         return Ok(), out
 
@@ -196,7 +208,7 @@ class FocusCore:
         tx = self.arbiter.begin(now)
         for activity in self.arbiter.in_channel(channel):
             self.arbiter.end(tx, activity, EndReason.STOPPED)
-        self._commit(tx, out)
+        self.commit(tx, out)
         return Ok(), out
 
     # -- the inject scheduler ------------------------------------------------------------
@@ -226,7 +238,7 @@ class FocusCore:
                 out.append(QueueChanged())
             tx = self.arbiter.begin(now)
             self._fire(tx, entry)
-            self._commit(tx, out, drain=False)
+            self.commit(tx, out, drain=False)
             return m.Injected(inject_id=req.inject_id, status="fired", will_notify_done=req.wait), out
         replaced = self.queue.put(entry)
         if replaced is not None:
@@ -267,7 +279,7 @@ class FocusCore:
         choice = after_turn(
             self.queue,
             pending,
-            executor=self.bridge_alive(now),
+            executor=self.executor(now),
             claim_live=self.claim_live(),
             eligible=lambda e: self.eligible(e, at_barrier=True),
         )
@@ -284,26 +296,18 @@ class FocusCore:
             out.append(QueueChanged())
             self._fire(tx, choice.fire)
         reply = choice.reply(pending, effect_activity_id)
-        self._commit(tx, out)
+        self.commit(tx, out)
         self.turn_ends[req.activity_id] = reply
         while len(self.turn_ends) > TURN_END_MEMO:
             self.turn_ends.popitem(last=False)
         return reply, out
 
+    # -- the bridge's answers to run_inject (runs.py) ----------------------------------------
     def inject_accepted(self, inject_id: str, activity_id: str, status: str, now: float) -> list[Effect]:
-        """The bridge acked run_inject. `already_done` means its turn is over
-        although no turn_end reached us (lost in a restart): end it here so
-        DIALOG never stays stuck."""
-        current = self.current
-        if current is None or current.entry.inject_id != inject_id or current.activity_id != activity_id:
-            return []
-        current.accepted = True
-        if status != "already_done":
-            return []
-        _reply, out = self.turn_end(
-            m.TurnEnd(holder=self.bridge_holder, activity_id=activity_id, inject_id=inject_id), now
-        )
-        return out
+        return runs.accepted(self, inject_id, activity_id, status, now)
+
+    def inject_unavailable(self, inject_id: str, activity_id: str, now: float) -> list[Effect]:
+        return runs.unavailable(self, inject_id, activity_id, now)
 
     # -- time -----------------------------------------------------------------------------
     def tick(self, now: float) -> list[Effect]:
@@ -317,7 +321,7 @@ class FocusCore:
                     tx = self.arbiter.begin(now)
                     for activity in mine:
                         self.arbiter.end(tx, activity, EndReason.LEASE_EXPIRED)
-                    self._commit(tx, out)
+                    self.commit(tx, out)
         expiring = sorted(
             (
                 a
@@ -330,7 +334,7 @@ class FocusCore:
             out.append(PatienceHook(activity.holder, activity.activity_id))
             tx = self.arbiter.begin(now)
             self.arbiter.end(tx, activity, EndReason.PATIENCE_EXPIRED)
-            self._commit(tx, out)
+            self.commit(tx, out)
         expired = self.queue.expire(now)
         for entry in expired:
             out.append(inject_status(entry, "expired"))
@@ -439,7 +443,7 @@ class FocusCore:
         tx.after.append(RunInject(entry.inject_id, entry.prompt, turn.activity_id, entry.priority))
         tx.after.append(QueueChanged())
 
-    def _commit(self, tx: Transition, out: list[Effect], *, drain: bool = True) -> None:
+    def commit(self, tx: Transition, out: list[Effect], *, drain: bool = True) -> None:
         """Finish a change. With `drain`, the first eligible queued inject joins
         the same change, so what it displaces never flickers back on."""
         self._settle_current(tx.ended, out)
@@ -475,7 +479,7 @@ class FocusCore:
     def _drain(self, now: float, out: list[Effect]) -> None:
         """Fire the first eligible queued inject, outside any other change."""
         if self.can_fire(now) and self.queue.first(self.eligible) is not None:
-            self._commit(self.arbiter.begin(now), out)
+            self.commit(self.arbiter.begin(now), out)
 
 
 def _check_holder(holder: str) -> None:

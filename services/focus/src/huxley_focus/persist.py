@@ -32,6 +32,7 @@ def dump(core: FocusCore) -> SavedFocus:
         seen=list(core.queue.seen),
         holders=sorted(core.holders),
         turn_ends=dict(core.turn_ends),
+        bridge_ready=core.bridge_ready,
     )
 
 
@@ -48,6 +49,7 @@ def load(core: FocusCore, saved: SavedFocus, now: float) -> list[Effect]:
     for inject_id in saved.seen:
         core.queue.remember(inject_id)
     core.turn_ends = OrderedDict(saved.turn_ends)
+    core.bridge_ready = saved.bridge_ready
     holders = set(saved.holders) | {a.holder for a in arbiter.activities()}
     core.holders = {h: now + core.lease_s for h in sorted(holders)}
     out: list[Effect] = []

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from huxley_focus.core import FocusCore
+from huxley_focus.courier import Courier
 from huxley_focus.effects import (
     DropEffect,
     Effect,
@@ -34,7 +35,7 @@ from huxley_focus.store import FocusStore
 from huxley_runtime.rpc import RETRYABLE, request
 from huxley_runtime.service import Endpoint, Handler, Service
 from huxley_wire.codec import Ok, Request, encode
-from huxley_wire.errors import WireError
+from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import focus as m
 from huxley_wire.messages.bridge import RunInject as RunInjectRequest
 
@@ -64,6 +65,7 @@ class FocusService(Service):
         self._store: FocusStore | None = None
         self._saved: bytes | None = None
         self._runners: dict[str, asyncio.Task[None]] = {}
+        self._courier = Courier(self._notify, self._holder_alive, self.spawn)
 
     # -- lifecycle ---------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -89,7 +91,7 @@ class FocusService(Service):
             "current_inject": self.core.current.entry.inject_id if self.core.current else None,
             "holders": sorted(h for h, d in self.core.holders.items() if d > now),
             # Arbitration works without the bridge; only injects wait for it.
-            "bridge": "renewing" if self.core.bridge_alive(now) else "absent: injects wait in the queue",
+            "bridge": _bridge_state(self.core, now),
             "persisted": self._store is not None and self._store.ready,
         }
         if self._store is not None and not self._store.ready:
@@ -122,7 +124,10 @@ class FocusService(Service):
         return await self._apply(lambda now: self.core.release(req, now))
 
     async def _renew(self, req: m.Renew, subject: str) -> BaseModel:
-        return await self._apply(lambda now: self.core.renew(req.holder, now))
+        reply = await self._apply(lambda now: self.core.renew(req.holder, now, req.ready))
+        assert isinstance(reply, m.Renewed)
+        late = [a for a in self._courier.undelivered(req.holder) if a not in reply.activity_ids]
+        return m.Renewed(activity_ids=[*reply.activity_ids, *late]) if late else reply
 
     async def _interrupt(self, req: m.Interrupt, subject: str) -> BaseModel:
         return await self._apply(lambda now: self.core.interrupt(req, now))
@@ -178,7 +183,8 @@ class FocusService(Service):
                     meta=event.meta,
                     replaces=event.replaces,
                 )
-                await self._tell(event.holder, change, s.focus_notify_timeout_s, silent)
+                terminal = event.state is m.FocusState.NONE
+                await self._tell(event.holder, change, s.focus_notify_timeout_s, silent, terminal=terminal)
             elif isinstance(effect, PatienceHook):
                 hook = m.PatienceExpired(activity_id=effect.activity_id)
                 await self._tell(effect.holder, hook, s.focus_patience_hook_timeout_s, silent)
@@ -194,23 +200,52 @@ class FocusService(Service):
         if queue_changed:
             await self.nc.publish(self.subjects.focus_event("queue"), encode(self.core.queue_event()))
 
-    async def _tell(self, holder: str, message: Request[Ok], timeout: float, silent: set[str]) -> None:
+    async def _tell(
+        self,
+        holder: str,
+        message: Request[Ok],
+        timeout: float,
+        silent: set[str],
+        *,
+        terminal: bool = False,
+    ) -> None:
         """One notification, acked or given up on; one holder's silence never
-        stops the others (its lease decides its fate)."""
+        stops the others. A holder that missed an ack is skipped for the rest
+        of the operation (its lease decides its fate) — except for a terminal
+        NONE, which the courier keeps redelivering while the holder is alive."""
+        if self._courier.has_backlog(holder):
+            self._courier.later(holder, message)  # behind what it has not acked yet
+            return
         if holder in silent:
-            self.log.warning("notify_skipped", holder=holder, op=message.op)
+            if terminal:
+                self._courier.later(holder, message)
+            else:
+                self.log.warning("notify_skipped", holder=holder, op=message.op)
             return
         try:
             await request(self.nc, self.subjects.focus_notify(holder), message, timeout=timeout)
         except WireError as exc:
-            if exc.code in RETRYABLE:
-                silent.add(holder)
             self.log.warning(
                 "notify_unacked", holder=holder, op=message.op, code=str(exc.code), error=exc.message
             )
+            if exc.code in RETRYABLE:
+                silent.add(holder)
+                if terminal:
+                    self._courier.later(holder, message)
         except Exception as exc:  # a bus failure must not break the actor
             silent.add(holder)
             self.log.warning("notify_failed", holder=holder, op=message.op, error=repr(exc))
+            if terminal:
+                self._courier.later(holder, message)
+
+    async def _notify(self, holder: str, message: Request[Ok]) -> None:
+        """The courier's send: one attempt, WireError unless acked."""
+        timeout = self.settings.focus_notify_timeout_s
+        await request(self.nc, self.subjects.focus_notify(holder), message, timeout=timeout)
+
+    def _holder_alive(self, holder: str) -> bool:
+        # The ticker removes a holder whose lease ran out; until then it counts.
+        return holder in self.core.holders
 
     def _start_runner(self, cmd: RunInject) -> None:
         running = self._runners.get(cmd.inject_id)
@@ -244,6 +279,14 @@ class FocusService(Service):
                     timeout=self.settings.focus_run_inject_timeout_s,
                 )
             except WireError as exc:
+                if exc.code == ErrorCode.UNAVAILABLE:
+                    # Not taken (its model is out of reach, or no bridge answers):
+                    # back to the queue until the bridge renews ready again.
+                    self.log.warning("run_inject_unavailable", inject=cmd.inject_id, error=exc.message)
+                    await self._apply_effects(
+                        functools.partial(self.core.inject_unavailable, cmd.inject_id, cmd.activity_id)
+                    )
+                    return
                 self.log.warning(
                     "run_inject_retry",
                     inject=cmd.inject_id,
@@ -325,3 +368,9 @@ class FocusService(Service):
                     await self._restore()
                 await self._persist()
             self.log.info("focus_store_available", bucket=self._store.bucket)
+
+
+def _bridge_state(core: FocusCore, now: float) -> str:
+    if not core.bridge_alive(now):
+        return "absent: injects wait in the queue"
+    return "renewing" if core.bridge_ready else "not ready (model unreachable): injects wait in the queue"

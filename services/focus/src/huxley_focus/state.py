@@ -62,3 +62,4 @@ class SavedFocus(_Model):
     seen: list[str] = Field(default_factory=list)  # accepted inject ids, oldest first
     holders: list[str] = Field(default_factory=list)  # each gets a fresh lease on load
     turn_ends: dict[str, TurnEnded] = Field(default_factory=dict)  # activity id -> reply (retries)
+    bridge_ready: bool = True  # the bridge's last stated readiness (its next renew restates it)

@@ -71,6 +71,10 @@ class Holdings:
         if activity_id not in self.activities and activity_id not in self._ended:
             self.activities[activity_id] = HeldActivity(activity_id, channel, interface, state, meta, now)
 
+    def ended(self, activity_id: str) -> bool:
+        """It already got its NONE (heard, synthesized or released)."""
+        return activity_id in self._ended and activity_id not in self.activities
+
     def learn(self, change: FocusChange, now: float) -> None:
         if change.state is FocusState.NONE:
             self.forget(change.activity_id)
@@ -100,7 +104,9 @@ class Holdings:
                 self.forget(activity_id)
                 result.lost.append(lost_notice(held))
         if release_unknown:
-            for activity_id in sorted(listed - set(self.activities)):
+            # An id that already ended here is one whose NONE focus is still
+            # redelivering (it lists it until we ack): not a stranger's.
+            for activity_id in sorted(listed - set(self.activities) - set(self._ended)):
                 self.forget(activity_id)
                 result.unknown.append(activity_id)
         return result

@@ -19,10 +19,10 @@ from pydantic import BaseModel
 from huxley_runtime.bus import settle
 from huxley_runtime.focus_client.held import HeldActivity, Holdings, PendingState
 from huxley_runtime.focus_client.notices import NOTIFICATIONS, FocusHandler, Inbox
-from huxley_runtime.focus_client.tasks import cancel, loop_now, respond
+from huxley_runtime.focus_client.tasks import cancel, encode_error, loop_now, respond
 from huxley_runtime.logging import get_logger
 from huxley_runtime.rpc import RETRYABLE, request
-from huxley_wire.codec import Ok, Request, encode, encode_obj
+from huxley_wire.codec import Ok, Request, encode
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import focus as m
 from huxley_wire.messages.focus import (
@@ -56,7 +56,11 @@ class FocusClient:
         renew_interval_s: float = RENEW_INTERVAL_S,
         request_timeout_s: float = REQUEST_TIMEOUT_S,
         patience_hook_timeout_s: float = PATIENCE_HOOK_TIMEOUT_S,
+        ready: bool | None = None,
     ) -> None:
+        """`ready`: what every renew states (`Renew.ready`); the bridge starts
+        with False and calls `set_ready` as its model session comes and goes.
+        None states nothing (focus takes it as ready)."""
         self.nc = nc
         self.subjects = subjects
         self.holder = holder
@@ -73,6 +77,7 @@ class FocusClient:
         self._acquiring = 0  # acquires in flight
         self._acquire_count = 0  # acquires ever started
         self.lease_ok = False  # the last renew got an answer
+        self._ready = ready
         self._notify_subject = subjects.focus_notify(holder)  # validates the holder token
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -193,6 +198,21 @@ class FocusClient:
     async def snapshot(self) -> m.Snapshot:
         return await self._request(m.SnapshotRequest())
 
+    @property
+    def ready(self) -> bool | None:
+        return self._ready
+
+    async def set_ready(self, ready: bool) -> None:
+        """State whether this holder can do its part now (the bridge: its model
+        session is up, so an injected turn can be spoken). A change is renewed
+        at once, so focus holds injects back (or fires them) without waiting
+        for the next heartbeat."""
+        if ready == self._ready:
+            return
+        self._ready = ready
+        if self._lease is not None:
+            await self._renew()
+
     def state_of(self, activity_id: str) -> PendingState | None:
         return self.held.state_of(activity_id)
 
@@ -202,13 +222,31 @@ class FocusClient:
 
     # -- notifications ---------------------------------------------------------------------
     async def _on_notify(self, msg: Msg) -> None:
+        """Every request on focus.notify.<holder> gets an answer: `ok`, or the
+        error envelope for anything that is not a notification."""
         try:
             note = NOTIFICATIONS.decode(msg.data)
         except WireError as exc:
-            log.warning("bad_notification", holder=self.holder, code=str(exc.code), error=exc.message)
-            await respond(msg, encode_obj(exc.envelope()))
+            await self._reject(msg, exc)
             return
+        except (RecursionError, ValueError) as exc:  # nesting or an integer past the decoder's limits
+            await self._reject(msg, WireError(ErrorCode.BAD_JSON, f"payload cannot be decoded: {exc!r:.200}"))
+            return
+        except Exception as exc:
+            await self._reject(msg, WireError(ErrorCode.INVALID, f"payload rejected: {exc!r:.200}"))
+            return
+        try:
+            await self._take(note)
+        except Exception as exc:  # our own failure: still answer, and go on
+            log.exception("notification_failed", holder=self.holder, op=note.op)
+            await respond(msg, encode_error(WireError(ErrorCode.INTERNAL, repr(exc)[:200])))
+            return
+        await respond(msg, encode(Ok()))
+
+    async def _take(self, note: Request[Ok]) -> None:
         if isinstance(note, m.FocusChange):
+            if note.state is m.FocusState.NONE and self.held.ended(note.activity_id):
+                return  # a redelivered NONE (focus retries one we acked late): heard already
             self.held.learn(note, loop_now())
             self._inbox.put(note)
         elif isinstance(note, m.EffectDropped):
@@ -220,7 +258,10 @@ class FocusClient:
                 await asyncio.wait_for(asyncio.shield(done), self.patience_hook_timeout_s)
             except TimeoutError:
                 log.warning("patience_hook_slow", holder=self.holder, activity=note.activity_id)
-        await respond(msg, encode(Ok()))
+
+    async def _reject(self, msg: Msg, exc: WireError) -> None:
+        log.warning("bad_notification", holder=self.holder, code=str(exc.code), error=exc.message[:300])
+        await respond(msg, encode_error(exc))
 
     # -- the lease -----------------------------------------------------------------------------
     async def _keep_lease(self) -> None:
@@ -232,7 +273,8 @@ class FocusClient:
         sent_at = loop_now()
         acquires_before = self._acquire_count
         try:
-            reply = await self._request(m.Renew(holder=self.holder), timeout=self.renew_interval_s * 2)
+            renew = m.Renew(holder=self.holder, ready=self._ready)
+            reply = await self._request(renew, timeout=self.renew_interval_s * 2)
         except WireError as exc:
             if self.lease_ok:
                 log.warning("focus_renew_failed", holder=self.holder, code=str(exc.code), error=exc.message)

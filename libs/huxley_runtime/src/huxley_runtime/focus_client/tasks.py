@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 from nats.aio.msg import Msg
+
+from huxley_wire.errors import WireError
 
 
 def loop_now() -> float:
@@ -26,3 +29,9 @@ async def respond(msg: Msg, data: bytes) -> None:
         return
     with contextlib.suppress(Exception):
         await msg.respond(data)
+
+
+def encode_error(exc: WireError) -> bytes:
+    """The error envelope, ASCII-escaped: a message quoting a peer's lone
+    surrogate must still encode."""
+    return json.dumps(exc.envelope(), separators=(",", ":")).encode()

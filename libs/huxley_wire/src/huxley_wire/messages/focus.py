@@ -129,10 +129,16 @@ class Renewed(Message):
 
 class Renew(Request[Renewed]):
     """Lease heartbeat for every activity of `holder` (send at least every 1 s;
-    a holder silent for 3 s loses all its activities)."""
+    a holder silent for 3 s loses all its activities).
+
+    `ready` is the bridge's word on whether it can run an injected turn now
+    (its model session is up): focus fires injects only while the bridge's
+    lease is alive and its last stated `ready` is not false. None: not
+    stated, taken as ready (holders that predate it)."""
 
     op = "renew"
     holder: str
+    ready: bool | None = None
 
 
 class Interrupted(Message):
