@@ -444,3 +444,21 @@ def test_events_carry_the_end_reason_to_observers() -> None:
     sim.inject("fire", PREEMPT)
     ended = [n for n in notices(sim.effects) if n.activity_id == call.activity_id and n.state == "none"]
     assert [n.reason for n in ended] == [EndReason.PREEMPTED]
+
+
+def test_a_replacement_left_pending_by_a_fired_inject_is_off_before_the_turn_is_on() -> None:
+    """Found by the property test: a claim holds an inject back; the PTT ends
+    the claim and ALERT takes the floor; a same-identity ALERT acquire then
+    lets the inject fire in the same operation, so the replacement is pending
+    under DIALOG. The replaced ALERT must hear NONE before DIALOG's
+    FOREGROUND ("old off before new on"): it hands over to nobody."""
+    sim = Sim()
+    sim.acquire("h1", COMMS, "x")
+    assert sim.inject("i1")[0].status == "queued"
+    sim.acquire("h1", Channel.ALERT, "y")
+    sim.interrupt(claim_grace_ms=0)
+    alert = sim.core.arbiter.foreground()
+    assert alert is not None and alert.channel is Channel.ALERT
+    _, fx = sim.acquire("h1", Channel.ALERT, "y")
+    turn = sim.dialog()
+    assert fx.index((alert.activity_id, "none", "replaced")) < fx.index((turn, "foreground")), fx

@@ -10,9 +10,11 @@ foreground before and after and emits the notices in the reference's order:
    it goes BACKGROUND (MAY_DUCK if mixable, MUST_PAUSE otherwise) and its
    patience deadline starts; without it is removed with NONE (`displaced`);
 3. the new foreground gets FOREGROUND (a paused activity resumes);
-4. activities replaced by a same-identity acquire get NONE (`replaced`) last —
-   the one exception to "old off before new on", so a replacement hands over
-   without a gap; the new one's notice names the old in `replaces`.
+4. an activity replaced by a same-identity acquire that takes the foreground
+   gets NONE (`replaced`) last — the one exception to "old off before new on",
+   so a replacement hands over without a gap; the new one's notice names the
+   old in `replaces`. A replaced activity whose replacement does not take the
+   foreground (an inject's DIALOG came first) gets its NONE with step 1.
 
 An activity acquired under a higher foreground is pending: it gets no notice
 until it is promoted (or ended).
@@ -141,6 +143,13 @@ class Arbiter:
         for activity, reason in tx.ended:
             out.append(self._notice(activity, FocusState.NONE, tx.now, reason=reason))
         after = self.foreground()
+        # Only a replacement that takes the foreground hands over without a gap;
+        # any other replaced activity is simply off, before the new one is on.
+        handover = [(old, new) for old, new in tx.replaced if new is after]
+        for old, new in tx.replaced:
+            if new is not after:
+                finished.append((old, EndReason.REPLACED))
+                out.append(self._notice(old, FocusState.NONE, tx.now, reason=EndReason.REPLACED))
         if after is not tx.before:
             lost = tx.before
             if lost is not None and lost.activity_id in self.by_id:
@@ -157,9 +166,9 @@ class Arbiter:
                 after.patience_deadline = None
                 if after.granted_at is None:
                     after.granted_at = tx.now
-                replaces = next((old.activity_id for old, new in tx.replaced if new is after), None)
+                replaces = next((old.activity_id for old, _new in handover), None)
                 out.append(self._notice(after, FocusState.FOREGROUND, tx.now, replaces=replaces))
-        for old, _new in tx.replaced:
+        for old, _new in handover:
             finished.append((old, EndReason.REPLACED))
             out.append(self._notice(old, FocusState.NONE, tx.now, reason=EndReason.REPLACED))
         return finished
