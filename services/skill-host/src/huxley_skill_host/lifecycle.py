@@ -61,7 +61,11 @@ class SkillLifecycle:
         logger = BusSkillLogger(name)
         slot.supervisor = TaskSupervisor(logger, on_gave_up=lambda failure: self._task_gave_up(slot, failure))
         injector = Injector(
-            name, self.host.send_inject, self.host.watch, wait_timeout_s=self.settings.inject_wait_timeout_s
+            name,
+            self.host.injects,
+            self.host.watch,
+            wait_timeout_s=self.settings.inject_wait_timeout_s,
+            handoff_s=self.settings.inject_handoff_s,
         )
 
         async def start_input_claim(claim: InputClaim, /) -> ClaimHandle:
