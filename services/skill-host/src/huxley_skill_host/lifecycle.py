@@ -16,7 +16,7 @@ from huxley_sdk.context import ClientEventHandler
 from huxley_skill_host.injector import Injector
 from huxley_skill_host.loader import SkillLoadError, ToolOwners, installed, load_skill, read_tools
 from huxley_skill_host.playback import describe
-from huxley_skill_host.secret_file import FileSecrets
+from huxley_skill_host.secret_file import FileSecrets, persona_home
 from huxley_skill_host.skill_logger import BusSkillLogger
 from huxley_skill_host.slot import SkillSlot
 from huxley_skill_host.supervisor import TaskSupervisor
@@ -90,7 +90,9 @@ class SkillLifecycle:
                 name,
                 deadline_s=self.settings.storage_retry_s,
             ),
-            secrets=FileSecrets.for_skill(self.host.data_dir, name),
+            secrets=FileSecrets.for_skill(
+                self.host.data_dir, name, persona_home(self.settings.persona, self.settings.personas_dir)
+            ),
             persona_data_dir=self.host.data_dir,
             config=self.host.persona.skill_config(name, self.host.language),
             language=self.host.language,
