@@ -1,10 +1,15 @@
 """Helpers for testing skills without a runtime.
 
 `make_test_context()` builds a `SkillContext` from small recording fakes:
-an in-memory storage and secrets, a logger that keeps every event, and (when
-you pass them) an injector and a client-event hub that record what the skill
-did. Nothing here needs a bus, and nothing is a mock: each fake behaves like
-the real service in miniature.
+an in-memory storage and secrets, a logger, and (when you pass them) an
+injector and a client-event hub that record what the skill did. Nothing here
+needs a bus; each fake behaves like the real service in miniature.
+
+The default logger has the shape of PyPI's huxley-sdk 0.1.1 testing helpers
+(a `MagicMock` whose `ainfo`/`adebug`/`awarning`/`aerror`/`aexception` are
+`AsyncMock`s, so `ctx.logger.ainfo.assert_called()` works), and it also keeps
+every event as a `LogRecord` (`ctx.logger.records`, `.events()`, `.named()`),
+as `RecordingLogger` does.
 
     storage, injector, client = MemoryStorage(), RecordingInjector(), ClientEvents()
     ctx = make_test_context(name="doorbell", storage=storage, inject=injector, client_events=client)
@@ -16,10 +21,10 @@ the real service in miniature.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest.mock import AsyncMock, MagicMock
 
 from huxley_sdk.context import (
     BackgroundTask,
@@ -42,7 +47,10 @@ __all__ = [
     "RecordingInjector",
     "RecordingLogger",
     "make_test_context",
+    "mock_logger",
 ]
+
+_LEVELS = ("debug", "info", "warning", "error", "exception")
 
 
 class MemoryStorage:
@@ -50,6 +58,10 @@ class MemoryStorage:
 
     def __init__(self, initial: dict[str, str] | None = None) -> None:
         self.data: dict[str, str] = dict(initial or {})
+
+    @property
+    def _data(self) -> dict[str, str]:  # the name PyPI's in-memory storage used
+        return self.data
 
     async def get_setting(self, key: str, default: str | None = None) -> str | None:
         return self.data.get(key, default)
@@ -71,6 +83,10 @@ class MemorySecrets:
 
     def __init__(self, initial: dict[str, str] | None = None) -> None:
         self.data: dict[str, str] = dict(initial or {})
+
+    @property
+    def _data(self) -> dict[str, str]:  # the name PyPI's in-memory secrets used
+        return self.data
 
     async def get(self, key: str) -> str | None:
         return self.data.get(key)
@@ -121,6 +137,19 @@ class RecordingLogger:
 
     def named(self, event: str) -> list[LogRecord]:
         return [r for r in self.records if r.event == event]
+
+
+def mock_logger() -> MagicMock:
+    """The default test logger: PyPI's shape (a MagicMock, its five async
+    methods AsyncMocks to assert on) that also records like RecordingLogger."""
+    recorder = RecordingLogger()
+    logger = MagicMock(name="ctx.logger")
+    for level in _LEVELS:
+        setattr(logger, f"a{level}", AsyncMock(side_effect=getattr(recorder, f"a{level}")))
+    logger.records = recorder.records
+    logger.events = recorder.events
+    logger.named = recorder.named
+    return logger
 
 
 @dataclass(frozen=True)
@@ -199,15 +228,16 @@ def make_test_context(
 ) -> SkillContext:
     """A SkillContext for unit tests.
 
-    Defaults: a `RecordingLogger`, an empty `MemoryStorage` and
-    `MemorySecrets`, the system temp directory as persona data dir, `{}` as
-    config, and the language from `config["_language"]` or
+    Defaults, as PyPI's huxley-sdk 0.1.1: `mock_logger()` (a MagicMock with
+    AsyncMock methods, recording too), an empty `MemoryStorage` and
+    `MemorySecrets`, `/tmp` as persona data dir, `{}` as config (a config you
+    pass is used as it is, not copied), and the language from `config["_language"]` or
     `config["language_code"]` when present, else "en". Pass `inject` and
     `client_events` to record injected turns and client traffic; the other
     fields keep the SDK's stand-ins (one-attempt background tasks, a claim
     that ends at once). `name` is accepted for symmetry with the runtime.
     """
-    cfg = dict(config or {})
+    cfg = config if config is not None else {}
     if language is None:
         hint = cfg.get("_language") or cfg.get("language_code")
         language = hint.lower() if isinstance(hint, str) and hint else "en"
@@ -221,10 +251,10 @@ def make_test_context(
     if background_task is not None:
         wiring["background_task"] = background_task
     return SkillContext(
-        logger=logger if logger is not None else RecordingLogger(),
+        logger=logger if logger is not None else mock_logger(),
         storage=storage if storage is not None else MemoryStorage(),
         secrets=secrets if secrets is not None else MemorySecrets(),
-        persona_data_dir=persona_data_dir or Path(tempfile.gettempdir()),
+        persona_data_dir=persona_data_dir or Path("/tmp"),  # PyPI's default
         config=cfg,
         language=language,
         **wiring,
@@ -250,11 +280,12 @@ class FakeSkill:
         self._tools = tools or [
             ToolDefinition(
                 name="fake_tool",
-                description="A tool that does nothing, for tests",
+                description="A fake tool for testing",
                 parameters={"type": "object", "properties": {"arg": {"type": "string"}}},
             )
         ]
-        self._result = result if result is not None else ToolResult(output='{"ok": true}')
+        # `or`, as PyPI's: an empty dict means the default result too.
+        self._result = result or ToolResult(output='{"ok": true}')
         self.handle_calls: list[tuple[str, dict[str, Any]]] = []
         self.setup_called = False
         self.setup_context: SkillContext | None = None
@@ -272,8 +303,10 @@ class FakeSkill:
         self.handle_calls.append((tool_name, args))
         if isinstance(self._result, dict):
             if tool_name not in self._result:
-                known = ", ".join(sorted(self._result))
-                raise ValueError(f"FakeSkill {self._name!r} has no result for {tool_name!r} (has: {known})")
+                registered = list(self._result)
+                raise ValueError(
+                    f"FakeSkill '{self._name}': no result for tool '{tool_name}'. Registered: {registered}"
+                )
             return self._result[tool_name]
         return self._result
 

@@ -16,7 +16,7 @@ from huxley_sdk.context import ClientEventHandler
 from huxley_skill_host.injector import Injector
 from huxley_skill_host.loader import SkillLoadError, ToolOwners, installed, load_skill, read_tools
 from huxley_skill_host.playback import describe
-from huxley_skill_host.secret_file import FileSecrets
+from huxley_skill_host.secret_file import FileSecrets, persona_home
 from huxley_skill_host.skill_logger import BusSkillLogger
 from huxley_skill_host.slot import SkillSlot
 from huxley_skill_host.supervisor import TaskSupervisor
@@ -61,7 +61,11 @@ class SkillLifecycle:
         logger = BusSkillLogger(name)
         slot.supervisor = TaskSupervisor(logger, on_gave_up=lambda failure: self._task_gave_up(slot, failure))
         injector = Injector(
-            name, self.host.send_inject, self.host.watch, wait_timeout_s=self.settings.inject_wait_timeout_s
+            name,
+            self.host.injects,
+            self.host.watch,
+            wait_timeout_s=self.settings.inject_wait_timeout_s,
+            handoff_s=self.settings.inject_handoff_s,
         )
 
         async def start_input_claim(claim: InputClaim, /) -> ClaimHandle:
@@ -86,7 +90,9 @@ class SkillLifecycle:
                 name,
                 deadline_s=self.settings.storage_retry_s,
             ),
-            secrets=FileSecrets.for_skill(self.host.data_dir, name),
+            secrets=FileSecrets.for_skill(
+                self.host.data_dir, name, persona_home(self.settings.persona, self.settings.personas_dir)
+            ),
             persona_data_dir=self.host.data_dir,
             config=self.host.persona.skill_config(name, self.host.language),
             language=self.host.language,

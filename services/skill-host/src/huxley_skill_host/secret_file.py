@@ -3,6 +3,15 @@
 <persona data dir>/secrets/<skill>.json, the directory 0700 and the file
 0600, replaced atomically (write a temporary file, fsync, rename) so a crash
 never leaves half a file. Secrets never travel on the bus.
+
+The published skills (stocks, telegram) tell operators to put their keys in
+`<persona>/data/secrets/<skill>/values.json`, the reference's layout. That
+place is read too, in our data dir (`<data dir>/<persona>/secrets/<skill>/
+values.json`) and next to the persona file (`<personas dir>/<persona>/data/
+secrets/<skill>/values.json`), but only while our own file does not exist:
+ours wins as a whole (a warning says a documented file is being ignored).
+The first write copies the documented values into ours, so nothing an
+operator put there is lost, and writes never touch the operator's file.
 """
 
 from __future__ import annotations
@@ -14,32 +23,57 @@ import os
 import tempfile
 from pathlib import Path
 
+from huxley_runtime.logging import get_logger
+from huxley_runtime.persona import PersonaError, resolve_persona_path
+
+log = get_logger(component="secrets")
+
 
 class SecretsFileError(Exception):
     """The secrets file exists but can't be used."""
 
 
+def documented_places(persona_data_dir: Path, skill: str, persona_home: Path | None = None) -> list[Path]:
+    """Where the published skills' READMEs say the secrets go, in the order read."""
+    places = [persona_data_dir / "secrets" / skill / "values.json"]
+    if persona_home is not None:
+        places.append(persona_home / "data" / "secrets" / skill / "values.json")
+    return places
+
+
+def persona_home(ref: str, personas_dir: Path) -> Path | None:
+    """The persona's own folder (`<personas dir>/<name>`), where the reference
+    kept `data/`; None when the persona can't be found."""
+    try:
+        path = resolve_persona_path(ref, personas_dir)
+    except PersonaError:
+        return None
+    return path.parent if path.name == "persona.yaml" else path.parent / path.stem
+
+
 class FileSecrets:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, documented: list[Path] | None = None) -> None:
         self.path = path
+        self.documented = list(documented or [])
         self._lock = asyncio.Lock()
+        self._warned = False
 
     @classmethod
-    def for_skill(cls, persona_data_dir: Path, skill: str) -> FileSecrets:
-        return cls(persona_data_dir / "secrets" / f"{skill}.json")
+    def for_skill(cls, persona_data_dir: Path, skill: str, persona_home: Path | None = None) -> FileSecrets:
+        return cls(
+            persona_data_dir / "secrets" / f"{skill}.json",
+            documented_places(persona_data_dir, skill, persona_home),
+        )
 
     def _read(self) -> dict[str, str]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SecretsFileError(f"{self.path} is not valid JSON ({exc}); fix or remove it") from None
-        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-            raise SecretsFileError(f"{self.path} must hold a JSON object of strings")
-        return data
+        ours = _load(self.path)
+        documented = next((p for p in self.documented if p.is_file()), None)
+        if ours is None:
+            return (_load(documented) or {}) if documented is not None else {}
+        if documented is not None and not self._warned:
+            self._warned = True
+            log.warning("secrets_documented_file_ignored", ignored=str(documented), used=str(self.path))
+        return ours
 
     def _write(self, data: dict[str, str]) -> None:
         folder = self.path.parent
@@ -83,3 +117,20 @@ class FileSecrets:
     async def keys(self) -> list[str]:
         async with self._lock:
             return sorted(self._read())
+
+
+def _load(path: Path) -> dict[str, str] | None:
+    """A secrets file's values; None when it does not exist."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SecretsFileError(f"{path} can't be read ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SecretsFileError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise SecretsFileError(f"{path} must hold a JSON object of strings")
+    return data

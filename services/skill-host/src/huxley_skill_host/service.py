@@ -36,8 +36,9 @@ from huxley_sdk.context import ClientEventHandler
 from huxley_skill_host.claims import ClaimSession
 from huxley_skill_host.core import HostCore
 from huxley_skill_host.held import HeldEffects
-from huxley_skill_host.injector import InjectWatch
+from huxley_skill_host.injector import InjectSender, InjectWatch
 from huxley_skill_host.lifecycle import SkillLifecycle
+from huxley_skill_host.outbox import InjectOutbox
 from huxley_skill_host.playback import Playback, describe
 from huxley_skill_host.settings import SkillHostSettings
 from huxley_skill_host.slot import SkillSlot
@@ -74,6 +75,13 @@ class SkillHostService(Service):
         self._work: set[asyncio.Task[Any]] = set()
         self._graceful: set[asyncio.Task[Any]] = set()
         self._focus: FocusClient | None = None
+        self._injects: InjectSender | None = None
+
+    @property
+    def injects(self) -> InjectSender:
+        if self._injects is None:
+            raise RuntimeError("skill-host: not started")
+        return self._injects
 
     @property
     def focus(self) -> FocusClient:
@@ -112,6 +120,11 @@ class SkillHostService(Service):
         )
         await self._focus.start()
         self.skills.load(self.settings.skill_list() or list(self.persona.skills))
+        # Injects a previous run left undelivered go first, before any skill runs.
+        outbox = InjectOutbox(self.settings.inject_outbox_dir or self.data_dir / "outbox")
+        self._injects = InjectSender(outbox, self.send_inject, ttl_s=self.settings.inject_ttl_s)
+        await self._injects.replay({name for name, slot in self.slots.items() if slot.skill is not None})
+        self.spawn(self._injects.run(), name="outbox")
         subjects = self.subjects
         for subject, handler in (
             (subjects.focus_event("inject"), self._on_inject_event),
@@ -161,6 +174,7 @@ class SkillHostService(Service):
             "streams": len(self.players),
             "claims": len(self.core.claims),
             "held_effects": len(self.core.held),
+            "injects_pending": len(self._injects.pending) if self._injects else 0,
         }
 
     # -- focus (the FocusHandler of our FocusClient) and the bridge's discard --------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from huxley_runtime.settings import HuxleySettings
@@ -32,6 +34,15 @@ class SkillHostSettings(HuxleySettings):
     # played out before releasing CONTENT (no audio-io -> this delay).
     drain_timeout_s: float = Field(default=2.0, ge=0)
     inject_wait_timeout_s: float = Field(default=300.0, gt=0)
+    # The inject outbox (see outbox.py): empty means <data dir>/<persona>/outbox.
+    # Keep it on a volume of the container's own: it must outlive the process.
+    inject_outbox_dir: Path | None = None
+    # How long an inject may wait for focus (in the outbox, then in focus's
+    # queue) before it is too late to speak; a timer's whole range is 1 h.
+    inject_ttl_s: float = Field(default=3600.0, gt=0)
+    # How long `inject_turn` waits for focus's answer before it returns and
+    # leaves the inject to the outbox.
+    inject_handoff_s: float = Field(default=2.0, ge=0)
 
     def skill_list(self) -> list[str]:
         names = [name.strip() for name in self.skills.split(",")]
