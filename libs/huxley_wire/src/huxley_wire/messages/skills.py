@@ -166,7 +166,7 @@ class SetSkillSecret(Request[SkillChanged]):
     op = "set_skill_secret"
     skill: str
     key: str = Field(min_length=1, max_length=128)
-    value: str = Field(max_length=16 * 1024)
+    value: str = Field(max_length=16 * 1024, repr=False)
 
 
 class DeleteSkillSecret(Request[SkillChanged]):
