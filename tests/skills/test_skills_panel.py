@@ -106,3 +106,53 @@ async def test_the_skills_panel_flow(nc, site, settings: HuxleySettings, storage
         await client.send({"type": "set_skill_enabled", "skill": "nope", "enabled": True})
         assert "not served" in (await client.next("status"))["message"]
         await client.next("skills_state")
+
+
+@pytest.mark.browser
+async def test_our_page_lists_the_skills_and_turns_one_off_and_on(
+    nc, site, settings: HuxleySettings, storage, focus, host_settings, tmp_path
+):
+    from audio.test_browser import fake_mic
+    from playwright.async_api import async_playwright
+
+    from support.browser import launch_chromium
+
+    audio = AudioSettings(**{**dict(settings), "web_port": 0, "audio_backend": "web"}, _env_file=None)  # type: ignore[call-arg]
+    async with (
+        running(SkillHostService, host_settings("timers,system")) as host,
+        running(AudioService, audio) as gateway,
+        async_playwright() as pw,
+    ):
+        await ready(host, "timers", "system")
+        browser = await launch_chromium(pw, fake_mic(tmp_path / "mic.wav"))
+        try:
+            page = await browser.new_page()
+            await page.goto(f"http://127.0.0.1:{gateway.backend.port}/")  # type: ignore[attr-defined]
+            timers = page.locator('#skills-list li[data-skill="timers"]')
+
+            # Manifests reach audio-io on their own time: refresh until the row is there.
+            async def listed() -> bool:
+                await page.click("#skills-refresh")
+                return (
+                    await page.locator('#skills-list li[data-skill="timers"][data-status="ok"]').count() == 1
+                )
+
+            await until(listed, timeout=15)
+            assert "set_timer" in await timers.inner_text()
+            await timers.locator("input[type=checkbox]").click()
+            await page.wait_for_selector('#skills-list li[data-skill="timers"][data-status="disabled"]')
+            assert not await timers.locator("input[type=checkbox]").is_checked()
+            with pytest.raises(nats.errors.NoRespondersError):
+                await call_tool(nc, site, "timers", "set_timer", {"seconds": 600, "message": "tea"})
+            await timers.locator("input[type=checkbox]").click()
+
+            async def back_on() -> bool:
+                await page.click("#skills-refresh")
+                return (
+                    await page.locator('#skills-list li[data-skill="timers"][data-status="ok"]').count() == 1
+                )
+
+            await until(back_on, timeout=15)
+            assert await timers.locator("input[type=checkbox]").is_checked()
+        finally:
+            await browser.close()
