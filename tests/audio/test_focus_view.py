@@ -148,16 +148,19 @@ def test_bridge_events_become_client_messages_and_the_handshake_keeps_the_order(
     ]
     turn = relay.bridge_event("turn", {"v": 1, "turn_id": "t-1", "kind": "user", "phase": "listening"})
     assert turn[0]["type"] == "dev_event" and turn[0]["kind"] == "turn"
+    assert turn[1] == {"type": "status", "message": "Listening... (release to send)"}  # the reference's words
     view.apply(event("c-1", Channel.COMMS, FocusState.FOREGROUND), 0.0)
     relay.focus(view.apply(event("c-1", Channel.COMMS, FocusState.FOREGROUND, seq=2), 0.0))
     relay.volume = 40
-    hello, state, mode, *rest = relay.handshake("es", "basic", ["basic", "abuelos"], view)
+    personas = [{"name": "basic", "display_name": "basic", "language": "en"}]
+    hello, state, mode, *rest = relay.handshake("es", "basic", personas, view)
     assert hello == {
         "type": "hello",
         "protocol": 2,
         "language": "es",
         "current_persona": "basic",
-        "available_personas": ["basic", "abuelos"],
+        "available_personas": personas,
+        "install_in_progress": False,
     }
     assert state == {"type": "state", "value": "CONVERSING"}
     # A client that connects mid-call goes straight to continuous mic.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from datetime import datetime
 
 import numpy as np
 import pytest
@@ -41,7 +42,9 @@ async def test_handshake_is_hello_then_state_then_input_mode(gateway: AudioServi
     assert [msg["type"] for msg in first] == ["hello", "state", "input_mode"]
     hello, state, mode = first
     assert hello["protocol"] == 2 and hello["language"] == "es"
-    assert hello["current_persona"] == "basic" and "basic" in hello["available_personas"]
+    assert hello["current_persona"] == "basic" and hello["install_in_progress"] is False
+    # The reference's persona objects (a client reads .name and .language).
+    assert {"name": "basic", "display_name": "basic", "language": "en"} in hello["available_personas"]
     assert state == {"type": "state", "value": "IDLE"}
     assert mode == {"type": "input_mode", "mode": "assistant_ptt", "reason": "idle", "claim_id": None}
     connected = await connections.next_json()
@@ -51,6 +54,7 @@ async def test_handshake_is_hello_then_state_then_input_mode(gateway: AudioServi
         "v": 1,
         "action": "set_language",
         "language": "es",
+        "persona": None,
         "client_id": connected["client_id"],
     }
 
@@ -368,10 +372,27 @@ async def test_sessions_are_relayed_to_the_storage_service(
             await client.send({"type": "list_sessions"})
             listed = await client.next("sessions_list")
             assert [s["id"] for s in listed["sessions"]] == [started.session_id]
-            assert listed["sessions"][0]["turn_count"] == 13
+            row = listed["sessions"][0]
+            # The reference's row: ISO-8601 dates (a client parses them as strings),
+            # turn_count and the first user line as the preview.
+            assert set(row) == {
+                "id",
+                "started_at",
+                "ended_at",
+                "last_turn_at",
+                "turn_count",
+                "preview",
+                "summary",
+            }
+            assert row["turn_count"] == 13 and row["preview"] == "hello there"
+            started_at = datetime.fromisoformat(row["started_at"])
+            assert started_at.tzinfo is not None and row["started_at"].endswith("Z")
+            assert datetime.fromisoformat(row["last_turn_at"]) >= started_at
+            assert row["ended_at"] is None
             await client.send({"type": "get_session", "id": started.session_id})
             detail = await client.next("session_detail")
-            assert detail["id"] == started.session_id and detail["turns"][0]["text"] == "hello there"
+            assert detail["id"] == started.session_id
+            assert detail["turns"][0] == {"idx": 0, "role": "user", "text": "hello there"}
             assert [t["text"][:2].rstrip("x") for t in detail["turns"][1:]] == [str(n) for n in range(12)]
             await client.send({"type": "get_session", "id": 999})
             assert "not found" in (await client.next("status"))["message"]
@@ -379,7 +400,6 @@ async def test_sessions_are_relayed_to_the_storage_service(
             assert await client.next("session_deleted") == {
                 "type": "session_deleted",
                 "id": started.session_id,
-                "deleted": True,
             }
         assert await sessions.list() == []
 

@@ -139,6 +139,19 @@ class Service:
         await self._add_endpoint(endpoint)
         await settle(self.nc)
 
+    async def unserve(self, name: str) -> bool:
+        """Stop answering on an endpoint added with `serve` (a skill turned
+        off); False if there is none by that name. nats-py's micro has no
+        public way to remove an endpoint, so this reaches into its list."""
+        endpoints: list[Any] = getattr(self._micro, "_endpoints", None) or []
+        for endpoint in list(endpoints):
+            if getattr(endpoint, "_name", None) == name:
+                await endpoint._stop()
+                endpoints.remove(endpoint)
+                await settle(self.nc)
+                return True
+        return False
+
     async def _add_endpoint(self, endpoint: Endpoint) -> None:
         if self._micro is None:
             raise RuntimeError(f"{self.name}: not started")

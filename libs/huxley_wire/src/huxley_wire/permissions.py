@@ -200,6 +200,7 @@ def grant_for(identity: Identity) -> Grant:
         b.s(s.focus_events(), "follows focus for the mixer and the UI")
         b.s(s.bridge_events(), "relays the bridge to the web client")
         b.s(s.server_event(), "relays skill events to the web client")
+        b.s(s.skills_manifest(), "lists the skills for the web client's skills panel")
         b.p(s.audio_mic("assistant"), "mic audio while PTT is held (only audio-io)")
         b.p(s.audio_mic("claim"), "mic audio for a claim", Stage.LEGACY)
         b.p(s.audio_mic_claim_all(), "mic audio to the claim's holder", Stage.PHASE2)
@@ -211,6 +212,8 @@ def grant_for(identity: Identity) -> Grant:
         b.p(s.focus_rpc_of(identity.name), "focus requests as itself", Stage.PHASE2)
         b.p(s.bridge_rpc(), "bridge snapshot")
         b.p(sessions, "lists sessions for the web client")
+        b.p(s.skill_host_rpc_all(), "the skills panel's enable, config and secret requests")
+        b.p(s.skills_announce(), "asks hosts to announce for the skills panel")
         return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True)
     if role is Role.SKILL:
         return _skill_grant(identity, s, b)

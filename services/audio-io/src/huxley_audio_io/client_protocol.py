@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
+from huxley_wire import bounded_json
 from huxley_wire.codec import describe_validation
+from huxley_wire.errors import WireError
 
 PROTOCOL_VERSION = 2
 MAX_TEXT_FRAME = 256 * 1024  # the WebSocket layer closes the connection (1009) above this
@@ -91,6 +101,50 @@ class DeleteSession(_In):
     id: StrictInt
 
 
+class GetSkillsState(_In):
+    type: Literal["get_skills_state"]
+
+
+class SetSkillEnabled(_In):
+    type: Literal["set_skill_enabled"]
+    skill: str = Field(min_length=1, max_length=128)
+    enabled: StrictBool
+
+
+class SetSkillConfig(_In):
+    type: Literal["set_skill_config"]
+    skill: str = Field(min_length=1, max_length=128)
+    config: dict[str, Any]
+
+
+class SetSkillSecret(_In):
+    type: Literal["set_skill_secret"]
+    skill: str = Field(min_length=1, max_length=128)
+    key: str = Field(min_length=1, max_length=128)
+    value: str = Field(max_length=16 * 1024, repr=False)  # never in a repr or a log line
+
+
+class DeleteSkillSecret(_In):
+    type: Literal["delete_skill_secret"]
+    skill: str = Field(min_length=1, max_length=128)
+    key: str = Field(min_length=1, max_length=128)
+
+
+class GetMarketplace(_In):
+    type: Literal["get_marketplace"]
+
+
+class InstallSkill(_In):
+    type: Literal["install_skill"]
+    package: str = Field(min_length=1, max_length=214)
+
+
+class RestartServer(_In):
+    type: Literal["restart_server"]
+
+
+SkillsPanelMessage = GetSkillsState | SetSkillEnabled | SetSkillConfig | SetSkillSecret | DeleteSkillSecret
+
 ClientMessage = (
     MicAudio
     | PttStart
@@ -102,6 +156,14 @@ ClientMessage = (
     | ListSessions
     | GetSession
     | DeleteSession
+    | GetSkillsState
+    | SetSkillEnabled
+    | SetSkillConfig
+    | SetSkillSecret
+    | DeleteSkillSecret
+    | GetMarketplace
+    | InstallSkill
+    | RestartServer
 )
 _ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(Annotated[ClientMessage, Field(discriminator="type")])
 KNOWN_TYPES = frozenset(
@@ -114,10 +176,10 @@ def parse_client_message(raw: str | bytes) -> ClientMessage:
         raise ClientMessageError("binary frames are not part of the protocol; send JSON text")
     if len(raw) > MAX_TEXT_FRAME:
         raise ClientMessageError(f"message of {len(raw)} chars, limit {MAX_TEXT_FRAME}", refused=True)
-    try:
-        obj = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ClientMessageError(f"not JSON: {exc}") from None
+    try:  # the wire's bounded decoder: depth, huge integers and lone surrogates refused too
+        obj = bounded_json.loads(raw.encode("utf-8", "surrogatepass"), 4 * MAX_TEXT_FRAME)
+    except WireError as exc:
+        raise ClientMessageError(f"not acceptable JSON: {exc.message}") from None
     if not isinstance(obj, dict):
         raise ClientMessageError(f"expected a JSON object, got {type(obj).__name__}")
     kind = obj.get("type")
@@ -152,13 +214,20 @@ def decode_audio(message: MicAudio, max_bytes: int) -> bytes:
 Out = dict[str, Any]
 
 
-def hello(language: str | None, current_persona: str, available_personas: list[str]) -> Out:
+def hello(
+    language: str | None,
+    current_persona: str,
+    available_personas: list[dict[str, str]],
+    install_in_progress: bool = False,
+) -> Out:
+    """`available_personas`: objects {name, display_name, language}."""
     return {
         "type": "hello",
         "protocol": PROTOCOL_VERSION,
         "language": language,
         "current_persona": current_persona,
         "available_personas": available_personas,
+        "install_in_progress": install_in_progress,
     }
 
 
@@ -226,5 +295,49 @@ def session_detail(session_id: int, turns: list[dict[str, Any]]) -> Out:
     return {"type": "session_detail", "id": session_id, "turns": turns}
 
 
-def session_deleted(session_id: int, deleted: bool) -> Out:
-    return {"type": "session_deleted", "id": session_id, "deleted": deleted}
+def session_deleted(session_id: int) -> Out:
+    return {"type": "session_deleted", "id": session_id}
+
+
+def skills_state(persona: str | None, skills: list[dict[str, Any]]) -> Out:
+    return {"type": "skills_state", "persona": persona, "skills": skills}
+
+
+def marketplace_state(
+    skills: list[dict[str, Any]],
+    *,
+    registry_version: str | None,
+    generated_at: str | None,
+    fetched_at_ms: int,
+    stale: bool,
+    error: str | None,
+) -> Out:
+    return {
+        "type": "marketplace_state",
+        "skills": skills,
+        "registry_version": registry_version,
+        "generated_at": generated_at,
+        "fetched_at_ms": fetched_at_ms,
+        "stale": stale,
+        "error": error,
+    }
+
+
+def install_event(
+    kind: Literal["started", "complete"],
+    package: str,
+    *,
+    ok: bool,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    restart_required: bool = False,
+) -> Out:
+    return {
+        "type": "install_event",
+        "kind": kind,
+        "package": package,
+        "ok": ok,
+        "error_code": error_code,
+        "error_message": error_message,
+        "restart_required": restart_required,
+    }

@@ -1,6 +1,12 @@
 """Bus events as client protocol messages: what the gateway tells the client.
 Pure; it remembers only what a newly connected client must be told first
-(the bridge state, the input mode, the focus panel, the inject queue)."""
+(the bridge state, the input mode, the focus panel, the inject queue).
+
+The reference's progress `status` lines come from the bridge's events:
+listening (a user turn's press), sent (its commit), responding (the first
+audio of any reply), connecting (the model session is being opened) and
+connected (it is up). Their text is the persona's `ui_strings` for those keys
+in the session language, else the reference's own words."""
 
 from __future__ import annotations
 
@@ -11,6 +17,20 @@ from huxley_audio_io.focus_view import Change, FocusView, as_json, is_claim, is_
 from huxley_wire.codec import validate
 from huxley_wire.messages import bridge
 from huxley_wire.messages.focus import EndReason, FocusState, QueueEvent
+
+# The reference's defaults; a persona's ui_strings override any of them.
+PROGRESS_DEFAULTS = {
+    "listening": "Listening... (release to send)",
+    "sent": "Sent — waiting for response...",
+    "responding": "Responding...",
+}
+CONNECTING = {"en": "Connecting…", "es": "Conectando…", "fr": "Connexion…"}
+CONNECTED = {
+    "en": "Connected — hold the button to speak",
+    "es": "Conectado — mantén el botón para hablar",
+    "fr": "Connecté — maintenez le bouton pour parler",
+}
+TURN_PROGRESS = {"listening": "listening", "committed": "sent", "speaking": "responding"}
 
 ASSISTANT_PTT = "assistant_ptt"
 SKILL_CONTINUOUS = "skill_continuous"
@@ -30,6 +50,18 @@ class ClientRelay:
         self.mode_claim: str | None = None
         self.queue: dict[str, Any] | None = None
         self.volume: int | None = None
+        self.language = "en"
+        self.ui_strings: dict[str, str] = {}  # the persona's, for the session language
+
+    def progress(self, key: str) -> out.Out:
+        """A progress status line in the session language."""
+        if key in self.ui_strings:
+            return out.status(self.ui_strings[key])
+        if key == "connecting":
+            return out.status(CONNECTING.get(self.language, CONNECTING["en"]))
+        if key == "connected":
+            return out.status(CONNECTED.get(self.language, CONNECTED["en"]))
+        return out.status(PROGRESS_DEFAULTS[key])
 
     # -- focus -------------------------------------------------------------------
     def focus(self, change: Change) -> list[out.Out]:
@@ -83,8 +115,9 @@ class ClientRelay:
     def bridge_event(self, kind: str, obj: dict[str, Any]) -> list[out.Out]:
         """Raises WireError when a known kind does not validate."""
         if kind == "state":
-            self.state = validate(obj, bridge.StateEvent).value
-            return [out.state(self.state)]
+            before, self.state = self.state, validate(obj, bridge.StateEvent).value
+            opening = self.state == "CONNECTING" and before != "CONNECTING"
+            return [out.state(self.state)] + ([self.progress("connecting")] if opening else [])
         if kind == "status":
             return [out.status(validate(obj, bridge.StatusEvent).message)]
         if kind == "transcript":
@@ -93,12 +126,28 @@ class ClientRelay:
         if kind == "model_speaking":
             return [out.model_speaking(validate(obj, bridge.ModelSpeakingEvent).value)]
         if kind == "turn":
-            return [out.dev_event("turn", validate(obj, bridge.TurnEvent).model_dump(mode="json"))]
+            turn = validate(obj, bridge.TurnEvent)
+            messages = [out.dev_event("turn", turn.model_dump(mode="json"))]
+            step = TURN_PROGRESS.get(turn.phase)
+            if step is not None and (turn.kind == "user" or step == "responding"):
+                messages.append(self.progress(step))
+            return messages
+        if kind == "session":
+            session = validate(obj, bridge.SessionEvent)
+            messages = [out.dev_event("session", session.model_dump(mode="json", exclude={"v"}))]
+            if session.connected and not session.offline:
+                messages.append(self.progress("connected"))
+            return messages
+        if kind == "tool_call":
+            call = validate(obj, bridge.ToolCallEvent)
+            payload = call.model_dump(mode="json", exclude={"v"})
+            payload["has_audio_stream"] = call.action == "audio_stream"  # the reference's older field
+            return [out.dev_event("tool_call", payload)]
         return [out.dev_event(kind, {k: v for k, v in obj.items() if k != "v"})]
 
     # -- a new client --------------------------------------------------------------
     def handshake(
-        self, language: str | None, persona: str, personas: list[str], view: FocusView
+        self, language: str | None, persona: str, personas: list[dict[str, str]], view: FocusView
     ) -> list[out.Out]:
         """hello, state, input_mode (the reference's order), then what the panels need."""
         messages = [

@@ -2,9 +2,10 @@
 
 In:  audio.out.* (frames), focus.event.* (grants, queue, injects),
      bridge.event.* and client.server_event (relayed to the client),
-     audio.rpc (clear, set_volume, snapshot).
+     skills.manifest (the skills panel), audio.rpc (clear, set_volume, snapshot).
 Out: audio.mic.assistant / audio.mic.claim (frames), audio.ptt, audio.played,
-     audio.event.client / audio.event.control, client.event.
+     audio.event.client / audio.event.control, client.event,
+     skills.host.<host> (the skills panel's writes), skills.announce.
 
 Everything published goes through one outbox, in the order it was decided,
 so a press's `ptt start` always precedes its mic frames and `ptt stop`
@@ -21,7 +22,7 @@ from typing import Any, cast
 from nats.aio.msg import Msg
 
 from huxley_audio_io import client_protocol as proto
-from huxley_audio_io import sessions
+from huxley_audio_io import marketplace, personas, sessions
 from huxley_audio_io.backends import Backend, make_backend
 from huxley_audio_io.edge import MicFramer, PttEdge, Route, mic_route
 from huxley_audio_io.focus_view import FocusView, is_claim
@@ -29,9 +30,10 @@ from huxley_audio_io.mixer import Block, Grant, Mixer, Played, PushResult
 from huxley_audio_io.outbox import Outbox, Throttle
 from huxley_audio_io.relay import ClientRelay
 from huxley_audio_io.settings import AudioSettings
+from huxley_audio_io.skills_panel import SkillsPanel
 from huxley_runtime.bus import settle
 from huxley_runtime.focus_client import ActivityStatus, FocusFollower
-from huxley_runtime.persona import PersonaError, load_persona
+from huxley_runtime.persona import Persona
 from huxley_runtime.rpc import request
 from huxley_runtime.service import Endpoint, Service
 from huxley_wire.audio import FRAME_MS, AudioFrame, decode_frame, encode_frame, now_us
@@ -45,6 +47,10 @@ from huxley_wire.subjects import InvalidToken, token
 TICK_S = FRAME_MS / 1000
 MAX_CLOCK_LAG_TICKS = 5  # further behind than this, the clock skips instead of catching up
 SYNC_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+RESTART_REFUSED = (
+    "Restart is not available from the client: each part of Huxley restarts on its own under its "
+    "supervisor. Use reset for a fresh conversation, or `huxley` on the host."
+)
 
 
 class AudioService(Service):
@@ -75,7 +81,11 @@ class AudioService(Service):
         self.outbox = Outbox(self._throttle)
         self._focus_status = "waiting for focus"
         self.language: str | None = None
-        self.persona_name, self.personas = self._persona()
+        self.personas: dict[str, Persona] = {}
+        self.persona: Persona | None = None
+        self.persona_name = self._persona()
+        self._language_changed()
+        self._panel: SkillsPanel | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -85,8 +95,11 @@ class AudioService(Service):
         await nc.subscribe(s.focus_event("inject"), cb=self._on_inject)
         await nc.subscribe(s.bridge_events(), cb=self._on_bridge)
         await nc.subscribe(s.server_event(), cb=self._on_server_event)
+        self._panel = SkillsPanel(nc, s, time.monotonic)
+        await nc.subscribe(s.skills_manifest(), cb=self._on_manifest)
         await settle(nc)
         self.spawn(self.outbox.run(nc), name="outbox")
+        self.outbox.emit(s.skills_announce(), skills.AnnounceRequest(reason="audio-io skills panel"))
         # The follower keeps up with focus (snapshot at start, after a gap in
         # the event sequence, after a reconnect or a focus restart).
         self.follower = FocusFollower(nc, s, on_change=self._on_focus_change)
@@ -266,6 +279,15 @@ class AudioService(Service):
             return
         self.backend.send(proto.server_event(event.event, event.data))
 
+    async def _on_manifest(self, msg: Msg) -> None:
+        try:
+            manifest = decode(msg.data, skills.Manifest)
+        except WireError as exc:
+            self.log.warning("manifest_refused", error=exc.message)
+            return
+        if self._panel is not None:
+            self._panel.directory.apply(manifest, time.monotonic())
+
     # -- the edge (called by the backend) ----------------------------------------------
     def ptt_down(self, source: str) -> None:
         age = self.focus.claim_age_ms(time.monotonic())
@@ -340,20 +362,21 @@ class AudioService(Service):
             self.outbox.emit_raw(subject, encode_frame(frame))
 
     def client_connected(self, client_id: str, language: str | None, persona: str | None) -> list[proto.Out]:
+        # ?persona= first (as the reference swaps before hello): a persona we
+        # know becomes ours and the bridge is asked to serve it.
+        refused = self._switch_persona(persona, language, client_id) if persona else None
+        if language:
+            self.language = language
+        self._language_changed()
         messages = self.relay.handshake(
-            language or self.language, self.persona_name, self.personas, self.focus
+            language or self.language, self.persona_name, personas.entries(self.personas), self.focus
         )
-        if persona and persona != self.persona_name:
-            messages.append(
-                proto.status(
-                    f"persona {persona!r} is not served here; this server runs {self.persona_name!r}"
-                )
-            )
+        if refused:
+            messages.append(proto.status(refused))
         self.outbox.emit(
             self.subjects.audio_event("client"), m.ClientConnection(connected=True, client_id=client_id)
         )
         if language:
-            self.language = language
             self.outbox.emit(
                 self.subjects.audio_event("control"),
                 m.ClientControl(action="set_language", language=language, client_id=client_id),
@@ -373,6 +396,7 @@ class AudioService(Service):
             language = message.language if isinstance(message, proto.SetLanguage) else None
             if isinstance(message, proto.SetLanguage):
                 self.language = language
+                self._language_changed()
             control = m.ClientControl(action=message.type, language=language)
             self.outbox.emit(self.subjects.audio_event("control"), control)
         elif isinstance(message, proto.ClientEvent):
@@ -382,6 +406,26 @@ class AudioService(Service):
             )
         elif isinstance(message, proto.ListSessions | proto.GetSession | proto.DeleteSession):
             self.spawn(self._sessions(message), name="sessions")
+        elif isinstance(message, proto.SkillsPanelMessage):
+            self.spawn(self._skills_panel(message), name="skills-panel")
+        elif isinstance(message, proto.GetMarketplace):
+            serving = self._panel.directory.serving(time.monotonic()) if self._panel else set()
+            self.backend.send(marketplace.state(serving, int(time.time() * 1000)))
+        elif isinstance(message, proto.InstallSkill):
+            self.log.info("install_skill_refused", package=message.package)
+            for out in marketplace.refuse_install(message.package):
+                self.backend.send(out)
+        elif isinstance(message, proto.RestartServer):
+            # Each service restarts on its own under its supervisor; a client
+            # may not restart the house. A fresh model session is `reset`.
+            self.log.info("restart_server_refused")
+            self.backend.send(proto.status(RESTART_REFUSED))
+
+    async def _skills_panel(self, message: proto.SkillsPanelMessage) -> None:
+        if self._panel is None:
+            return
+        for out in await self._panel.answer(message, self.persona_name):
+            self.backend.send(out)
 
     async def _sessions(self, message: sessions.SessionRequest) -> None:
         subject = self.subjects.storage_sessions(self.persona_name)
@@ -419,19 +463,36 @@ class AudioService(Service):
         )
 
     # -- plumbing ---------------------------------------------------------------------
-    def _persona(self) -> tuple[str, list[str]]:
-        personas_dir = self.cfg.personas_dir
-        available = sorted(
-            {p.stem for p in personas_dir.glob("*.yaml")}
-            | {p.parent.name for p in personas_dir.glob("*/persona.yaml")}
+    def _persona(self) -> str:
+        self.personas = personas.available(self.cfg.personas_dir)
+        self.persona = personas.pick(self.personas, self.cfg.persona, self.cfg.personas_dir)
+        if self.persona is None:
+            try:
+                return token(self.cfg.persona, "persona")
+            except InvalidToken:
+                return "basic"
+        self.language = self.persona.language_code
+        return self.persona.name
+
+    def _switch_persona(self, wanted: str, language: str | None, client_id: str) -> str | None:
+        """Adopt a persona the client asked for and ask the bridge to serve
+        it; the reason when it is refused (unknown here)."""
+        if wanted == self.persona_name:
+            return None
+        self.personas = personas.available(self.cfg.personas_dir)  # one added since start shows up
+        persona = self.personas.get(wanted)
+        if persona is None:
+            self.log.info("persona_switch_refused", persona=wanted)
+            return f"persona {wanted!r} is not available here; staying on {self.persona_name!r}"
+        self.log.info("persona_switch", persona=wanted, previous=self.persona_name)
+        self.persona, self.persona_name = persona, persona.name
+        self.language = language or persona.language_code
+        control = m.ClientControl(
+            action="set_persona", persona=persona.name, language=language, client_id=client_id
         )
-        try:
-            persona = load_persona(self.cfg.persona, personas_dir)
-            self.language = persona.language_code
-            return persona.name, available
-        except PersonaError as exc:
-            self.log.warning("persona_unreadable", error=str(exc))
-        try:
-            return token(self.cfg.persona, "persona"), available
-        except InvalidToken:
-            return "basic", available
+        self.outbox.emit(self.subjects.audio_event("control"), control)
+        return None
+
+    def _language_changed(self) -> None:
+        self.relay.language = self.language or (self.persona.language_code if self.persona else "en")
+        self.relay.ui_strings = personas.progress_strings(self.persona, self.relay.language)

@@ -94,7 +94,7 @@ class SkillLifecycle:
                 self.host.data_dir, name, persona_home(self.settings.persona, self.settings.personas_dir)
             ),
             persona_data_dir=self.host.data_dir,
-            config=self.host.persona.skill_config(name, self.host.language),
+            config=self.host.admin.config(name, self.host.language),
             language=self.host.language,
             inject_turn=injector.inject_turn,
             inject_turn_and_wait=injector.inject_turn_and_wait,
@@ -234,7 +234,7 @@ class SkillLifecycle:
                 if not slot.serving or slot.ctx is None:
                     continue
                 slot.ctx = dataclasses.replace(
-                    slot.ctx, language=language, config=self.host.persona.skill_config(slot.name, language)
+                    slot.ctx, language=language, config=self.host.admin.config(slot.name, language)
                 )
                 reconfigure = getattr(slot.skill, "reconfigure", None)
                 if not callable(reconfigure):

@@ -38,6 +38,7 @@ from huxley_skill_host.core import HostCore
 from huxley_skill_host.held import HeldEffects
 from huxley_skill_host.injector import InjectSender, InjectWatch
 from huxley_skill_host.lifecycle import SkillLifecycle
+from huxley_skill_host.management import SkillAdmin
 from huxley_skill_host.outbox import InjectOutbox
 from huxley_skill_host.playback import Playback, describe
 from huxley_skill_host.settings import SkillHostSettings
@@ -48,7 +49,16 @@ from huxley_wire.errors import WireError
 from huxley_wire.messages import focus as f
 from huxley_wire.messages.audio import PlayedEvent
 from huxley_wire.messages.bridge import SessionEvent
-from huxley_wire.messages.skills import AnnounceRequest, ClientEvent, DiscardEffect, Manifest
+from huxley_wire.messages.skills import (
+    AnnounceRequest,
+    ClientEvent,
+    DeleteSkillSecret,
+    DiscardEffect,
+    Manifest,
+    SetSkillConfig,
+    SetSkillEnabled,
+    SetSkillSecret,
+)
 
 EXPIRE_EVERY_S = 1.0
 
@@ -70,6 +80,7 @@ class SkillHostService(Service):
         self.core = HostCore(self.settings.held_effect_ttl_s)
         self.playback = Playback(self, self.core)
         self.skills = SkillLifecycle(self)
+        self.admin = SkillAdmin(self)  # the client's skills panel (management.py)
         self.watch = InjectWatch()
         self._subscriptions: list[Subscription] = []
         self._work: set[asyncio.Task[Any]] = set()
@@ -135,13 +146,22 @@ class SkillHostService(Service):
         ):
             self._subscriptions.append(await self.nc.subscribe(subject, cb=self._guarded(handler)))
         for slot in self.slots.values():
-            if slot.skill is not None:
+            if slot.skill is not None and not self.admin.enabled(slot.name):
+                slot.status = "disabled"  # turned off from the skills panel
+            elif slot.skill is not None:
                 self.start_work(self.skills.bring_up(slot), name=f"setup:{slot.name}")
         self.spawn(self._announce_periodically(), name="announce")
         self.spawn(self._expire_periodically(), name="expire")
 
     def endpoints(self) -> list[Endpoint]:
-        return [Endpoint("host", self.subjects.skill_host_rpc(self.instance), {DiscardEffect: self._discard})]
+        handlers: dict[Any, Any] = {
+            DiscardEffect: self._discard,
+            SetSkillEnabled: self.admin.set_enabled,
+            SetSkillConfig: self.admin.set_config,
+            SetSkillSecret: self.admin.set_secret,
+            DeleteSkillSecret: self.admin.delete_secret,
+        }
+        return [Endpoint("host", self.subjects.skill_host_rpc(self.instance), handlers)]
 
     async def on_stop(self) -> None:
         with contextlib.suppress(Exception):
@@ -257,7 +277,7 @@ class SkillHostService(Service):
             host=self.instance,
             persona=self.persona.name if self.persona else "",
             language=self.language,
-            skills=[slot.manifest() for slot in self.slots.values()],
+            skills=[self.admin.describe(slot) for slot in self.slots.values()],
             bye=bye,
         )
 

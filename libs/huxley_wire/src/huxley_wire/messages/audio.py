@@ -86,6 +86,9 @@ class ClientConnection(Message):
 class ClientControl(Message):
     """Session controls a client sends (reference protocol); the bridge acts on them."""
 
-    action: Literal["wake_word", "reset", "set_language"]
+    action: Literal["wake_word", "reset", "set_language", "set_persona"]
     language: str | None = None  # set_language: the language code, None for the persona's default
+    # set_persona: the persona the client asked for (`?persona=`); the bridge
+    # serves it if it is configured for it, else says why not in a status.
+    persona: str | None = None
     client_id: str = ""

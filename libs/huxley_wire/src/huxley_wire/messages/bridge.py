@@ -10,11 +10,12 @@ Subjects:
   bridge.event.model_speaking  ModelSpeakingEvent
   bridge.event.session         SessionEvent (model socket up/down, offline mode)
   bridge.event.cost            CostEvent (today's model spend crossed a threshold)
+  bridge.event.tool_call       ToolCallEvent (a tool call the model made, with its output)
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -107,3 +108,20 @@ class CostEvent(Message):
     day: str  # the persona's local date, YYYY-MM-DD
     usd: float
     level: Literal["ok", "warn", "canary", "kill"]
+
+
+class ToolCallEvent(Message):
+    """A tool call answered (or failed): what the client's dev panel shows as
+    `dev_event tool_call`. `action` names the side effect the reply carried
+    (audio_stream, input_claim, play_sound, cancel_media, set_volume), None
+    without one; `error` is set when the call failed (then `output` is what
+    the model was told)."""
+
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    output: str = ""
+    action: str | None = None
+    skill: str | None = None
+    call_id: str | None = None
+    turn_id: str | None = None
+    error: str | None = None

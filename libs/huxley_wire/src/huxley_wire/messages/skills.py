@@ -3,7 +3,10 @@
 Subjects:
   skills.tool.<skill>     ToolCall -> ToolReply (queue group per skill, so a
                           skill scales out across hosts)
-  skills.host.<host>      requests to one host instance (DiscardEffect, ...)
+  skills.host.<host>      requests to one host instance: DiscardEffect (bridge),
+                          SetSkillEnabled, SetSkillConfig, SetSkillSecret,
+                          DeleteSkillSecret (audio-io, for the client's skills
+                          panel) -> SkillChanged
   skills.manifest         Manifest, published by each host at start, on
                           skills.announce and every 10 s; `bye` on clean stop
   skills.announce         AnnounceRequest: every host re-publishes its manifest
@@ -92,7 +95,8 @@ class ToolManifest(Message):
 # ok: serving. starting: setup running. waiting: a peer it needs (storage) is
 # down, retrying. degraded: serving, but something failed (a tool timed out, a
 # background task gave up). failed: not serving (load or setup failed, refused).
-SkillStatus = Literal["ok", "starting", "waiting", "degraded", "failed"]
+# disabled: turned off from the client's skills panel (not serving, no setup).
+SkillStatus = Literal["ok", "starting", "waiting", "degraded", "failed", "disabled"]
 
 
 class SkillManifest(Message):
@@ -101,6 +105,16 @@ class SkillManifest(Message):
     prompt_context: str = ""
     status: SkillStatus = "ok"
     error: str | None = None
+    # For the client's skills panel: what the skill is and how it is set up.
+    enabled: bool = True
+    package: str | None = None
+    version: str | None = None
+    description: str | None = None
+    config_schema: dict[str, Any] | None = None
+    data_schema_version: int = 1
+    config: dict[str, Any] = Field(default_factory=dict)  # the skill's config, secret keys left out
+    secret_keys_set: list[str] = Field(default_factory=list)  # names only, never values
+    secret_required_keys: list[str] = Field(default_factory=list)  # schema keys with format "secret"
 
 
 class Manifest(Message):
@@ -118,6 +132,47 @@ class AnnounceRequest(Message):
 
     reason: str = ""
     language: str | None = None
+
+
+class SkillChanged(Message):
+    """A management request's answer: the skill as it is now (secrets as key names only)."""
+
+    host: str
+    skill: SkillManifest
+
+
+class SetSkillEnabled(Request[SkillChanged]):
+    """Turn a skill off (stop serving its tools, teardown) or on again (setup,
+    serve). Remembered by the host across restarts."""
+
+    op = "set_skill_enabled"
+    skill: str
+    enabled: bool
+
+
+class SetSkillConfig(Request[SkillChanged]):
+    """Replace the skill's config (the persona's block stays the default
+    underneath; secret keys are refused here), persist it, reconfigure."""
+
+    op = "set_skill_config"
+    skill: str
+    config: dict[str, Any]
+
+
+class SetSkillSecret(Request[SkillChanged]):
+    """Write one secret of the skill to its secrets file (0600). The value is
+    never echoed: the answer lists key names only."""
+
+    op = "set_skill_secret"
+    skill: str
+    key: str = Field(min_length=1, max_length=128)
+    value: str = Field(max_length=16 * 1024, repr=False)
+
+
+class DeleteSkillSecret(Request[SkillChanged]):
+    op = "delete_skill_secret"
+    skill: str
+    key: str = Field(min_length=1, max_length=128)
 
 
 class ClientEvent(Message):

@@ -2,6 +2,7 @@
 // hold-to-talk button, and live panels fed by what the gateway relays.
 
 import { AudioEngine } from "/static/audio.js";
+import { renderSkills } from "/static/skills.js";
 
 const $ = (selector) => document.querySelector(selector);
 const CHANNELS = ["dialog", "comms", "alert", "content"];
@@ -29,6 +30,7 @@ const ui = {
   events: $("#event-list"),
   micMeter: $("#mic-meter"),
   spkMeter: $("#spk-meter"),
+  skills: $("#skills-list"),
 };
 
 const session = {
@@ -113,6 +115,10 @@ function handle(message) {
   switch (message.type) {
     case "hello":
       ui.persona.textContent = `${message.current_persona} · ${message.language ?? ""}`;
+      send({ type: "get_skills_state" });
+      break;
+    case "skills_state":
+      renderSkills(ui.skills, message, send);
       break;
     case "audio":
       engine.play(fromBase64(message.data));
@@ -170,6 +176,8 @@ function handle(message) {
       break;
   }
 }
+
+$("#skills-refresh").addEventListener("click", () => send({ type: "get_skills_state" }));
 
 function devEvent(kind, payload) {
   if (kind === "focus") {
