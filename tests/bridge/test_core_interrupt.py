@@ -215,7 +215,7 @@ def test_a_press_after_playback_caught_up_still_truncates_what_came_after_it() -
 
 
 def test_a_cancelled_reply_is_truncated_even_when_all_it_sent_was_played() -> None:
-    rig, activity, rid = speaking_turn()
+    rig, activity, _ = speaking_turn()
     rig.tick(1.0)
     rig.feed(e.Played(activity, 600.0))
     out = rig.feed(e.PttStart("p2", 2_000_000))
