@@ -195,3 +195,57 @@ def test_truncation_uses_what_audio_io_says_it_cleared() -> None:
     token = rig.one(done, c.ClearAudio).token
     cleared = rig.feed(e.AudioCleared(token, played={activity: 412.0, "someone-else": 9.0}))
     assert [t["audio_end_ms"] for t in rig.sent(cleared, "conversation.item.truncate")] == [412]
+
+
+def test_a_press_after_playback_caught_up_still_truncates_what_came_after_it() -> None:
+    """Everything received was played when the button went down; one more
+    delta arrives before focus answers the interrupt. The model must forget it."""
+    rig, activity, rid = speaking_turn()  # 600 ms of item-a received
+    rig.tick(1.0)
+    rig.feed(e.Played(activity, 600.0))  # caught up with the model
+    out = rig.feed(e.PttStart("p2", 2_000_000))
+    token = rig.one(out, c.Interrupt).token
+    rig.feed(e.AudioDelta(rid, "item-a", tone(100)))  # never heard
+    done = rig.feed(e.InterruptDone(token))
+    assert rig.sent(done, "response.cancel")
+    cleared = rig.feed(e.AudioCleared(rig.one(done, c.ClearAudio).token, played={activity: 600.0}))
+    assert rig.sent(cleared, "conversation.item.truncate") == [
+        {"type": "conversation.item.truncate", "item_id": "item-a", "content_index": 0, "audio_end_ms": 600}
+    ]
+
+
+def test_a_cancelled_reply_is_truncated_even_when_all_it_sent_was_played() -> None:
+    rig, activity, _ = speaking_turn()
+    rig.tick(1.0)
+    rig.feed(e.Played(activity, 600.0))
+    out = rig.feed(e.PttStart("p2", 2_000_000))
+    done = rig.feed(e.InterruptDone(rig.one(out, c.Interrupt).token))
+    cleared = rig.feed(e.AudioCleared(rig.one(done, c.ClearAudio).token))
+    assert [t["audio_end_ms"] for t in rig.sent(cleared, "conversation.item.truncate")] == [600]
+
+
+def heard_lines(out: list[c.Command]) -> list[str]:
+    return [x.message.text for x in out if isinstance(x, c.Publish) and x.kind == "transcript"]  # type: ignore[attr-defined]
+
+
+def test_a_cancelled_reply_shows_and_keeps_only_the_words_that_were_heard() -> None:
+    rig, activity, rid = speaking_turn()  # 600 ms of item-a
+    rig.feed(e.Played(activity, 300.0))
+    out = rig.feed(e.PttStart("p2", 2_000_000))
+    done = rig.feed(e.InterruptDone(rig.one(out, c.Interrupt).token))
+    rig.feed(e.AudioDelta(rid, "item-a", tone(200)))  # before the cancel took: 800 ms made in all
+    # the model's transcript of the whole item arrives before audio-io answered the clear
+    said = rig.feed(e.AssistantTranscript(rid, "item-a", "one two three four five six seven eight"))
+    assert heard_lines(said) == []  # not yet known what was heard
+    cleared = rig.feed(e.AudioCleared(rig.one(done, c.ClearAudio).token, played={activity: 300.0}))
+    assert heard_lines(cleared) == ["one two three"]  # 300 of 800 ms: 3 of 8 words
+    rig.feed(e.ResponseDone(rid, "cancelled"))
+
+
+def test_a_transcript_after_the_truncation_is_cut_at_once() -> None:
+    rig, activity, rid = speaking_turn()
+    out = rig.feed(e.PttStart("p2", 2_000_000))
+    done = rig.feed(e.InterruptDone(rig.one(out, c.Interrupt).token))
+    rig.feed(e.AudioCleared(rig.one(done, c.ClearAudio).token, played={activity: 150.0}))
+    said = rig.feed(e.AssistantTranscript(rid, "item-a", "a b c d"))
+    assert heard_lines(said) == ["a"]  # 150 of 600 ms

@@ -88,3 +88,28 @@ def test_reconnect_resets_the_in_flight_response() -> None:
     rig.talk()
     out = rig.release("p2", 9_600_000)
     assert rig.model_types(out) == ["input_audio_buffer.commit", "response.create"]
+
+
+def test_a_server_error_mid_response_ends_the_turn_with_a_status() -> None:
+    """No response.done follows: the turn must not wait for one."""
+    rig = Rig().connect()
+    _, activity = rig.press()
+    rig.talk()
+    rig.release()
+    rig.respond([("i1", tone(200))], done=False)
+    out = rig.feed(e.ModelError("The server had an error", "server_error", None, "server_error"))
+    assert any("could not answer" in s for s in rig.statuses(out))
+    out += rig.tick(1.0)
+    out += rig.drain(activity, 200.0)
+    assert rig.one(out, c.EndTurn).activity_id == activity  # DIALOG handed back at the barrier
+    assert rig.turn_phases(out)[-1] == "ended"
+
+
+def test_an_error_answering_something_else_leaves_the_response_alone() -> None:
+    rig = Rig().connect()
+    rig.press()
+    rig.talk()
+    rig.release()
+    rig.respond([("i1", tone(200))], done=False)
+    out = rig.feed(e.ModelError("Item not found", "item_not_found", None, "invalid_request_error"))
+    assert rig.statuses(out) == [] and rig.core.turn is not None and rig.core.turn.phase == "speaking"

@@ -3,6 +3,8 @@ accidental-tap filter, and the model-speaking edges."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from huxley_bridge import commands as c
 from huxley_bridge import events as e
 from huxley_wire.messages.focus import ActivityKind
@@ -118,16 +120,41 @@ def test_model_speaking_has_one_rising_and_one_falling_edge_per_spoken_turn() ->
     assert quiet.of(quiet.log, c.EndTurn)
 
 
-def test_transcripts_are_published_with_the_turn() -> None:
+def transcripts(out: list[c.Command], kind: str = "transcript") -> list[Any]:
+    return [x.message for x in out if isinstance(x, c.Publish) and x.kind == kind]
+
+
+def test_transcripts_are_published_with_the_turn_the_assistant_line_once_heard() -> None:
     rig = Rig().connect()
-    turn_id, _ = rig.press()
+    turn_id, activity = rig.press()
     rig.talk()
     rig.release()
     out = rig.feed(e.UserTranscript("item-u", "what time is it"))
     rid, _ = rig.respond([("i1", tone(100))], done=False)
     out += rig.feed(e.AssistantTranscript(rid, "i1", "It is noon."))
-    sent = [(x.message.role, x.message.text, x.message.turn_id) for x in out if x.kind == "transcript"]  # type: ignore[attr-defined,union-attr]
-    assert sent == [("user", "what time is it", turn_id), ("assistant", "It is noon.", turn_id)]
+    sent = [(x.role, x.text, x.turn_id) for x in transcripts(out)]
+    assert sent == [("user", "what time is it", turn_id)]  # the reply is not heard yet
+    out = rig.feed(e.Played(activity, 60.0))
+    assert transcripts(out) == []
+    out = rig.feed(e.Played(activity, 100.0))
+    assert [(x.role, x.text, x.turn_id) for x in transcripts(out)] == [("assistant", "It is noon.", turn_id)]
+
+
+def test_the_live_text_streams_as_transcript_deltas_of_the_turn() -> None:
+    rig = Rig().connect()
+    turn_id, _ = rig.press()
+    rig.talk()
+    rig.release()
+    rid, _ = rig.respond([("i1", tone(100))], done=False)
+    out = rig.feed(e.AssistantTranscriptDelta(rid, "i1", "It is"))
+    out += rig.feed(e.AssistantTranscriptDelta(rid, "i1", " noon."))
+    deltas = transcripts(out, "transcript_delta")
+    assert [(d.role, d.delta, d.turn_id, d.item_id) for d in deltas] == [
+        ("assistant", "It is", turn_id, "i1"),
+        ("assistant", " noon.", turn_id, "i1"),
+    ]
+    rig.feed(e.PttStart("p2", 900_000))  # a cancelled reply's live text stops at the press
+    assert transcripts(rig.feed(e.AssistantTranscriptDelta(rid, "i1", " More.")), "transcript_delta") == []
 
 
 def test_drain_deadline_when_audio_io_never_reports() -> None:

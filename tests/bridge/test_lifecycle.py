@@ -125,6 +125,58 @@ def test_drop_stores_a_summary_that_the_next_session_is_told() -> None:
     )
 
 
+def test_summaries_chain_so_two_drops_keep_the_first_sessions_context() -> None:
+    life = SessionLifecycle(LifecycleConfig(), VOICE)
+    life.start(0, DAY)
+    life.connect_ok(0)
+    life.heard("user", "My sister Ana arrives on Friday")
+    life.dropped(5, "connection reset")
+    life.tick(6.1, DAY, busy=False)
+    life.connect_ok(6.2)
+    life.heard("user", "Remind me to buy flowers")
+    out = life.dropped(10, "connection reset")
+    second = next(x for x in out if isinstance(x, StoreSummary)).text
+    assert "Ana" in second and "flowers" in second
+    assert second.index("Ana") < second.index("flowers")  # the earlier context first
+    life.tick(20, DAY, busy=False)
+    update = next(x.event for x in life.connect_ok(20.1) if isinstance(x, c.SendModel))
+    assert "Ana" in update["session"]["instructions"] and "flowers" in update["session"]["instructions"]
+    # a session with nothing new keeps telling the same summary
+    assert [x for x in life.dropped(30, "reset") if isinstance(x, StoreSummary)] == []
+    assert life.summary == second
+
+
+def test_a_chained_summary_stays_bounded_dropping_the_oldest_context_first() -> None:
+    life = SessionLifecycle(LifecycleConfig(), VOICE)
+    life.start(0, DAY)
+    now = 0.0
+    for n in range(12):
+        life.connect_ok(now)
+        life.heard("user", f"fact number {n} " + "x" * 120)
+        life.dropped(now + 1, "reset")
+        now += 100
+        life.tick(now, DAY, busy=False)
+    assert life.summary is not None and len(life.summary) <= 700
+    assert "fact number 11" in life.summary and "fact number 10" in life.summary
+    assert "fact number 0 " not in life.summary
+
+
+def test_an_error_answering_session_update_makes_the_session_not_ok_until_the_next_connect() -> None:
+    life = SessionLifecycle(LifecycleConfig(), VOICE)
+    life.start(0, DAY)
+    update = next(x.event for x in life.connect_ok(0) if isinstance(x, c.SendModel))
+    assert update["event_id"].startswith("session-update-")
+    assert life.model_error("other-1", "invalid_value", "nope") == []  # not ours to judge
+    out = life.model_error(update["event_id"], "invalid_value", "Invalid voice")
+    assert life.rejected is not None and "Invalid voice" in life.rejected
+    statuses = [x.message.message for x in out if isinstance(x, c.Publish) and x.kind == "status"]  # type: ignore[attr-defined]
+    assert statuses and "Invalid voice" in statuses[0]
+    life.dropped(1, "reset")
+    life.tick(5, DAY, busy=False)
+    life.connect_ok(5)
+    assert life.rejected is None
+
+
 def test_idle_limit_rotates_the_session_with_a_summary_and_no_backoff() -> None:
     life = SessionLifecycle(LifecycleConfig(idle_limit_s=3300), VOICE)
     life.start(0, DAY)

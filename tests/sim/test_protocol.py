@@ -307,3 +307,72 @@ async def test_http_controls_and_auth(sim: SimServer) -> None:
         async with ws_connect(f"ws://127.0.0.1:{sim.port}/v1/realtime?model=x"):
             pass
     assert refused.value.response.status_code == 401
+
+
+async def say(conn: Any, text: str) -> None:
+    await conn.conversation.item.create(
+        item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    )
+    await conn.response.create()
+
+
+async def test_hold_after_ms_stops_the_audio_until_the_response_is_cancelled(
+    client: AsyncOpenAI, sim: SimServer
+) -> None:
+    sim.set_fault(hold_after_ms=200)
+    async with client.realtime.connect(model="gpt-realtime") as conn:
+        await open_session(conn)
+        await say(conn, "good day")
+        deltas = 0
+        async for event in conn:
+            deltas += event.type == "response.output_audio.delta"
+            if deltas == 2:
+                break
+        await conn.response.cancel()
+        seen: list[Any] = []
+        done = await until(conn, "response.done", seen)
+        assert done.response.status == "cancelled"
+        assert not any(e.type == "response.output_audio.delta" for e in seen)  # nothing past the hold
+
+
+async def test_error_after_ms_sends_a_server_error_and_no_response_done(
+    client: AsyncOpenAI, sim: SimServer
+) -> None:
+    sim.set_fault(error_after_ms=100)
+    async with client.realtime.connect(model="gpt-realtime") as conn:
+        await open_session(conn)
+        await say(conn, "good day")
+        seen: list[Any] = []
+        error = await until(conn, "error", seen)
+        assert error.error.type == "server_error" and error.error.event_id is None
+        assert sum(e.type == "response.output_audio.delta" for e in seen) == 1
+        # the response is over: a new one may start, and it finishes
+        await say(conn, "good day")
+        seen = []
+        await until(conn, "response.done", seen)
+        assert [e.type for e in seen].count("response.created") == 1
+
+
+async def test_the_next_session_update_can_be_rejected_naming_it(client: AsyncOpenAI, sim: SimServer) -> None:
+    async with client.realtime.connect(model="gpt-realtime") as conn:
+        await conn.recv()
+        sim.reject_next_update("invalid_value", "Invalid voice.")
+        await conn.session.update(session=SESSION, event_id="su-1")
+        error = await until(conn, "error")
+        assert (error.error.code, error.error.event_id, error.error.message) == (
+            "invalid_value",
+            "su-1",
+            "Invalid voice.",
+        )
+        await conn.session.update(session=SESSION)  # only the next one
+        assert (await until(conn, "session.updated")).session.instructions == "Be brief."
+
+
+async def test_http_controls_reject_the_next_update_and_set_typed_faults(sim: SimServer) -> None:
+    base = f"http://{sim.host}:{sim.port}"
+    async with httpx.AsyncClient() as http:
+        reply = await http.get(f"{base}/control/reject_update", params={"code": "bad", "message": "no"})
+        assert reply.status_code == 200
+        assert sim._take_rejection() == ("bad", "no")
+        await http.get(f"{base}/control/fault", params={"hold_after_ms": "300"})
+        assert sim._take_fault() == {"hold_after_ms": 300}

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from nats.aio.client import Client
@@ -34,6 +34,7 @@ from huxley_bridge import events as e
 from huxley_bridge.coordinator import HOLDER, CoordinatorConfig, TurnCoordinator
 from huxley_bridge.cost import CostMeter
 from huxley_bridge.cue_player import CuePlayer
+from huxley_bridge.health import PublishHealth
 from huxley_bridge.instructions import Voice
 from huxley_bridge.lifecycle import (
     Announce,
@@ -59,7 +60,7 @@ from huxley_wire.codec import encode
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import audio as am
 from huxley_wire.messages import skills as sm
-from huxley_wire.messages.bridge import BridgeSnapshot, InjectAccepted
+from huxley_wire.messages.bridge import BridgeSnapshot, InjectAccepted, TranscriptEvent
 from huxley_wire.messages.focus import FocusChange
 from huxley_wire.subjects import Subjects
 
@@ -128,6 +129,7 @@ class BridgeAdapter:
         self._loop_task: asyncio.Task[None] | None = None
         self._connecting = False
         self._inject_waiters: dict[str, list[asyncio.Future[str]]] = {}
+        self.publishing = PublishHealth()
 
     def _core_config(self) -> CoordinatorConfig:
         defaults = CoordinatorConfig()
@@ -211,12 +213,9 @@ class BridgeAdapter:
             case e.ResponseDone(usage=usage) if usage:
                 await self._life(self.lifecycle.usage(usage, self.day()))
                 self.storage.save_cost(self.lifecycle.meter)
-            case e.UserTranscript(text=text) | e.AssistantTranscript(text=text):
-                role: Literal["user", "assistant"] = (
-                    "user" if isinstance(item, e.UserTranscript) else "assistant"
-                )
-                self.lifecycle.heard(role, text)
-                self.storage.record(role, text, self.core.turn.id if self.core.turn is not None else None)
+            case e.ModelError(message=message, code=code, event_id=event_id, kind=kind):
+                log.warning("model_error", code=code, type=kind, event_id=event_id, error=message)
+                await self._life(self.lifecycle.model_error(event_id, code, message))
             case e.PttStart() | e.RunInjectRequested() | e.CompletionRequested():
                 self.lifecycle.activity(now)
             case _:
@@ -296,13 +295,30 @@ class BridgeAdapter:
                     frame = AudioFrame(stream, seq, now_us(), pcm, eos)
                     await self.nc.publish(self.subjects.audio_out(stream), encode_frame(frame))
                 case c.Publish(kind=kind, message=message):
-                    await self.nc.publish(self.subjects.bridge_event(kind), encode(message))
+                    await self._publish(kind, message)
                 case c.InjectReply(inject_id=inject_id, status=status):
                     for waiter in self._inject_waiters.pop(inject_id, []):
                         if not waiter.done():
                             waiter.set_result(status)
                 case _:  # a request to a peer: its reply comes back as an event
                     self.peers.run(cmd)
+
+    async def _publish(self, kind: str, message: Any) -> None:
+        if isinstance(message, TranscriptEvent):  # what was heard: the summary's and storage's line
+            self.lifecycle.heard(message.role, message.text)
+            self.storage.record(message.role, message.text, message.turn_id)
+        try:
+            await self.nc.publish(self.subjects.bridge_event(kind), encode(message))
+        except Exception as exc:  # the turn goes on; health says the house can't hear about it
+            self.publishing.failed(time.monotonic(), kind, f"{type(exc).__name__}: {exc}")
+            log.warning("bridge_event_not_published", kind=kind, error=str(exc))
+        else:
+            self.publishing.published(time.monotonic())
+
+    def problems(self) -> list[str]:
+        """Why the bridge can't do its whole job right now (health: degraded)."""
+        found = [self.lifecycle.rejected, self.publishing.problem(time.monotonic())]
+        return [p for p in found if p]
 
     # -- what the bus brings (called by BridgeService) ----------------------------------------------------
     async def run_inject(

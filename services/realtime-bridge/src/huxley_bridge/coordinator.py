@@ -54,6 +54,7 @@ class TurnCoordinator(Presses, Injects, Responses, Calls, Output):
             e.ResponseCreated: self._on_response_created,
             e.AudioDelta: self._on_audio_delta,
             e.AssistantTranscript: self._on_assistant_transcript,
+            e.AssistantTranscriptDelta: self._on_transcript_delta,
             e.UserTranscript: self._on_user_transcript,
             e.FunctionCall: self._on_function_call,
             e.ResponseDone: self._on_response_done,

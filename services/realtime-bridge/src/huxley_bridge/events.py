@@ -163,6 +163,13 @@ class AssistantTranscript:
 
 
 @dataclass(frozen=True, slots=True)
+class AssistantTranscriptDelta:
+    response_id: str
+    item_id: str
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
 class UserTranscript:
     item_id: str
     text: str
@@ -182,6 +189,7 @@ class ResponseDone:
     response_id: str
     status: str  # completed, cancelled, failed, incomplete
     usage: Mapping[str, Any] | None = None
+    error: str | None = None  # why it failed, when the model said
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +197,7 @@ class ModelError:
     message: str
     code: str | None = None
     event_id: str | None = None  # the client event that failed
+    kind: str | None = None  # the error's type: invalid_request_error, server_error, ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +227,7 @@ Event = (
     | ResponseCreated
     | AudioDelta
     | AssistantTranscript
+    | AssistantTranscriptDelta
     | UserTranscript
     | FunctionCall
     | ResponseDone

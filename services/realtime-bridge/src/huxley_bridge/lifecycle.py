@@ -13,17 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import count
 from typing import Any, Literal
 
 from huxley_bridge import commands as c
 from huxley_bridge.cost import CostMeter, Level, Pricing, Thresholds
 from huxley_bridge.instructions import Voice, session_update
 from huxley_bridge.reconnect import ReconnectSchedule
-from huxley_bridge.summary import Transcript
+from huxley_bridge.summary import Transcript, chained
 from huxley_bridge.tools import ToolRegistry
 from huxley_wire.messages.bridge import CostEvent, SessionEvent, StateEvent, StatusEvent
 from huxley_wire.messages.skills import Manifest
 
+SESSION_UPDATE_ID = "session-update-"  # our session.update event ids: an error naming one answers it
 State = Literal["offline", "connecting", "connected", "waiting", "rotating", "budget", "stopped"]
 PublicState = Literal["IDLE", "CONNECTING", "CONVERSING"]
 
@@ -97,6 +99,8 @@ class SessionLifecycle:
         self.last_activity = 0.0
         self.summary: str | None = None  # the last conversation's, told to the next session
         self.transcript = Transcript()
+        self.rejected: str | None = None  # the model refused this session's settings: why
+        self._update_ids = count(1)
         self._out: list[LifecycleCommand] = []
 
     # -- helpers --------------------------------------------------------------------------------
@@ -129,7 +133,8 @@ class SessionLifecycle:
         return "IDLE" if self.state in ("offline", "budget", "stopped") else "CONNECTING"
 
     def session_update(self, full: bool = True, transcription: bool = False) -> dict[str, Any]:
-        return session_update(
+        """The session.update, with an event id so an error answering it can be told apart."""
+        event = session_update(
             self.voice,
             model=self.config.model,
             transcription_model=self.config.transcription_model,
@@ -139,6 +144,7 @@ class SessionLifecycle:
             full=full,
             transcription=transcription,
         )
+        return {**event, "event_id": f"{SESSION_UPDATE_ID}{next(self._update_ids)}"}
 
     def _connect(self, now: float) -> None:
         self.state = "connecting"
@@ -155,7 +161,10 @@ class SessionLifecycle:
         self._session_event(f"{message}; trying again in {delay:g} s (attempt {self.schedule.attempt})")
 
     def _summarize(self) -> None:
-        text = self.transcript.summary()
+        """This session's summary, chained after the one it was given."""
+        if not self.transcript.lines:
+            return  # nothing new: the next session is told the same summary
+        text = chained(self.summary, self.transcript)
         self.transcript.clear()
         if text:
             self.summary = text
@@ -180,6 +189,7 @@ class SessionLifecycle:
         if self.state != "connecting":
             return []
         self.state = "connected"
+        self.rejected = None
         self.schedule.succeeded(now)
         self.last_activity = now
         self._out.append(c.SendModel(self.session_update(full=True)))
@@ -198,12 +208,24 @@ class SessionLifecycle:
         if self.state not in ("connected", "rotating", "connecting"):
             return []
         planned = self.state == "rotating"
+        self.rejected = None
         self._summarize()
         if planned:
             self.schedule.reset()
             self._connect(now)
         else:
             self._wait(now, f"the model connection dropped ({reason})")
+        return self._take()
+
+    def model_error(self, event_id: str | None, code: str | None, message: str) -> list[LifecycleCommand]:
+        """An `error` from the model. One answering our session.update means the
+        session runs without the persona, tools or voice it was meant to have:
+        not ok until the next connect, and said so."""
+        if not (event_id or "").startswith(SESSION_UPDATE_ID) or self.state != "connected":
+            return []
+        self.rejected = f"the model refused the session settings ({code or 'error'}): {message}"
+        self._publish("status", StatusEvent(message=f"The voice is not set up right: {self.rejected}"))
+        self._session_event(self.rejected)
         return self._take()
 
     def activity(self, now: float) -> None:

@@ -33,6 +33,7 @@ ModelEvent = (
     e.ResponseCreated
     | e.AudioDelta
     | e.AssistantTranscript
+    | e.AssistantTranscriptDelta
     | e.UserTranscript
     | e.FunctionCall
     | e.ResponseDone
@@ -94,12 +95,17 @@ def translate(event: Any) -> ModelEvent | None:
         return e.ResponseDone(_get(response, "id", ""), _get(response, "status", "completed"), usage)
     if kind == "response.output_audio_transcript.done":
         return e.AssistantTranscript(event.response_id, event.item_id, _get(event, "transcript", ""))
+    if kind == "response.output_audio_transcript.delta":
+        return e.AssistantTranscriptDelta(event.response_id, event.item_id, _get(event, "delta", ""))
     if kind == "conversation.item.input_audio_transcription.completed":
         return e.UserTranscript(event.item_id, _get(event, "transcript", ""))
     if kind == "error":
         error = event.error
         return e.ModelError(
-            _get(error, "message", "unknown error"), _get(error, "code"), _get(error, "event_id")
+            _get(error, "message", "unknown error"),
+            _get(error, "code"),
+            _get(error, "event_id"),
+            _get(error, "type"),
         )
     return None
 

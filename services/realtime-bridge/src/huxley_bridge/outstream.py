@@ -37,6 +37,7 @@ class OutputStream:
         self._starved = True  # everything written was released: new audio restarts the clock
         self._seq = 0
         self.items: dict[str, ItemSpan] = {}
+        self.cut: set[str] = set()  # items truncated at the played point even if all we got was played
         self.ended = False
         self.eos_released = False
 
@@ -111,12 +112,18 @@ class OutputStream:
             return now
         return max(now, self._clock + self.released_ms / 1000)
 
+    def mark_cut(self, item_id: str) -> None:
+        """The model has more of this item than we kept (its response was cancelled
+        under it, or its audio came after the press): truncate it whatever was played."""
+        self.cut.add(item_id)
+        self.items.setdefault(item_id, ItemSpan(self.written_ms, self.written_ms))
+
     def truncations(self, played_ms: float) -> list[tuple[str, int]]:
-        """(item_id, audio_end_ms) for every item not fully heard: cut at the
-        played position (0 for items that never started playing)."""
+        """(item_id, audio_end_ms) for every item not fully heard or marked cut:
+        cut at the played position (0 for items that never started playing)."""
         cuts = []
         for item_id, span in self.items.items():
-            if span.end_ms > played_ms + 0.5:
+            if span.end_ms > played_ms + 0.5 or item_id in self.cut:
                 heard = min(span.end_ms, max(span.start_ms, played_ms)) - span.start_ms
                 cuts.append((item_id, int(heard)))
         return cuts

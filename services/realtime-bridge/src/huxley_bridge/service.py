@@ -138,6 +138,9 @@ class BridgeService(Service):
         }
         if adapter.endpoint.offline_message:
             detail["message"] = adapter.endpoint.offline_message
+        problems = adapter.problems()
+        if problems:
+            detail["reason"] = "; ".join(problems)
         # Offline is a configuration, not a fault: the service serves its contract either way.
-        status = "ok" if snap.connected or snap.offline else "degraded"
+        status = "ok" if (snap.connected or snap.offline) and not problems else "degraded"
         return status, detail

@@ -1,6 +1,10 @@
 """A short summary of a conversation, made at disconnect and given to the
 next session: the last exchanges, newest kept, bounded in length. Local and
-deterministic, so it works when the socket is already gone."""
+deterministic, so it works when the socket is already gone.
+
+Summaries chain: the one made at a disconnect starts with the summary that
+session was given (its oldest lines go first when room runs out), so two
+drops in a row do not lose what came before them."""
 
 from __future__ import annotations
 
@@ -42,3 +46,20 @@ class Transcript:
         if not picked:
             return None
         return "\n".join(reversed(picked))
+
+
+def chained(previous: str | None, transcript: Transcript, max_chars: int = MAX_CHARS) -> str | None:
+    """This session's summary after the one it was given (None if neither has anything).
+    The new lines come first in the budget; the earlier summary keeps at least a third."""
+    previous = (previous or "").strip()
+    reserve = min(len(previous) + 1, max_chars // 3) if previous else 0
+    recent = transcript.summary(max_chars - reserve)
+    if not previous:
+        return recent
+    if not recent:
+        return previous
+    room = max_chars - len(recent) - 1
+    earlier = previous.splitlines()
+    while earlier and len("\n".join(earlier)) > room:
+        earlier.pop(0)  # the oldest context goes first
+    return "\n".join([*earlier, recent])

@@ -102,9 +102,11 @@ class Conversation:
         book: RuleBook,
         model: str = "gpt-realtime",
         take_fault: Callable[[], dict[str, Any]] | None = None,
+        take_rejection: Callable[[], tuple[str, str] | None] | None = None,
     ) -> None:
         self.book = book
         self._take_fault = take_fault or dict
+        self._take_rejection = take_rejection or (lambda: None)  # (code, message) for a session.update
         self.session: dict[str, Any] = {
             "type": "realtime",
             "object": "realtime.session",
@@ -200,6 +202,8 @@ class Conversation:
             message = f"Invalid value: '{kind}'. Supported values are: {supported}."
             return Outcome([self.error(message, "invalid_value", "type", client_event_id)])
         handler = getattr(self, "_on_" + kind.replace(".", "_"))
+        if kind == "session.update" and (rejection := self._take_rejection()) is not None:
+            return Outcome([self.error(rejection[1], rejection[0], "session", client_event_id)])
         try:
             outcome: Outcome = handler(data)
         except ClientError as exc:

@@ -16,7 +16,7 @@ what the model does.
         tools: [{name: get_current_time, arguments: {}}]
         then: "It is {output.time}."     # shorthand for steps[1].say
         # or: steps: [{say, tone, silence_ms, tools, delay_ms, drop_after_ms,
-        #              malformed_arguments, hold}, ...]
+        #              malformed_arguments, hold, hold_after_ms, error_after_ms}, ...]
 
 A rule's first step answers the user's input; each later step answers the
 next `response.create` after tool outputs arrived. A rule whose tools the
@@ -73,6 +73,8 @@ class Step(_Strict):
     drop_after_ms: int | None = Field(default=None, ge=0)  # abort the socket after this much audio
     malformed_arguments: bool = False  # send tool arguments that are not JSON
     hold: bool = False  # never finish on its own: only response.cancel ends it
+    hold_after_ms: int | None = Field(default=None, ge=0)  # stop the audio here until response.cancel
+    error_after_ms: int | None = Field(default=None, ge=0)  # a server_error here; no response.done follows
     speed: float | None = Field(default=None, ge=0)  # overrides the rule book's pacing
 
     @property

@@ -8,12 +8,14 @@ Plain HTTP on the same port:
   GET /health                      "ok"
   GET /control/drop                abort every live socket (no close frame)
   GET /control/fault?k=v...        fault for the next response (Step fields:
-                                   drop_after_ms, delay_ms, hold,
-                                   malformed_arguments, speed)
+                                   drop_after_ms, delay_ms, hold, hold_after_ms,
+                                   error_after_ms, malformed_arguments, speed)
+  GET /control/reject_update?code=&message=
+                                   answer the next session.update with an error
   GET /control/log                 the client events received (JSON; audio elided)
 
 Tests use the same controls in-process (`SimServer.drop_all`, `set_fault`,
-`wait_for`, `received`).
+`reject_next_update`, `wait_for`, `received`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import http
 import json
 import math
 import time
@@ -31,18 +32,21 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
+from huxley_realtime_sim.controls import SimControls
 from huxley_realtime_sim.conversation import BYTES_PER_MS, Conversation, Plan, new_id
-from huxley_realtime_sim.rules import RuleBook, Step
+from huxley_realtime_sim.rules import RuleBook
 from huxley_realtime_sim.voice import ToneVoice, Voice, make_voice, silence, tone
 from huxley_runtime.logging import get_logger
 
 log = get_logger(component="sim")
 
 ClientEventFilter = Callable[[dict[str, Any]], bool]
+
+
+class _Died(Exception):
+    """The response ended in a server error: no response.done."""
 
 
 @dataclass
@@ -60,7 +64,7 @@ def _elide_audio(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-class SimServer:
+class SimServer(SimControls):
     def __init__(
         self,
         book: RuleBook,
@@ -83,6 +87,7 @@ class SimServer:
         self._changed = asyncio.Condition()
         self._server: Server | None = None
         self._fault: dict[str, Any] = {}
+        self._rejection: tuple[str, str] | None = None
 
     # -- lifecycle ----------------------------------------------------------------
     async def start(self) -> SimServer:
@@ -90,7 +95,7 @@ class SimServer:
             self._serve,
             self.host,
             self._port,
-            process_request=self._http,
+            process_request=self.control_http,
             max_size=16 * 1024 * 1024,
             compression=None,
         )
@@ -125,24 +130,6 @@ class SimServer:
         return f"ws://{self.host}:{self._port}/v1"
 
     # -- controls -------------------------------------------------------------------
-    def drop_all(self) -> int:
-        """Abort every live socket without a close frame (a network loss)."""
-        dropped = 0
-        for conn in list(self.connections.values()):
-            if conn.ws.transport is not None:
-                conn.ws.transport.abort()
-                dropped += 1
-        return dropped
-
-    def set_fault(self, **fields: Any) -> None:
-        """Faults for the next response on any connection (Step fields)."""
-        Step.model_validate(fields)  # refuse unknown or bad fields now
-        self._fault = fields
-
-    def _take_fault(self) -> dict[str, Any]:
-        fault, self._fault = self._fault, {}
-        return fault
-
     async def wait_for(
         self, match: str | ClientEventFilter, *, after: int = 0, timeout: float = 10.0
     ) -> dict[str, Any]:
@@ -168,47 +155,11 @@ class SimServer:
         async with self._changed:
             self._changed.notify_all()
 
-    # -- HTTP side ------------------------------------------------------------------
-    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
-        url = urlsplit(request.path)
-        path = url.path.rstrip("/")
-        if path == "/health":
-            return connection.respond(http.HTTPStatus.OK, "ok\n")
-        if path == "/control/drop":
-            return self._json(connection, {"dropped": self.drop_all()})
-        if path == "/control/fault":
-            fields: dict[str, Any] = {}
-            for key, value in parse_qsl(url.query):
-                fields[key] = (
-                    value.lower() in ("1", "true", "yes") if key in ("hold", "malformed_arguments") else value
-                )
-            try:
-                self.set_fault(**fields)
-            except ValueError as exc:
-                return self._json(connection, {"error": str(exc)}, http.HTTPStatus.BAD_REQUEST)
-            return self._json(connection, {"fault": fields})
-        if path == "/control/log":
-            return self._json(connection, {"received": self.received[-500:]})
-        if not path.endswith("/realtime"):
-            return connection.respond(http.HTTPStatus.NOT_FOUND, f"no such path: {url.path}\n")
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or len(auth) <= len("Bearer "):
-            return connection.respond(http.HTTPStatus.UNAUTHORIZED, "missing bearer token\n")
-        return None
-
-    @staticmethod
-    def _json(
-        connection: ServerConnection, body: Any, status: http.HTTPStatus = http.HTTPStatus.OK
-    ) -> Response:
-        response = connection.respond(status, json.dumps(body) + "\n")
-        response.headers = Headers({**dict(response.headers), "Content-Type": "application/json"})
-        return response
-
     # -- websocket side -------------------------------------------------------------
     async def _serve(self, ws: ServerConnection) -> None:
         query = dict(parse_qsl(urlsplit(ws.request.path if ws.request else "").query))
         conversation = Conversation(
-            self.book, query.get("model", "gpt-realtime"), take_fault=self._take_fault
+            self.book, query.get("model", "gpt-realtime"), self._take_fault, self._take_rejection
         )
         conn = SimConnection(new_id("conn"), ws, conversation)
         self.connections[conn.id] = conn
@@ -298,6 +249,8 @@ class SimServer:
                     cancelled = True
             if cancelled:
                 status = "cancelled"
+        except _Died:
+            return
         finally:
             conv.response_active = False
         usage = conv.usage(plan, audio_ms, said)
@@ -357,6 +310,18 @@ class SimServer:
             if drop_after is not None and sent_ms >= drop_after:
                 self._abort(conn)
                 await asyncio.Event().wait()  # the serving task cancels us
+            if plan.step.error_after_ms is not None and sent_ms >= plan.step.error_after_ms:
+                error = {
+                    "type": "server_error",
+                    "code": "server_error",
+                    "message": "The server had an error.",
+                }
+                await self._send(conn, conv.event("error", error={**error, "param": None, "event_id": None}))
+                raise _Died
+            if plan.step.hold_after_ms is not None and sent_ms >= plan.step.hold_after_ms:
+                await conn.cancel.wait()
+                cancelled = True
+                break
             due_words = math.ceil((index + 1) / len(chunks) * len(words))
             if due_words > spoken_words:
                 delta = (" " if spoken_words else "") + " ".join(words[spoken_words:due_words])

@@ -4,7 +4,9 @@ Subjects:
   bridge.rpc                   RunInject (from focus), Completion (from a skill-host),
                                BridgeSnapshotRequest
   bridge.event.turn            TurnEvent on every turn phase change
-  bridge.event.transcript      TranscriptEvent (user and assistant text)
+  bridge.event.transcript      TranscriptEvent (user and assistant text; an assistant
+                               line is what the user heard, cut if the reply was interrupted)
+  bridge.event.transcript_delta TranscriptDeltaEvent (the assistant's live text as it speaks)
   bridge.event.status          StatusEvent (short human-readable status line)
   bridge.event.state           StateEvent (IDLE / CONNECTING / CONVERSING)
   bridge.event.model_speaking  ModelSpeakingEvent
@@ -78,6 +80,17 @@ class TranscriptEvent(Message):
     role: Literal["user", "assistant"]
     text: str
     turn_id: str | None = None
+
+
+class TranscriptDeltaEvent(Message):
+    """A piece of the assistant's text while it speaks, in order; the item's
+    `transcript` line follows once it was heard (deltas of a reply cut short
+    are not taken back: its `transcript` line says what was heard)."""
+
+    role: Literal["assistant"] = "assistant"
+    delta: str
+    turn_id: str | None = None
+    item_id: str | None = None  # the model's item: deltas of one item join into one line
 
 
 class StatusEvent(Message):

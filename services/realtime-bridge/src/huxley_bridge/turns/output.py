@@ -33,6 +33,7 @@ class Output(CoreState):
         if t is None:
             return
         t.played_ms = max(t.played_ms, ev.played_ms)
+        self._release_said(t)
         if ev.drained and t is self.turn and t.phase == "draining" and t.out.eos_released:
             self._end_turn(t)
 
@@ -60,6 +61,7 @@ class Output(CoreState):
                 return
             self._discard_effect(t, "error")
         self._speaking_off(t)
+        self._release_said(t, final=True)  # what was said played out (or the speaker never told)
         t.drain_deadline = None
         if t.broken:
             self._discard_effect(t, "error")

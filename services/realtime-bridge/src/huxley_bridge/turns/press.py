@@ -66,7 +66,7 @@ class Presses(CoreState):
         if old is not None:
             self._speaking_off(old)
         if self._in_flight is not None and old is not None and self._in_flight.turn_id == old.id:
-            self._send({"type": "response.cancel"})
+            self._cancel_response(old)
         if self.connected:
             self._send({"type": "input_audio_buffer.clear"})
         if new is None or new is not self.turn or not new.live:
@@ -170,10 +170,14 @@ class Presses(CoreState):
         self._forget(t)
 
     def _truncate(self, old: Turn | None) -> None:
-        """Cut the model's memory of the old turn's speech at what was played."""
-        if old is None or not self.connected:
+        """Cut the model's memory of the old turn's speech at what was played,
+        and its transcript at what was heard."""
+        if old is None:
             return
-        for item_id, end_ms in old.out.truncations(old.played_ms):
+        cuts = old.out.truncations(old.played_ms)
+        old.heard_ms = dict(cuts)
+        self._release_said(old)
+        for item_id, end_ms in cuts if self.connected else []:
             self._send(
                 {
                     "type": "conversation.item.truncate",
@@ -190,7 +194,7 @@ class Presses(CoreState):
         self._speaking_off(t)
         self._cancel(t, reason)
         if in_flight:
-            self._send({"type": "response.cancel"})
+            self._cancel_response(t)
         self._clear_then(t.activity_id, lambda: self._truncate(t))
         self._start_next()
 
@@ -221,5 +225,5 @@ class Presses(CoreState):
         in_flight = self._in_flight is not None and self._in_flight.turn_id == t.id
         self._cancel(t, "no_dialog")
         if in_flight:
-            self._send({"type": "response.cancel"})
+            self._cancel_response(t)
         self._start_next()

@@ -14,7 +14,8 @@ from __future__ import annotations
 from huxley_bridge import events as e
 from huxley_bridge.turns.state import CoreState
 from huxley_bridge.turns.turn import Call, InFlight, Turn
-from huxley_wire.messages.bridge import ModelSpeakingEvent, TranscriptEvent
+from huxley_wire.audio import BYTES_PER_MS
+from huxley_wire.messages.bridge import ModelSpeakingEvent, TranscriptDeltaEvent, TranscriptEvent
 
 
 class Responses(CoreState):
@@ -53,7 +54,20 @@ class Responses(CoreState):
         if self._in_flight is not None and self._in_flight.response_id is None:
             self._in_flight.response_id = ev.response_id
 
+    def _owner(self, response_id: str) -> Turn | None:
+        """The turn whose response this is, live or cancelled under it."""
+        f = self._in_flight
+        if f is None or f.response_id != response_id:
+            return None
+        return self._turns.get(f.turn_id)
+
     def _on_audio_delta(self, ev: e.AudioDelta) -> None:
+        owner = self._owner(ev.response_id)
+        if owner is not None:  # what the model made, heard or not: the truncation's measure
+            owner.item_ms[ev.item_id] = owner.item_ms.get(ev.item_id, 0.0) + len(ev.pcm) / BYTES_PER_MS
+            owner.response_items.add(ev.item_id)
+            if owner.cancelled:
+                owner.out.mark_cut(ev.item_id)  # came after the press: never heard
         t = self._response_turn(ev.response_id)
         if t is None:
             return
@@ -64,10 +78,24 @@ class Responses(CoreState):
             self._phase(t, "speaking")
 
     def _on_assistant_transcript(self, ev: e.AssistantTranscript) -> None:
-        f = self._in_flight
-        turn_id = f.turn_id if f is not None and f.response_id == ev.response_id else None
-        if ev.text:
-            self._publish("transcript", TranscriptEvent(role="assistant", text=ev.text, turn_id=turn_id))
+        """The item's whole transcript: published once the user heard it (cut
+        to what was heard if the reply was cancelled under it)."""
+        t = next((x for x in self._turns.values() if ev.item_id in x.item_ms), None)
+        if t is None:
+            t = self._owner(ev.response_id)
+        if t is None:
+            if ev.text:
+                self._publish("transcript", TranscriptEvent(role="assistant", text=ev.text))
+            return
+        t.said[ev.item_id] = ev.text
+        self._release_said(t)
+
+    def _on_transcript_delta(self, ev: e.AssistantTranscriptDelta) -> None:
+        """Live text while the model speaks (a cancelled reply's is dropped)."""
+        t = self._response_turn(ev.response_id)
+        if t is not None and ev.delta:
+            delta = TranscriptDeltaEvent(role="assistant", delta=ev.delta, turn_id=t.id, item_id=ev.item_id)
+            self._publish("transcript_delta", delta)
 
     def _on_user_transcript(self, ev: e.UserTranscript) -> None:
         t = self.turn
@@ -89,9 +117,13 @@ class Responses(CoreState):
             return
         self._in_flight = None
         t = self._turns.get(f.turn_id)
+        if t is not None:
+            t.response_items.clear()
+            if t.cancelled and t.heard_ms is not None:  # truncated already: nothing refers to it now
+                self._forget(t)
         if t is not None and t is self.turn and t.live:
             if ev.status == "failed":
-                self._status("the model could not answer")
+                self._status(f"the model could not answer{': ' + ev.error if ev.error else ''}")
             if t.call_running is not None or t.calls:
                 t.done_waiting_tools = True
             else:
@@ -100,10 +132,16 @@ class Responses(CoreState):
 
     def _on_model_error(self, ev: e.ModelError) -> None:
         f = self._in_flight
-        if f is not None and ev.event_id == f.event_id and f.response_id is None:
-            # Our response.create was refused: the turn goes on without it.
+        if f is None:
+            return
+        refused = ev.event_id == f.event_id and f.response_id is None  # our response.create
+        # A server error mid-response: no response.done may follow, so the turn must not wait for one.
+        died = ev.event_id is None and f.response_id is not None and "server_error" in (ev.kind, ev.code)
+        if refused:  # the turn goes on without it
             self._status(f"the model refused the request: {ev.message}")
-            self._on_response_done(e.ResponseDone(response_id="", status="failed"))
+            self._on_response_done(e.ResponseDone("", "failed"))
+        elif died:
+            self._on_response_done(e.ResponseDone(f.response_id or "", "failed", error=ev.message))
 
     def _after_response(self, t: Turn) -> None:
         t.done_waiting_tools = False

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from huxley_bridge import commands as c
 from huxley_bridge import events as e
+from huxley_bridge.heard import heard_text
 from huxley_bridge.outstream import OutputStream
 from huxley_bridge.turns.turn import (
     ANNOUNCED,
@@ -26,7 +27,7 @@ from huxley_bridge.turns.turn import (
     Turn,
     TurnKind,
 )
-from huxley_wire.messages.bridge import ModelSpeakingEvent, StatusEvent, TurnEvent
+from huxley_wire.messages.bridge import ModelSpeakingEvent, StatusEvent, TranscriptEvent, TurnEvent
 from huxley_wire.messages.focus import ActivityKind, ActivityMeta
 
 
@@ -141,9 +142,36 @@ class CoreState(ABC):
         return self.turn is not None and self.turn.live and self.turn.phase != "ending"
 
     def _forget(self, t: Turn) -> None:
-        """Drop a finished turn once nothing can refer to it any more."""
-        if t is not self.turn and t.call_running is None:
+        """Drop a finished turn once nothing can refer to it any more (its
+        response's last events still find it until that response is done)."""
+        in_flight = self._in_flight is not None and self._in_flight.turn_id == t.id
+        if t is not self.turn and t.call_running is None and not in_flight:
             self._turns.pop(t.id, None)
+
+    def _cancel_response(self, t: Turn) -> None:
+        """response.cancel of the turn's live response: what the model made of it
+        so far was not all heard, so its items are truncated whatever was played."""
+        for item_id in t.response_items:
+            t.out.mark_cut(item_id)
+        self._send({"type": "response.cancel"})
+
+    def _release_said(self, t: Turn, final: bool = False) -> None:
+        """Publish the assistant transcripts the user heard: a live turn's once its
+        audio played (or at its end, `final`), a cancelled turn's cut at the
+        truncation point once that is known."""
+        for item_id, text in list(t.said.items()):
+            if t.cancelled:
+                if t.heard_ms is None:
+                    continue
+                total = t.item_ms.get(item_id, 0.0)
+                text = heard_text(text, t.heard_ms.get(item_id, total), total)
+            elif not final:
+                span = t.out.items.get(item_id)
+                if span is not None and span.end_ms > t.played_ms + 0.5:
+                    continue
+            del t.said[item_id]
+            if text:
+                self._publish("transcript", TranscriptEvent(role="assistant", text=text, turn_id=t.id))
 
     def _speaking_off(self, t: Turn) -> None:
         if t.speaking:

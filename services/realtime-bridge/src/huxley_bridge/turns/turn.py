@@ -85,6 +85,11 @@ class Turn:
     broken: bool = False  # the model session dropped under it
     end_when_acquired: bool = False
     played_ms: float = 0.0
+    # what the model said, per assistant item: the heard transcript and truncation
+    item_ms: dict[str, float] = field(default_factory=dict)  # audio the model made (late deltas too)
+    response_items: set[str] = field(default_factory=set)  # items of the response in flight
+    said: dict[str, str] = field(default_factory=dict)  # final transcripts waiting to be heard
+    heard_ms: dict[str, int] | None = None  # set once a cancelled turn's truncation point is known
     drain_deadline: float | None = None
 
     @property
