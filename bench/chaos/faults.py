@@ -115,9 +115,8 @@ async def inflict(stack: ChaosStack, fault: Fault) -> Outcome:
         resume = asyncio.create_task(cont())
     note = ""
     while True:
-        if resume is None or resume.done():
-            if await _recovered(stack, fault, old_instance):
-                break
+        if (resume is None or resume.done()) and await _recovered(stack, fault, old_instance):
+            break
         if time.monotonic() - at > GIVE_UP_S:
             note = f"not healthy after {GIVE_UP_S:g} s; SIGCONT and SIGKILL sent"
             _signal_group(pid, signal.SIGCONT)

@@ -27,6 +27,7 @@ from bench.chaos.stack import PERSONA, SERVICES, ChaosStack
 from bench.chaos.verdict import Facts, markdown, stuck_activities, verdict
 from bench.chaos.web_client import WebClient
 from huxley_runtime.rpc import request
+from huxley_skill_audiobooks.skill import RESUME_REWIND_SECONDS
 from huxley_wire.messages.bridge import BridgeSnapshotRequest
 from huxley_wire.messages.focus import SnapshotRequest
 from huxley_wire.messages.storage import KvList
@@ -78,6 +79,8 @@ async def _live_instances(stack: ChaosStack) -> set[str]:
         health = await stack.health(service)
         if health is not None:
             found.add(health.instance)
+            if service == "realtime-bridge":
+                found.add("bridge")  # the bridge holds focus under its fixed name
     return found
 
 
@@ -89,12 +92,20 @@ async def _book(stack: ChaosStack, household: Household, web: WebClient) -> dict
     grew = await _poll(lambda: _async(web.audio_bytes - heard_before > 48_000 * 4), 30)
     await asyncio.sleep(2)
     after = await household.book_progress()
-    position = (after or {}).get("position_s", (after or {}).get("position", 0)) or 0
-    earlier = (before or {}).get("position_s", (before or {}).get("position", 0)) or 0
-    resumed = bool(pressed and grew and isinstance(position, int | float) and position > 0)
-    resumed = resumed and isinstance(earlier, int | float) and position >= earlier
-    return {"resumed": resumed, "pressed": pressed, "audio_heard": grew, "progress_before": before,
-            "progress_after": after}  # fmt: skip
+    position = float((after or {}).get("position_seconds") or 0)
+    earlier = float((before or {}).get("position_seconds") or 0)
+    # The skill rewinds a little on resume; from 0 again would be a lost position.
+    from_at_least = max(0.0, earlier - RESUME_REWIND_SECONDS)
+    playing = bool((after or {}).get("playing"))
+    resumed = pressed and grew and playing and position > 0 and position + 0.5 >= from_at_least
+    return {
+        "resumed": resumed,
+        "pressed": pressed,
+        "audio_heard": grew,
+        "expected_from_s": from_at_least,
+        "progress_before": before,
+        "progress_after": after,
+    }
 
 
 async def _async(value: Any) -> Any:
@@ -127,8 +138,10 @@ async def run_chaos(faults: int, seed: int, root: Path) -> dict[str, Any]:
         healthy = await _poll(stack.all_healthy, 120)
         due = max((item.due for item in household.ledger.expected), default=time.monotonic())
         await asyncio.sleep(max(0.0, due + SETTLE_AFTER_DUE_S - time.monotonic()))
-        quiet = await _poll(lambda: _focus_quiet(stack), 60)
-        await household.press("0")  # ends a call still open, like a user would
+        # A press ends a call still open, like a user would; what was queued
+        # behind the call (block_behind_comms) is said then.
+        await household.press("0")
+        quiet = await _poll(lambda: _focus_quiet(stack), 90)
         idle = await _poll(lambda: _bridge_idle(stack), 30)
         await asyncio.sleep(2)
         snapshot = await request(stack.nc, stack.subjects.focus_rpc(), SnapshotRequest(), timeout=5.0)
@@ -165,7 +178,7 @@ async def run_chaos(faults: int, seed: int, root: Path) -> dict[str, Any]:
                     "presses": web.presses,
                     "failed_presses": web.failed_presses,
                     "received": dict(web.received),
-                },  # fmt: skip
+                },
                 "model_connects": stack.sim.connects,
                 "snapshot": snapshot.model_dump(mode="json"),
             },
