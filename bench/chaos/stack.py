@@ -139,7 +139,7 @@ class ChaosStack:
         self.root = root
         self.site = site
         self.subjects = Subjects(site)
-        self.watchdog = watchdog or WatchdogConfig(grace_s=10.0)
+        self.watchdog = watchdog or WatchdogConfig.from_env()  # as `huxley up` runs it
         self.web_port = free_port()
         self.nats_server = NatsServer(store_dir=root / "nats", log_file=root / "nats.log")
         self.sim = SimServer(load_rules(RULES), voice=ToneVoice())
