@@ -205,6 +205,7 @@ class ChaosStack:
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.2,
             connect_timeout=2,
+            retry_on_failed_connect=True,
         )
         await self.recorder.start(self._nc, self.subjects)
 
