@@ -199,14 +199,20 @@ class ChaosStack:
         self._out = (self.root / "up.log").open("w")
         self.supervisor = Supervisor(specs, self._out, bus=bus, watchdog=self.watchdog, nats=self.nats_server)
         self.supervisor.start()
-        self._nc = await nats.connect(
-            self.nats_server.url,
-            name="chaos-driver",
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.2,
-            connect_timeout=2,
-            retry_on_failed_connect=True,
-        )
+        for attempt in range(20):  # a loaded machine may be slow to accept the first one
+            try:
+                self._nc = await nats.connect(
+                    self.nats_server.url,
+                    name="chaos-driver",
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.2,
+                    connect_timeout=2,
+                )
+                break
+            except (OSError, nats.errors.Error):
+                if attempt == 19:
+                    raise
+                await asyncio.sleep(0.5)
         await self.recorder.start(self._nc, self.subjects)
 
     async def stop(self) -> None:
