@@ -9,7 +9,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 RUN := $(UV) run --frozen
 
-.PHONY: up test test-fast lint bench setup setup-system clean
+.PHONY: up test test-fast lint bench chaos soak setup setup-system clean
 
 $(UV):
 	@echo "== installing uv into $(TOOLS)"
@@ -48,6 +48,19 @@ lint: setup
 
 bench: setup setup-system
 	$(RUN) python -m bench
+
+# Issue 13's fault and endurance runs (docs/reliability.md): the household
+# under 100 seeded faults (FAULTS=, SEED=), and an hour of steady load
+# (MINUTES=). Reports go to bench/results/chaos.* and soak.*.
+FAULTS ?= 100
+SEED ?= 1
+MINUTES ?= 60
+
+chaos: setup setup-system
+	$(RUN) python -m bench.chaos --faults $(FAULTS) --seed $(SEED)
+
+soak: setup setup-system
+	$(RUN) python -m bench.soak --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
