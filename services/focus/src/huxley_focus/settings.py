@@ -30,10 +30,11 @@ class FocusSettings(HuxleySettings):
     # Copies of that bucket: 3 on a 3-node NATS cluster, so losing a node loses
     # no state (an existing bucket keeps the replicas it was made with).
     focus_kv_replicas: int = Field(default=1, ge=1, le=5)
-    # How long one state write keeps retrying (a cluster electing a new leader
-    # for the bucket) before focus goes on and logs it; a write that failed
-    # makes the next one try once only, so an outage does not slow every op.
-    focus_store_write_s: float = Field(default=5.0, ge=0)
+    # How long one state write keeps retrying while a cluster elects a new
+    # leader for the bucket (about 5 s on loopback) before focus goes on and
+    # logs it; after a failed write the next tries once only, so an outage
+    # does not slow every operation.
+    focus_store_write_s: float = Field(default=10.0, ge=0)
 
     @field_validator("focus_priorities", mode="before")
     @classmethod

@@ -18,9 +18,8 @@ from huxley_focus.state import SavedFocus
 from huxley_runtime.logging import get_logger
 
 KEY = "state"
-ATTEMPT_TIMEOUT_S = 2.0  # one JetStream API call; an election takes a few seconds
+OPEN_TIMEOUT_S = 5.0
 RETRY_PAUSE_S = 0.25
-STREAM_NAME_IN_USE = 10058  # JetStream's err_code: same name, other config
 
 log = get_logger(component="focus-store")
 
@@ -39,21 +38,28 @@ class FocusStore:
         return self._kv is not None
 
     async def open(self) -> bool:
-        js = self.nc.jetstream(timeout=ATTEMPT_TIMEOUT_S)
+        js = self.nc.jetstream(timeout=OPEN_TIMEOUT_S)
         try:
             try:
-                self._kv = await js.create_key_value(bucket=self.bucket, history=1, replicas=self.replicas)
-            except nats.js.errors.BadRequestError as exc:
-                if exc.err_code != STREAM_NAME_IN_USE:
-                    raise
-                # Made earlier with other settings (replicas): use it as it is.
+                # Bind first: a read the stream's leader answers, even while a
+                # cluster node is down (creating asks the meta leader).
                 self._kv = await js.key_value(self.bucket)
-                log.warning("focus_bucket_config_differs", bucket=self.bucket, replicas=self.replicas)
+                await self._check_replicas()
+            except nats.js.errors.BucketNotFoundError:
+                self._kv = await js.create_key_value(bucket=self.bucket, history=1, replicas=self.replicas)
         except Exception as exc:
             self.error = f"JetStream KV {self.bucket} unavailable: {exc or type(exc).__name__}"
             return False
         self.error = None
         return True
+
+    async def _check_replicas(self) -> None:
+        status = await self._kv.status()
+        replicas = status.stream_info.config.num_replicas or 1
+        if replicas != self.replicas:
+            # Made earlier with other settings: used as it is (`nats kv edit`
+            # or `nats stream edit KV_<bucket> --replicas` changes it).
+            log.warning("focus_bucket_replicas_differ", bucket=self.bucket, has=replicas, wanted=self.replicas)
 
     async def load(self) -> SavedFocus | None:
         if self._kv is None:
