@@ -199,6 +199,11 @@ def grant_for(identity: Identity) -> Grant:
         # subscribe = imported into the leaf).
         _service_basics(b, s, identity, "audio-io")
         _audio_io_rules(b, s, identity, sessions)
+        if role is Role.SATELLITE:
+            # allow_responses does not cross a leaf connection (nats-server
+            # issue 2949): audio-io's answers go to its askers' inboxes by name.
+            for asker in (str(Role.BRIDGE), "observer", "admin"):
+                b.p(inbox_prefix(asker) + ".>", f"answers {asker}'s requests across the leaf")
         return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True)
     if role is Role.SKILL:
         return _skill_grant(identity, s, b)

@@ -11,8 +11,10 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 
 class NatsServerNotFound(RuntimeError):
@@ -51,9 +53,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, host: str = "127.0.0.1", timeout_s: float = 10.0) -> None:
+def wait_for_port(
+    port: int, host: str = "127.0.0.1", timeout_s: float = 10.0, alive: Callable[[], bool] | None = None
+) -> None:
+    """Until something listens on the port; a TimeoutError at once if `alive`
+    says the process that should listen has exited."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise TimeoutError(f"the process for {host}:{port} exited before listening")
         try:
             with socket.create_connection((host, port), timeout=0.2):
                 return
@@ -91,16 +99,24 @@ class NatsServer:
             args += ["-js", "-sd", str(self.store_dir)]
         if self.config_file is not None:
             args += ["-c", str(self.config_file)]
-        out = subprocess.DEVNULL
+        out: int | IO[bytes] = subprocess.DEVNULL
         if self.log_file is not None:
             args += ["-l", str(self.log_file)]
+            # A config error is printed before the log opens: keep it.
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            out = self.log_file.with_name(self.log_file.name + ".stderr").open("wb")
         if self.trace:
             args.append("-DV")
         # Its own session: a Ctrl-C in the terminal must not kill the bus before
         # the services it carries have stopped.
-        self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_for_port(self.port, self.host, timeout_s)
+            self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            if not isinstance(out, int):
+                out.close()
+        process = self.process
+        try:
+            wait_for_port(self.port, self.host, timeout_s, alive=lambda: process.poll() is None)
         except TimeoutError:
             self.stop()
             raise

@@ -49,7 +49,7 @@ def hub_leaf_urls(hubs: str) -> list[str]:
 
 
 def leaf_config(
-    name: str, host: str, port: int, hubs: list[str], creds: Path, reconnect_s: float = 1.0
+    name: str, host: str, port: int, hubs: list[str], creds: Path, reconnect_s: int = 1
 ) -> str:
     """The leaf server's config (pure). Its local clients stay in the global
     account, bound to the hub account the creds belong to."""
@@ -59,7 +59,7 @@ def leaf_config(
         f"server_name: {json.dumps(name)}",
         f"listen: {json.dumps(f'{host}:{port}')}",
         "leafnodes: {",
-        f"  reconnect: {json.dumps(f'{reconnect_s}s')}",
+        f"  reconnect: {reconnect_s}",  # seconds between attempts (an integer for 2.9)
         "  remotes: [",
         f"    {{ urls: [{urls}], credentials: {json.dumps(str(creds.resolve()))} }}",
         "  ]",
