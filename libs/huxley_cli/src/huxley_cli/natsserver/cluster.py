@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from huxley_cli.natsserver import NatsServer, free_port
+from huxley_cli.natsserver import NatsServer, bundled_nats_server, free_port
 
 CLUSTER_NAME = "huxley"
 
@@ -125,7 +125,7 @@ def start_cluster(
                 store_dir=spec.store_dir,
                 port=spec.client_port,
                 host=spec.host,
-                binary=binary,
+                binary=binary or bundled_nats_server(),
                 config_file=config,
                 log_file=root / spec.name / "nats.log",
                 jetstream_flags=False,

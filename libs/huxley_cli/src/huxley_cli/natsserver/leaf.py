@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from huxley_cli.natsserver import NatsServer, free_port
+from huxley_cli.natsserver import NatsServer, bundled_nats_server, free_port
 
 DEFAULT_LEAF_PORT = 7422  # nats-server's leafnodes port
 
@@ -87,7 +87,7 @@ def leaf_server(
         store_dir=root / "js",
         port=port,
         host=host,
-        binary=binary,
+        binary=binary or bundled_nats_server(),
         config_file=config,
         log_file=root / "leaf.log",
         jetstream_flags=False,
