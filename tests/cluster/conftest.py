@@ -32,7 +32,9 @@ class Clients:
     def creds(self, identity: Identity) -> Path:
         return self.store.ensure(identity, int(time.time()))
 
-    async def connect(self, identity: Identity, urls: str, *, reconnect: bool = True, **options: object) -> Client:
+    async def connect(
+        self, identity: Identity, urls: str, *, reconnect: bool = True, **options: object
+    ) -> Client:
         errors = self.errors.setdefault(identity.name, [])
 
         async def on_error(exc: Exception) -> None:

@@ -35,7 +35,9 @@ async def test_a_publish_on_node_1_reaches_a_subscriber_on_node_3(
     assert await reaches(focus, audio, s.focus_event("activity")) == b"hello"
 
 
-async def test_a_request_is_answered_across_nodes(cluster: Cluster, clients: Clients, cluster_site: str) -> None:
+async def test_a_request_is_answered_across_nodes(
+    cluster: Cluster, clients: Clients, cluster_site: str
+) -> None:
     s = Subjects(cluster_site)
     storage = await clients.connect(service_identity(Role.STORAGE, cluster_site), cluster.specs[2].url)
     timers = await clients.connect(skill_identity(cluster_site, "basic", ("timers",)), cluster.specs[0].url)

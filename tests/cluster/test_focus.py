@@ -84,7 +84,9 @@ async def book_and_queued_inject(room: Room) -> tuple[str, str]:
     assert room.book is not None and room.bridge is not None
     playing = await room.book.acquire(Channel.CONTENT, "audiobooks", patience_ms=BOOK_PATIENCE)
     turn = await room.bridge.client.acquire(Channel.DIALOG, "user", meta=ActivityMeta(kind="turn"))
-    queued = await room.book.inject("tea is ready", inject_id="i-tea", priority=InjectPriority.BLOCK_BEHIND_COMMS)
+    queued = await room.book.inject(
+        "tea is ready", inject_id="i-tea", priority=InjectPriority.BLOCK_BEHIND_COMMS
+    )
     assert queued.status == "queued"
     return playing.activity_id, turn.activity_id
 
@@ -99,7 +101,9 @@ async def finish_and_check(room: Room, book_id: str, turn_id: str) -> None:
     await until(lambda: foregrounds() >= 2, 20, "the book to resume after the inject")
     # Retries of the same run_inject are allowed (the bridge is idempotent);
     # a second inject or a second turn is not.
-    assert {(r.inject_id, r.activity_id) for r in room.bridge.run_injects.items} == {("i-tea", run.activity_id)}
+    assert {(r.inject_id, r.activity_id) for r in room.bridge.run_injects.items} == {
+        ("i-tea", run.activity_id)
+    }
     assert room.bridge.accepted == {"i-tea"}
     assert ("none", "lease_expired") not in room.handler.changes(book_id)
 

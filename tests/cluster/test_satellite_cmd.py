@@ -64,7 +64,9 @@ async def test_the_command_starts_a_leaf_and_audio_io_the_hub_can_reach(
     env.pop("HUXLEY_NATS_URL", None)
     argv = [sys.executable, "-m", "huxley_cli.main", "satellite", "--hub", hub, "--creds", str(creds)]
     argv += ["--site", cluster_site, "--port", "0", "--data-dir", str(tmp_path / "sat")]
-    proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     log.close()
     try:
         health = await wait_healthy(observer, cluster_site, "audio-io", timeout_s=60)

@@ -55,7 +55,9 @@ def plan(hub: str, creds: Path, site: str, data_dir: Path, port: int = 0) -> Sat
     """Check the arguments (a clear error, never a half-started satellite)."""
     token(site, "site")
     if not creds.is_file():
-        raise ValueError(f"no creds file at {creds} (make one on the hub: huxley auth satellite --site {site})")
+        raise ValueError(
+            f"no creds file at {creds} (make one on the hub: huxley auth satellite --site {site})"
+        )
     prefix = inbox_prefix_of_creds(creds)
     if prefix is None:
         raise ValueError(f"{creds} is not a NATS .creds file with a user JWT")
@@ -72,7 +74,9 @@ def start_leaf(p: SatellitePlan) -> NatsServer:
 
 async def _satellite(p: SatellitePlan) -> int:
     leaf = start_leaf(p)
-    print(f"huxley: leaf nats-server at {leaf.url}, joined to {', '.join(p.hubs)} as site {p.site}", flush=True)
+    print(
+        f"huxley: leaf nats-server at {leaf.url}, joined to {', '.join(p.hubs)} as site {p.site}", flush=True
+    )
     env = p.audio_env(leaf.url)
     spec = ChildSpec("audio-io", [sys.executable, "-m", "huxley_audio_io"], env, health="audio-io")
     bus = HuxleySettings(nats_url=leaf.url, site=p.site, nats_inbox_prefix=p.inbox_prefix, _env_file=None)  # type: ignore[call-arg]

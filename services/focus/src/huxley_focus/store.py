@@ -59,7 +59,9 @@ class FocusStore:
         if replicas != self.replicas:
             # Made earlier with other settings: used as it is (`nats kv edit`
             # or `nats stream edit KV_<bucket> --replicas` changes it).
-            log.warning("focus_bucket_replicas_differ", bucket=self.bucket, has=replicas, wanted=self.replicas)
+            log.warning(
+                "focus_bucket_replicas_differ", bucket=self.bucket, has=replicas, wanted=self.replicas
+            )
 
     async def load(self) -> SavedFocus | None:
         if self._kv is None:

@@ -124,7 +124,9 @@ class NatsServer:
         # Its own session: a Ctrl-C in the terminal must not kill the bus before
         # the services it carries have stopped.
         try:
-            self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         finally:
             if not isinstance(out, int):
                 out.close()

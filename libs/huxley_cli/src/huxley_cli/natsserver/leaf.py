@@ -48,9 +48,7 @@ def hub_leaf_urls(hubs: str) -> list[str]:
     return urls
 
 
-def leaf_config(
-    name: str, host: str, port: int, hubs: list[str], creds: Path, reconnect_s: int = 1
-) -> str:
+def leaf_config(name: str, host: str, port: int, hubs: list[str], creds: Path, reconnect_s: int = 1) -> str:
     """The leaf server's config (pure). Its local clients stay in the global
     account, bound to the hub account the creds belong to."""
     urls = ", ".join(json.dumps(u) for u in hubs)
