@@ -24,6 +24,7 @@ from huxley_wire.permissions import (
     Role,
     grant_for,
     inbox_prefix,
+    satellite_identity,
     service_identity,
     skill_identity,
 )
@@ -100,6 +101,20 @@ def observer(
         target, json.dumps(nats_context(url, creds, grant_for(identity).inbox_prefix), indent=2) + "\n"
     )
     print(f"huxley: nats context {target}: nats --context {name} sub 'huxley.>'")
+
+
+@auth_app.command("satellite")
+def satellite_creds(
+    site: Annotated[str | None, typer.Option(help="The room's site (default: HUXLEY_SITE)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Mint a room device's leaf-node creds (its site's audio-io subjects only);
+    copy the file to the device for `huxley satellite --creds`."""
+    settings, store = _store(data_dir)
+    now = int(time.time())
+    store.init(now)
+    path = store.ensure(satellite_identity(site or settings.site), now)
+    print(f"huxley: satellite creds {path}")
 
 
 @auth_app.command()

@@ -17,6 +17,7 @@ from nats.aio.client import Client
 from huxley_cli.audio_cmd import audio_app
 from huxley_cli.auth_cmd import auth_app, init
 from huxley_cli.natsserver import NatsServer, port_is_free
+from huxley_cli.satellite_cmd import satellite
 from huxley_cli.status import discover, missing_services, render
 from huxley_cli.storage_cmd import storage_app
 from huxley_cli.supervisor import ChildSpec, Supervisor
@@ -36,6 +37,7 @@ app.add_typer(storage_app, name="storage")
 app.add_typer(audio_app, name="audio")
 app.add_typer(auth_app, name="auth")
 app.command("init")(init)
+app.command("satellite")(satellite)
 
 STANDARD_NATS_PORT = 4222
 

@@ -28,6 +28,7 @@ class Role(StrEnum):
     SKILL = "skill-host"
     OBSERVER = "observer"
     ADMIN = "admin"
+    SATELLITE = "satellite"  # a room device's leaf-node connection (its audio-io)
 
 
 class Stage(StrEnum):
@@ -192,28 +193,17 @@ def grant_for(identity: Identity) -> Grant:
         b.p(s.audio_out_all(), "dialog audio", Stage.LEGACY)
         b.p(s.audio_out_owned(BRIDGE_HOLDER), "dialog audio under its own name", Stage.PHASE2)
         return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True)
-    if role is Role.AUDIO_IO:
+    if role in (Role.AUDIO_IO, Role.SATELLITE):
+        # A satellite's leaf connection carries its audio-io and nothing else:
+        # the same rules, at its site only (publish = exported to the hub,
+        # subscribe = imported into the leaf).
         _service_basics(b, s, identity, "audio-io")
-        b.s(s.audio_rpc(), "serves clear, set_volume, snapshot")
-        b.s(s.audio_out_all(), "plays output audio", Stage.LEGACY)
-        b.s(s.audio_out_owned_all(), "plays output audio of every producer", Stage.PHASE2)
-        b.s(s.focus_events(), "follows focus for the mixer and the UI")
-        b.s(s.bridge_events(), "relays the bridge to the web client")
-        b.s(s.server_event(), "relays skill events to the web client")
-        b.s(s.skills_manifest(), "lists the skills for the web client's skills panel")
-        b.p(s.audio_mic("assistant"), "mic audio while PTT is held (only audio-io)")
-        b.p(s.audio_mic("claim"), "mic audio for a claim", Stage.LEGACY)
-        b.p(s.audio_mic_claim_all(), "mic audio to the claim's holder", Stage.PHASE2)
-        b.p(s.audio_ptt(), "PTT presses")
-        b.p(s.audio_played(), "playback reports (only audio-io)")
-        b.p(s.audio_events(), "client connection and control events")
-        b.p(s.client_events(), "web client events for skills")
-        b.p(s.focus_rpc(), "focus snapshot", Stage.LEGACY)
-        b.p(s.focus_rpc_of(identity.name), "focus requests as itself", Stage.PHASE2)
-        b.p(s.bridge_rpc(), "bridge snapshot")
-        b.p(sessions, "lists sessions for the web client")
-        b.p(s.skill_host_rpc_all(), "the skills panel's enable, config and secret requests")
-        b.p(s.skills_announce(), "asks hosts to announce for the skills panel")
+        _audio_io_rules(b, s, identity, sessions)
+        if role is Role.SATELLITE:
+            # allow_responses does not cross a leaf connection (nats-server
+            # issue 2949): audio-io's answers go to its askers' inboxes by name.
+            for asker in (str(Role.BRIDGE), "observer", "admin"):
+                b.p(inbox_prefix(asker) + ".>", f"answers {asker}'s requests across the leaf")
         return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True)
     if role is Role.SKILL:
         return _skill_grant(identity, s, b)
@@ -231,6 +221,29 @@ def grant_for(identity: Identity) -> Grant:
         b.p(SRV_ANY, "nats micro discovery")
         return Grant(identity, tuple(b.pub), tuple(b.sub))
     raise ValueError(f"unknown role {role!r}")
+
+
+def _audio_io_rules(b: _Builder, s: Subjects, identity: Identity, sessions: str) -> None:
+    b.s(s.audio_rpc(), "serves clear, set_volume, snapshot")
+    b.s(s.audio_out_all(), "plays output audio", Stage.LEGACY)
+    b.s(s.audio_out_owned_all(), "plays output audio of every producer", Stage.PHASE2)
+    b.s(s.focus_events(), "follows focus for the mixer and the UI")
+    b.s(s.bridge_events(), "relays the bridge to the web client")
+    b.s(s.server_event(), "relays skill events to the web client")
+    b.p(s.audio_mic("assistant"), "mic audio while PTT is held (only audio-io)")
+    b.p(s.audio_mic("claim"), "mic audio for a claim", Stage.LEGACY)
+    b.p(s.audio_mic_claim_all(), "mic audio to the claim's holder", Stage.PHASE2)
+    b.p(s.audio_ptt(), "PTT presses")
+    b.p(s.audio_played(), "playback reports (only audio-io)")
+    b.p(s.audio_events(), "client connection and control events")
+    b.p(s.client_events(), "web client events for skills")
+    b.p(s.focus_rpc(), "focus snapshot", Stage.LEGACY)
+    b.p(s.focus_rpc_of(identity.name), "focus requests as itself", Stage.PHASE2)
+    b.p(s.bridge_rpc(), "bridge snapshot")
+    b.p(sessions, "lists sessions for the web client")
+    b.s(s.skills_manifest(), "lists the skills for the web client's skills panel")
+    b.p(s.skill_host_rpc_all(), "the skills panel's enable, config and secret requests")
+    b.p(s.skills_announce(), "asks hosts to announce for the skills panel")
 
 
 def _skill_grant(identity: Identity, s: Subjects, b: _Builder) -> Grant:
@@ -278,12 +291,18 @@ def skill_identity(site: str, persona: str, skills: tuple[str, ...], name: str |
     return Identity(role=Role.SKILL, site=site, name=name, persona=persona, skills=tuple(skills))
 
 
+def satellite_identity(site: str, name: str = "satellite") -> Identity:
+    """The leaf-node credential of a room device (`huxley satellite`)."""
+    return Identity(role=Role.SATELLITE, site=site, name=name)
+
+
 def example_identities(site: str = "home") -> list[Identity]:
     """One identity per role, as docs/security.md shows them."""
     out = [service_identity(role, site) for role in SERVICE_ROLES if role is not Role.SKILL]
     out.append(skill_identity(site, "basic", ("timers",)))
     out.append(Identity(Role.OBSERVER, site, "observer"))
     out.append(Identity(Role.ADMIN, site, "admin"))
+    out.append(satellite_identity(site))
     return out
 
 

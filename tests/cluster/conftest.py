@@ -1,0 +1,139 @@
+"""Fixtures for the cluster and leaf tests: their own nats-servers (never the
+session's single server), all in operator mode with creds from `AuthStore`,
+ports from free_port."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from huxley_cli.auth import AuthStore
+from huxley_cli.natsserver.cluster import Cluster, start_cluster
+from huxley_runtime.bus import settle
+from huxley_wire.permissions import Identity, grant_for
+from support.waiting import until
+
+
+class Clients:
+    """Connections as identities; closes them all at the end."""
+
+    def __init__(self, store: AuthStore) -> None:
+        self.store = store
+        self.conns: list[Client] = []
+        self.errors: dict[str, list[str]] = {}
+
+    def creds(self, identity: Identity) -> Path:
+        return self.store.ensure(identity, int(time.time()))
+
+    async def connect(
+        self, identity: Identity, urls: str, *, reconnect: bool = True, **options: object
+    ) -> Client:
+        errors = self.errors.setdefault(identity.name, [])
+
+        async def on_error(exc: Exception) -> None:
+            errors.append(str(exc))
+
+        nc = await nats.connect(
+            [u for u in urls.split(",") if u],
+            user_credentials=str(self.creds(identity)),
+            inbox_prefix=grant_for(identity).inbox_prefix,
+            name=identity.name,
+            error_cb=on_error,
+            allow_reconnect=reconnect,
+            max_reconnect_attempts=-1 if reconnect else 0,
+            reconnect_time_wait=0.2,
+            connect_timeout=2,
+            **options,  # type: ignore[arg-type]
+        )
+        self.conns.append(nc)
+        return nc
+
+    async def close(self) -> None:
+        for nc in self.conns:
+            if not nc.is_closed:
+                await nc.close()
+
+
+@pytest.fixture
+def auth(tmp_path: Path) -> AuthStore:
+    store = AuthStore.of(tmp_path / "data")  # today's subjects too: the services use them
+    store.init(int(time.time()))
+    return store
+
+
+@pytest.fixture
+async def clients(auth: AuthStore) -> AsyncIterator[Clients]:
+    made = Clients(auth)
+    yield made
+    await made.close()
+
+
+@pytest.fixture
+def cluster_site() -> str:
+    return f"c{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, auth: AuthStore) -> Iterator[Cluster]:
+    running = start_cluster(tmp_path / "cluster", auth.config_path, leaf=True)
+    yield running
+    running.stop()
+
+
+async def jetstream_ready(nc: Client) -> None:
+    """The cluster elected its JetStream meta leader (the account answers)."""
+
+    async def answers() -> bool:
+        try:
+            await nc.jetstream(timeout=1).account_info()
+        except Exception:
+            return False
+        return True
+
+    await until(answers, 30, "the JetStream meta leader")
+
+
+async def reaches(sender: Client, receiver: Client, subject: str) -> bytes:
+    """Publish on `sender` until `receiver` (subscribed on another node) gets
+    one: interest crosses routes asynchronously, with no flush for it."""
+    got: list[bytes] = []
+
+    async def take(msg: Msg) -> None:
+        got.append(msg.data)
+
+    sub = await receiver.subscribe(subject, cb=take)
+    await settle(receiver)
+
+    async def arrived() -> bool:
+        await sender.publish(subject, b"hello")
+        await sender.flush()
+        return bool(got)
+
+    try:
+        await until(arrived, 15, f"{subject} to cross the cluster")
+    finally:
+        await sub.unsubscribe()
+    return got[0]
+
+
+async def answered(nc: Client, subject: str, payload: bytes) -> bytes:
+    """A request retried while the responder's interest is still crossing."""
+    replies: list[bytes] = []
+
+    async def ask() -> bool:
+        try:
+            msg = await nc.request(subject, payload, timeout=1)
+        except Exception:
+            return False
+        replies.append(msg.data)
+        return True
+
+    await until(ask, 15, f"an answer on {subject}")
+    return replies[0]
