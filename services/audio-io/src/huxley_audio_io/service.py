@@ -23,6 +23,7 @@ from nats.aio.msg import Msg
 from huxley_audio_io import client_protocol as proto
 from huxley_audio_io import sessions
 from huxley_audio_io.backends import Backend, make_backend
+from huxley_audio_io.clock import BlockClock
 from huxley_audio_io.edge import MicFramer, PttEdge, Route, mic_route
 from huxley_audio_io.focus_view import FocusView, is_claim
 from huxley_audio_io.mixer import Block, Grant, Mixer, Played, PushResult
@@ -71,6 +72,7 @@ class AudioService(Service):
         self._mic: tuple[Route, str] | None = None
         self._framers: dict[str, MicFramer] = {}
         self._unmute: asyncio.TimerHandle | None = None
+        self.clock = BlockClock(TICK_S, self._render, max_lag=MAX_CLOCK_LAG_TICKS, on_slip=self._slipped)
         self._throttle = Throttle()
         self.outbox = Outbox(self._throttle)
         self._focus_status = "waiting for focus"
@@ -96,12 +98,13 @@ class AudioService(Service):
         finally:
             self._catching_up = False
         await self.backend.start(self)
-        self.spawn(self._clock(), name="clock")
+        self.clock.start()
         self.spawn(self._until_focus_answers(), name="focus-sync")
         self.spawn(self._sync_bridge_state(), name="bridge-sync")
         self.log.info("audio_io_ready", backend=self.backend.name, persona=self.persona_name)
 
     async def on_stop(self) -> None:
+        self.clock.stop()
         if self._unmute is not None:
             self._unmute.cancel()
         if self.follower is not None:
@@ -147,18 +150,8 @@ class AudioService(Service):
             event = "frame_after_grant_ended" if result is PushResult.ENDED else "stream_overflow"
             self.log.warning(event, stream=frame.stream, count=n)
 
-    async def _clock(self) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        while True:
-            due += TICK_S
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif -delay > MAX_CLOCK_LAG_TICKS * TICK_S:
-                self.log.warning("clock_slip", behind_ms=round(-delay * 1000))
-                due = loop.time()
-            self._render()
+    def _slipped(self, behind_s: float) -> None:
+        self.log.warning("clock_slip", behind_ms=round(behind_s * 1000))
 
     def _render(self) -> None:
         try:
@@ -280,6 +273,9 @@ class AudioService(Service):
             self._unmute = None
         press.muted = self.mixer.edge_mute()
         self.backend.send(proto.audio_clear())
+        # What is queued toward the speaker is gone: the next block (silent
+        # for what we hold) goes out now, and the block clock restarts here.
+        self.clock.tick_now()
         self.outbox.emit(
             self.subjects.audio_ptt(),
             m.PttEvent(action="start", press_id=press.press_id, ts_us=now_us(), source=cast(Any, source)),
