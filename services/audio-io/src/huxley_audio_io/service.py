@@ -46,6 +46,7 @@ from huxley_wire.subjects import InvalidToken, token
 TICK_S = FRAME_MS / 1000
 MAX_CLOCK_LAG_TICKS = 5  # further behind than this, the clock skips instead of catching up
 SYNC_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+YIELD_EVERY_FRAMES = 32
 
 
 class AudioService(Service):
@@ -72,6 +73,7 @@ class AudioService(Service):
         self._mic: tuple[Route, str] | None = None
         self._framers: dict[str, MicFramer] = {}
         self._unmute: asyncio.TimerHandle | None = None
+        self._intake = 0  # output frames taken in
         self.clock = BlockClock(TICK_S, self._render, max_lag=MAX_CLOCK_LAG_TICKS, on_slip=self._slipped)
         self._throttle = Throttle()
         self.outbox = Outbox(self._throttle)
@@ -149,6 +151,11 @@ class AudioService(Service):
         if result is not PushResult.QUEUED and (n := self._throttle(result, frame.stream)) is not None:
             event = "frame_after_grant_ended" if result is PushResult.ENDED else "stream_overflow"
             self.log.warning(event, stream=frame.stream, count=n)
+        self._intake += 1
+        if self._intake % YIELD_EVERY_FRAMES == 0:
+            # nats-py hands a backlog of frames over without returning to the
+            # loop; let the block clock in between so it renders on time.
+            await asyncio.sleep(0)
 
     def _slipped(self, behind_s: float) -> None:
         self.log.warning("clock_slip", behind_ms=round(behind_s * 1000))
@@ -168,11 +175,10 @@ class AudioService(Service):
             self.log.warning("stream_never_granted", stream=stream_id)
 
     def _report(self, played: list[Played]) -> None:
+        subject = self.subjects.audio_played()
         for p in played:
-            event = m.PlayedEvent(
-                stream_id=p.stream_id, played_ms=p.played_ms, drained=p.drained, cleared=p.cleared
-            )
-            self.outbox.emit(self.subjects.audio_played(), event)
+            payload = m.encode_played(p.stream_id, p.played_ms, drained=p.drained, cleared=p.cleared)
+            self.outbox.emit_raw(subject, payload)
 
     # -- focus --------------------------------------------------------------------------
     def _on_focus_change(self, status: ActivityStatus) -> None:
