@@ -45,7 +45,7 @@ from huxley_wire.subjects import InvalidToken, token
 
 TICK_S = FRAME_MS / 1000
 MAX_CLOCK_LAG_TICKS = 5  # further behind than this, the clock skips instead of catching up
-SYNC_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+SYNC_BACKOFF_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)  # peers start beside us: ask again soon
 YIELD_EVERY_FRAMES = 32
 
 
