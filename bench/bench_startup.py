@@ -78,6 +78,10 @@ async def _healthy(nc: nats.NATS, subjects: Subjects, service: str) -> bool:
         return False
 
 
+async def _quiet(_: Exception) -> None:
+    """nats-py reports every refused connect while nats-server starts: expected here."""
+
+
 async def _start(data: Path, site: str) -> tuple[float, dict[str, float], dict[str, int], int, int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUXLEY_") and k != "OPENAI_API_KEY"}
@@ -103,6 +107,7 @@ async def _start(data: Path, site: str) -> tuple[float, dict[str, float], dict[s
                     f"nats://127.0.0.1:{port}",
                     allow_reconnect=False,
                     connect_timeout=0.2,
+                    error_cb=_quiet,
                     max_reconnect_attempts=0,
                 )
             if nc is None:

@@ -42,7 +42,7 @@ from huxley_wire.messages import audio as m
 from huxley_wire.messages.focus import ActivityEvent, ActivityMeta, Behavior, Channel, ContentType, FocusState
 from huxley_wire.subjects import Subjects
 
-LEVELS = (100, 250, 500, 750)
+LEVELS = (50, 100, 250, 500, 750)
 PUBLISHERS = 4
 WARM_S = 2.0
 MEASURE_S = 6.0
