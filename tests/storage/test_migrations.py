@@ -92,4 +92,4 @@ async def test_a_database_made_by_an_older_version_is_upgraded_with_its_data(
 def test_head_revision_constant_is_the_migrations_head() -> None:
     # Storage skips importing Alembic when a database is at HEAD_REVISION: a new
     # migration must move the constant too.
-    assert migrate.HEAD_REVISION == migrate.head()
+    assert migrate.head() == migrate.HEAD_REVISION
