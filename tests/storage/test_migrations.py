@@ -87,3 +87,9 @@ async def test_a_database_made_by_an_older_version_is_upgraded_with_its_data(
         await sessions.record_turn(1, "assistant", "new", record_id="r-1")
         detail = await sessions.get(1)
     assert [t.text for t in detail.turns] == ["old", "new"]
+
+
+def test_head_revision_constant_is_the_migrations_head() -> None:
+    # Storage skips importing Alembic when a database is at HEAD_REVISION: a new
+    # migration must move the constant too.
+    assert migrate.head() == migrate.HEAD_REVISION

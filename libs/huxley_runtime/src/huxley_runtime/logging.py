@@ -14,7 +14,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import structlog
+# structlog imports `rich` (a third of a second and ~10 MiB in every service)
+# only to pretty-print tracebacks on a console. Services log plain lines or
+# JSON, so unless rich is already loaded (the CLI's typer loads it), structlog
+# is told it is absent; a later `import rich` elsewhere still works.
+if "rich" in sys.modules or "structlog" in sys.modules:
+    import structlog
+else:
+    sys.modules["rich"] = None  # type: ignore[assignment]
+    try:
+        import structlog
+    finally:
+        del sys.modules["rich"]
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 

@@ -70,24 +70,26 @@ def encode_frame(frame: AudioFrame) -> bytes:
 
 def decode_frame(data: bytes) -> AudioFrame:
     try:
-        items = msgpack.unpackb(data, raw=False)
+        items = msgpack.unpackb(data, raw=False, use_list=False)
     except Exception as exc:  # msgpack raises several unrelated types
         raise WireError(ErrorCode.BAD_JSON, f"audio frame is not msgpack: {exc}") from None
-    if not isinstance(items, list) or len(items) != 6:
+    if type(items) is not tuple or len(items) != 6:
         raise WireError(ErrorCode.INVALID, "audio frame must be [v, stream, seq, ts_us, flags, pcm]")
     version, stream, seq, ts_us, flags, pcm = items
     if version != AUDIO_SCHEMA_VERSION:
         raise WireError(ErrorCode.BAD_VERSION, f"audio frame version {version!r} not supported")
+    # Exact types (a bool is not a seq number): this runs for every frame of every stream.
     if not (
-        isinstance(stream, str)
-        and isinstance(seq, int)
-        and isinstance(ts_us, int)
-        and isinstance(flags, int)
-        and isinstance(pcm, bytes)
+        type(stream) is str
+        and type(seq) is int
+        and type(ts_us) is int
+        and type(flags) is int
+        and type(pcm) is bytes
     ):
         raise WireError(ErrorCode.INVALID, "audio frame fields have the wrong types")
-    check_pcm(pcm)
-    return AudioFrame(stream=stream, seq=seq, ts_us=ts_us, pcm=pcm, eos=bool(flags & FLAG_EOS))
+    if len(pcm) % SAMPLE_WIDTH or len(pcm) > MAX_FRAME_PCM:
+        check_pcm(pcm)  # raises, with the reason
+    return AudioFrame(stream, seq, ts_us, pcm, bool(flags & FLAG_EOS))
 
 
 def samples(pcm: bytes) -> array[int]:

@@ -4,70 +4,59 @@ Producers pace in real time with up to ~200 ms of lead, so the buffer only
 absorbs bus jitter. It starts a stream once `prebuffer` samples are queued
 (or the producer said it has nothing more), and never lets latency grow past
 `max_samples`: beyond it the oldest audio is dropped and counted.
+
+It keeps the PCM16 bytes as they came off the bus (one bytearray, no object
+per frame): the mixer converts a whole block of every stream at once.
 """
 
 from __future__ import annotations
 
-from collections import deque
-
-import numpy as np
+from huxley_wire.audio import SAMPLE_WIDTH
 
 
 class JitterBuffer:
+    __slots__ = ("_pcm", "dropped", "max_samples", "prebuffer", "primed")
+
     def __init__(self, prebuffer: int, max_samples: int) -> None:
         self.prebuffer = prebuffer
         self.max_samples = max_samples
-        self._chunks: deque[np.ndarray] = deque()
-        self._size = 0
+        self._pcm = bytearray()
         self.primed = False
         self.dropped = 0  # samples lost to overflow
 
     def __len__(self) -> int:
-        return self._size
+        return len(self._pcm) // SAMPLE_WIDTH
 
-    def push(self, samples: np.ndarray) -> int:
-        """Queue samples; returns how many old samples overflow dropped."""
-        if samples.size:
-            self._chunks.append(samples)
-            self._size += samples.size
-        over = self._size - self.max_samples
+    def push(self, pcm: bytes) -> int:
+        """Queue PCM16 samples; returns how many old samples overflow dropped."""
+        self._pcm += pcm
+        over = len(self) - self.max_samples
         if over > 0:
-            self.pop(over)
+            del self._pcm[: over * SAMPLE_WIDTH]
             self.dropped += over
             return over
         return 0
 
     def ready(self, final: bool) -> bool:
         """True when playing may start (or go on): primed, or the end is known."""
-        if not self.primed and (self._size >= self.prebuffer or (final and self._size)):
-            self.primed = True
+        if not self.primed:
+            size = len(self)
+            if size >= self.prebuffer or (final and size):
+                self.primed = True
         return self.primed
 
-    def pop(self, count: int) -> np.ndarray:
-        """Up to `count` samples from the front. Running dry un-primes the
-        buffer, so after an underrun it waits for the prebuffer again."""
-        parts: list[np.ndarray] = []
-        wanted = count
-        while wanted and self._chunks:
-            head = self._chunks[0]
-            if head.size <= wanted:
-                parts.append(self._chunks.popleft())
-                wanted -= head.size
-            else:
-                parts.append(head[:wanted])
-                self._chunks[0] = head[wanted:]
-                wanted = 0
-        got = count - wanted
-        self._size -= got
-        if not self._size:
+    def pop(self, count: int) -> bytes:
+        """Up to `count` samples (PCM16 bytes) from the front. Running dry
+        un-primes the buffer, so after an underrun it waits for the prebuffer again."""
+        cut = count * SAMPLE_WIDTH
+        out = bytes(self._pcm[:cut])
+        del self._pcm[:cut]
+        if not self._pcm:
             self.primed = False
-        if not parts:
-            return np.zeros(0, dtype=np.float32)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return out
 
     def clear(self) -> int:
-        dropped = self._size
-        self._chunks.clear()
-        self._size = 0
+        dropped = len(self)
+        self._pcm.clear()
         self.primed = False
         return dropped

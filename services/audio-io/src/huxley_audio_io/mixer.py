@@ -26,9 +26,9 @@ from enum import StrEnum
 import numpy as np
 
 from huxley_audio_io.jitter import JitterBuffer
-from huxley_audio_io.pcm import to_float, to_pcm
+from huxley_audio_io.pcm import FULL_SCALE, to_float, to_pcm
 from huxley_runtime.focus_client import ActivityStatus
-from huxley_wire.audio import FRAME_SAMPLES, SAMPLE_RATE, AudioFrame
+from huxley_wire.audio import FRAME_SAMPLES, SAMPLE_RATE, SAMPLE_WIDTH, AudioFrame
 from huxley_wire.messages.focus import Behavior, Channel, FocusState
 
 SAMPLES_PER_MS = SAMPLE_RATE // 1000
@@ -226,7 +226,7 @@ class Mixer:
             return PushResult.ENDED
         stream = self._stream(frame.stream)
         stream.last_push = self._tick
-        overflow = stream.buffer.push(to_float(frame.pcm)) if frame.pcm else 0
+        overflow = stream.buffer.push(frame.pcm) if frame.pcm else 0
         if frame.eos:
             stream.eos = True
         return PushResult.OVERFLOW if overflow else PushResult.QUEUED
@@ -271,22 +271,37 @@ class Mixer:
         """The next block of the speaker stream."""
         self._tick += 1
         n = self.block_samples
-        out = np.zeros(n, dtype=np.float32)
-        audible = False
+        # Streams playing a whole block at a steady gain are summed in one
+        # matrix product; short or ramping ones one by one.
+        steady: list[bytes] = []
+        steady_gains: list[float] = []
+        others: list[tuple[bytes, float | np.ndarray]] = []
         played: list[Played] = []
         for sid, stream in self._streams.items():
             if not stream.playable:
                 continue
             if stream.buffer.ready(final=stream.eos):
-                chunk = stream.buffer.pop(n)
-                if chunk.size:
-                    out[: chunk.size] += chunk * stream.gains(chunk.size)
-                    stream.played += chunk.size
-                    audible = True
+                pcm = stream.buffer.pop(n)
+                if pcm:
+                    count = len(pcm) // SAMPLE_WIDTH
+                    if count == n and stream.step == 0.0:
+                        steady.append(pcm)
+                        steady_gains.append(stream.gain)
+                    else:
+                        others.append((pcm, stream.gains(count)))
+                    stream.played += count
             if stream.eos and not len(stream.buffer):
                 stream.eos = False
                 stream.reported = stream.played
                 played.append(Played(sid, ms(stream.played), drained=True))
+        out = np.zeros(n, dtype=np.float32)
+        if steady:
+            pcm16 = np.frombuffer(b"".join(steady), dtype="<i2").reshape(len(steady), n)
+            gains = np.asarray(steady_gains, dtype=np.float32)
+            out += gains @ pcm16.astype(np.float32) / np.float32(FULL_SCALE)
+        for pcm, gain in others:
+            chunk = to_float(pcm)
+            out[: chunk.size] += chunk * gain
         if self._tick % self._report_every == 0:
             for sid, stream in self._streams.items():
                 if stream.played > stream.reported:
@@ -294,7 +309,7 @@ class Mixer:
                     played.append(Played(sid, ms(stream.played)))
         if self.applies_volume and self.volume != 100:
             out *= volume_gain(self.volume)
-        return Block(to_pcm(out), audible, played, self._expire_ungranted())
+        return Block(to_pcm(out), bool(steady or others), played, self._expire_ungranted())
 
     # -- introspection ---------------------------------------------------------
     def streams(self) -> list[StreamInfo]:

@@ -24,6 +24,7 @@ from nats.aio.msg import Msg
 from huxley_audio_io import client_protocol as proto
 from huxley_audio_io import marketplace, personas, sessions
 from huxley_audio_io.backends import Backend, make_backend
+from huxley_audio_io.clock import BlockClock
 from huxley_audio_io.edge import MicFramer, PttEdge, Route, mic_route
 from huxley_audio_io.focus_view import FocusView, is_claim
 from huxley_audio_io.mixer import Block, Grant, Mixer, Played, PushResult
@@ -46,7 +47,8 @@ from huxley_wire.subjects import InvalidToken, token
 
 TICK_S = FRAME_MS / 1000
 MAX_CLOCK_LAG_TICKS = 5  # further behind than this, the clock skips instead of catching up
-SYNC_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+SYNC_BACKOFF_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)  # peers start beside us: ask again soon
+YIELD_EVERY_FRAMES = 32
 RESTART_REFUSED = (
     "Restart is not available from the client: each part of Huxley restarts on its own under its "
     "supervisor. Use reset for a fresh conversation, or `huxley` on the host."
@@ -77,6 +79,8 @@ class AudioService(Service):
         self._mic: tuple[Route, str] | None = None
         self._framers: dict[str, MicFramer] = {}
         self._unmute: asyncio.TimerHandle | None = None
+        self._intake = 0  # output frames taken in
+        self.clock = BlockClock(TICK_S, self._render, max_lag=MAX_CLOCK_LAG_TICKS, on_slip=self._slipped)
         self._throttle = Throttle()
         self.outbox = Outbox(self._throttle)
         self._focus_status = "waiting for focus"
@@ -109,12 +113,13 @@ class AudioService(Service):
         finally:
             self._catching_up = False
         await self.backend.start(self)
-        self.spawn(self._clock(), name="clock")
+        self.clock.start()
         self.spawn(self._until_focus_answers(), name="focus-sync")
         self.spawn(self._sync_bridge_state(), name="bridge-sync")
         self.log.info("audio_io_ready", backend=self.backend.name, persona=self.persona_name)
 
     async def on_stop(self) -> None:
+        self.clock.stop()
         if self._unmute is not None:
             self._unmute.cancel()
         if self.follower is not None:
@@ -159,19 +164,14 @@ class AudioService(Service):
         if result is not PushResult.QUEUED and (n := self._throttle(result, frame.stream)) is not None:
             event = "frame_after_grant_ended" if result is PushResult.ENDED else "stream_overflow"
             self.log.warning(event, stream=frame.stream, count=n)
+        self._intake += 1
+        if self._intake % YIELD_EVERY_FRAMES == 0:
+            # nats-py hands a backlog of frames over without returning to the
+            # loop; let the block clock in between so it renders on time.
+            await asyncio.sleep(0)
 
-    async def _clock(self) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        while True:
-            due += TICK_S
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif -delay > MAX_CLOCK_LAG_TICKS * TICK_S:
-                self.log.warning("clock_slip", behind_ms=round(-delay * 1000))
-                due = loop.time()
-            self._render()
+    def _slipped(self, behind_s: float) -> None:
+        self.log.warning("clock_slip", behind_ms=round(behind_s * 1000))
 
     def _render(self) -> None:
         try:
@@ -188,11 +188,10 @@ class AudioService(Service):
             self.log.warning("stream_never_granted", stream=stream_id)
 
     def _report(self, played: list[Played]) -> None:
+        subject = self.subjects.audio_played()
         for p in played:
-            event = m.PlayedEvent(
-                stream_id=p.stream_id, played_ms=p.played_ms, drained=p.drained, cleared=p.cleared
-            )
-            self.outbox.emit(self.subjects.audio_played(), event)
+            payload = m.encode_played(p.stream_id, p.played_ms, drained=p.drained, cleared=p.cleared)
+            self.outbox.emit_raw(subject, payload)
 
     # -- focus --------------------------------------------------------------------------
     def _on_focus_change(self, status: ActivityStatus) -> None:
@@ -302,6 +301,9 @@ class AudioService(Service):
             self._unmute = None
         press.muted = self.mixer.edge_mute()
         self.backend.send(proto.audio_clear())
+        # What is queued toward the speaker is gone: the next block (silent
+        # for what we hold) goes out now, and the block clock restarts here.
+        self.clock.tick_now()
         self.outbox.emit(
             self.subjects.audio_ptt(),
             m.PttEvent(action="start", press_id=press.press_id, ts_us=now_us(), source=cast(Any, source)),

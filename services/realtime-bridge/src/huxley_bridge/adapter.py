@@ -118,7 +118,9 @@ class BridgeAdapter:
             ),
             Voice.of(persona, self.language),
             meter=CostMeter(settings.pricing, settings.thresholds),
-            schedule=ReconnectSchedule(delays_s=settings.reconnect_delays_s),
+            schedule=ReconnectSchedule.for_endpoint(
+                settings.reconnect_delays_s, local=self.endpoint.simulated
+            ),
         )
         self.focus = FocusClient(nc, subjects, HOLDER, self)
         self.peers = BusRequests(nc, subjects, self.focus, self.put, spawn)

@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_DELAYS_S = (1.0, 3.0, 10.0, 30.0, 60.0)
+# The local simulator is started beside us by `huxley up`: while it is still
+# importing, try again quickly before falling back to the usual delays.
+LOCAL_FIRST_DELAYS_S = (0.05, 0.1, 0.2, 0.5)
 
 
 @dataclass
@@ -16,6 +19,12 @@ class ReconnectSchedule:
     stable_after_s: float = 60.0
     attempt: int = 0  # the reconnect attempt coming up (0: none pending)
     connected_at: float | None = None
+
+    @classmethod
+    def for_endpoint(cls, delays_s: tuple[float, ...], *, local: bool) -> ReconnectSchedule:
+        if not local:
+            return cls(delays_s=delays_s)
+        return cls(delays_s=LOCAL_FIRST_DELAYS_S + delays_s, cue_from_attempt=4 + len(LOCAL_FIRST_DELAYS_S))
 
     def succeeded(self, now: float) -> None:
         self.connected_at = now

@@ -28,7 +28,7 @@ from huxley_wire.messages.skills import ServerEvent, ToolCall
 if TYPE_CHECKING:
     from huxley_skill_host.service import SkillHostService
 
-SETUP_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+SETUP_RETRY_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # peers start beside us: ask again soon
 RECORD_SCHEMA_FOR_S = 3600.0
 
 

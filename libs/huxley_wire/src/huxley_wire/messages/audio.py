@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from huxley_wire.codec import Message, Ok, Request
+from huxley_wire.codec import SCHEMA_VERSION, Message, Ok, Request, encode_obj
 
 
 class Cleared(Ok):
@@ -75,6 +75,20 @@ class PlayedEvent(Message):
     played_ms: float  # audio of this stream really sent to the speaker, since its first frame
     drained: bool = False  # nothing more of it will play: its end-of-stream frame was played out (or cleared)
     cleared: bool = False  # its unplayed audio was dropped (audio_clear, or focus ended the activity)
+
+
+def encode_played(stream_id: str, played_ms: float, *, drained: bool = False, cleared: bool = False) -> bytes:
+    """The bytes of `encode(PlayedEvent(...))` without building the model:
+    audio-io sends one per playing stream every 100 ms."""
+    return encode_obj(
+        {
+            "v": SCHEMA_VERSION,
+            "stream_id": stream_id,
+            "played_ms": float(played_ms),
+            "drained": drained,
+            "cleared": cleared,
+        }
+    )
 
 
 class ClientConnection(Message):

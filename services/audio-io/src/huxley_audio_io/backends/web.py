@@ -21,6 +21,7 @@ import html
 import json
 import secrets
 import socket
+from collections import deque
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
@@ -57,22 +58,32 @@ class _Client:
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
         self.client_id = f"c-{secrets.token_hex(4)}"
-        self.outbox: asyncio.Queue[proto.Out] = asyncio.Queue(OUTBOX_LIMIT)
+        self.outbox: deque[proto.Out] = deque()
+        self._ready = asyncio.Event()
         self.dropped = 0
         self.pump: asyncio.Task[None] | None = None
 
     def send(self, message: proto.Out) -> None:
-        try:
-            self.outbox.put_nowait(message)
-        except asyncio.QueueFull:
+        if message.get("type") == "audio_clear":
+            # PTT or audio_clear: audio not yet sent is dropped here, so the
+            # client goes quiet now rather than after the queued blocks.
+            self.outbox = deque(m for m in self.outbox if m.get("type") != "audio")
+        if len(self.outbox) >= OUTBOX_LIMIT:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 100 == 0:
                 log.warning("client_too_slow", client=self.client_id, dropped=self.dropped)
+            return
+        self.outbox.append(message)
+        self._ready.set()
 
     async def run_pump(self) -> None:
         with contextlib.suppress(Exception):  # the socket closed under us: the reader notices
             while True:
-                message = await self.outbox.get()
+                if not self.outbox:
+                    self._ready.clear()
+                    await self._ready.wait()
+                    continue
+                message = self.outbox.popleft()
                 await self.ws.send_text(json.dumps(message, separators=(",", ":")))
 
 

@@ -1,0 +1,311 @@
+"""Audio-io: how many concurrent 20 ms output streams it mixes with under 1%
+late blocks at the client.
+
+audio-io runs as its own process (web backend); the streams come from
+PUBLISHERS other processes (bench/stream_publisher.py), each paced on the
+wall clock with a 100 ms lead; every stream is granted FOREGROUND through
+focus.event.activity, the way the mixer's focus view learns of grants. A
+WebSocket client takes the blocks as a browser would and judges each one:
+
+- late: it arrived after the client, holding one block in reserve, needed it
+  (the client then re-anchors, as a player does after an underrun);
+- incomplete: its samples do not sum every stream (each sends a constant, so
+  the block's value counts the streams that made it in time);
+- missing: fewer blocks than the window's length (the mixer's clock slipped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+import numpy as np
+import websockets
+
+from bench.harness import BenchEnv, Measurement
+from bench.stream_publisher import VALUE
+from huxley_runtime.rpc import request
+from huxley_wire.audio import FRAME_MS
+from huxley_wire.codec import encode
+from huxley_wire.errors import WireError
+from huxley_wire.messages import audio as m
+from huxley_wire.messages.focus import ActivityEvent, ActivityMeta, Behavior, Channel, ContentType, FocusState
+from huxley_wire.subjects import Subjects
+
+LEVELS = (50, 100, 250, 500, 750)
+PUBLISHERS = 4
+WARM_S = 2.0
+MEASURE_S = 6.0
+LEAD_MS = 100.0
+TARGET_LATE_PCT = 1.0
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Level:
+    streams: int
+    blocks: int
+    late: int
+    incomplete: int
+    missing: int
+    bad: int  # late or incomplete (or both)
+    cpu_share: float = 0.0  # audio-io's CPU time over the window, in cores
+    cpu_per_stream: float = 0.0  # its CPU seconds per second of stream audio it mixed
+
+    @property
+    def bad_pct(self) -> float:
+        expected = self.blocks + self.missing
+        return 100.0 * (self.bad + self.missing) / max(1, expected)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _cpu_s(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _played_s(nc: nats.NATS, subjects: Subjects) -> float:
+    """Seconds of stream audio audio-io has mixed so far, all streams together."""
+    snap = await request(
+        nc, subjects.audio_rpc(), m.AudioSnapshotRequest(), max_reply_bytes=1 << 24, timeout=15
+    )
+    return sum(s.played_ms for s in snap.streams) / 1000
+
+
+def _grant(seq: int, activity_id: str) -> bytes:
+    return encode(
+        ActivityEvent(
+            seq=seq,
+            ts=time.time(),
+            activity_id=activity_id,
+            channel=Channel.CONTENT,
+            interface="bench",
+            holder="bench",
+            content_type=ContentType.MIXABLE,
+            state=FocusState.FOREGROUND,
+            behavior=Behavior.PRIMARY,
+            gain=1.0,
+            ramp_ms=0,
+            meta=ActivityMeta(),
+        )
+    )
+
+
+async def _service_up(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"audio-io exited with {proc.returncode}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError("audio-io did not listen within 30 s")
+
+
+def judge(arrivals: list[tuple[float, int, int]], streams: int, start: float, end: float) -> Level:
+    """Blocks (arrival, min sample, max sample) in [start, end)."""
+    window = [a for a in arrivals if start <= a[0] < end]
+    period = FRAME_MS / 1000
+    late = incomplete = bad = 0
+    need = window[0][0] + 2 * period if window else 0.0  # the first block plays one block later
+    for i, (at, low, high) in enumerate(window):
+        was_late = bool(i) and at > need
+        if was_late:
+            late += 1
+            need = at + period
+        elif i:
+            need += period
+        short = low != VALUE * streams or high != VALUE * streams
+        incomplete += short
+        bad += was_late or short
+    expected = round((end - start) / period)
+    return Level(streams, len(window), late, incomplete, max(0, expected - len(window) - 1), bad)
+
+
+async def _level(env: BenchEnv, streams: int) -> Level:
+    site = env.site()
+    port = _free_port()
+    data = env.workdir / f"streams-{streams}"
+    service_env = {
+        **os.environ,
+        "HUXLEY_NATS_URL": env.nats_url,
+        "HUXLEY_SITE": site,
+        "HUXLEY_AUDIO_BACKEND": "web",
+        "HUXLEY_WEB_HOST": "127.0.0.1",
+        "HUXLEY_WEB_PORT": str(port),
+        "HUXLEY_DATA_DIR": str(data),
+        "HUXLEY_PERSONAS_DIR": str(REPO / "personas"),
+        "HUXLEY_LOG_LEVEL": "warning",
+    }
+    data.mkdir(parents=True, exist_ok=True)
+    log = (data / "audio-io.log").open("wb")  # clock slips and overflows, for a look afterwards
+    service = subprocess.Popen(
+        [sys.executable, "-m", "huxley_audio_io"], env=service_env, cwd=data, stdout=log, stderr=log
+    )
+    publishers: list[asyncio.subprocess.Process] = []
+    nc = await nats.connect(env.nats_url)
+    try:
+        await _service_up(port, service)
+        subjects = Subjects(site)
+        ids = [f"s{i}" for i in range(streams)]
+        for seq, sid in enumerate(ids, start=1):
+            await nc.publish(subjects.focus_event("activity"), _grant(seq, sid))
+        deadline = time.monotonic() + 30
+        while True:  # every grant reached the mixer
+            with contextlib.suppress(WireError):  # its rpc endpoint may come up after the gateway
+                snap = await request(
+                    nc, subjects.audio_rpc(), m.AudioSnapshotRequest(), max_reply_bytes=1 << 24
+                )
+                if len(snap.streams) >= streams:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"audio-io did not learn of all {streams} grants")
+            await asyncio.sleep(0.1)
+        arrivals: list[tuple[float, int, int]] = []
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
+
+            async def read() -> None:
+                async for raw in ws:
+                    at = time.time()
+                    message = json.loads(raw)
+                    if message.get("type") == "audio":
+                        pcm = np.frombuffer(base64.b64decode(message["data"]), dtype="<i2")
+                        arrivals.append((at, int(pcm.min()), int(pcm.max())))
+
+            reader = asyncio.create_task(read())
+            share = -(-streams // PUBLISHERS)
+            for first in range(0, streams, share):
+                count = min(share, streams - first)
+                publishers.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable,
+                        "-m",
+                        "bench.stream_publisher",
+                        env.nats_url,
+                        site,
+                        "s",
+                        str(first),
+                        str(count),
+                        str(WARM_S + MEASURE_S + 0.5),
+                        str(LEAD_MS),
+                        cwd=REPO,
+                        stdin=asyncio.subprocess.PIPE,
+                        stdout=asyncio.subprocess.PIPE,
+                    )
+                )
+            for proc in publishers:
+                assert proc.stdout is not None
+                if (await asyncio.wait_for(proc.stdout.readline(), 60)).strip() != b"ready":
+                    raise RuntimeError("a publisher failed to start")
+            start = time.time() + 0.2
+            for proc in publishers:
+                assert proc.stdin is not None
+                proc.stdin.write(f"{start:.6f}\n".encode())
+                await proc.stdin.drain()
+            await asyncio.sleep(max(0.0, start + WARM_S - time.time()))
+            cpu0, played0 = _cpu_s(service.pid), await _played_s(nc, subjects)
+            await asyncio.sleep(MEASURE_S)
+            cpu1, played1 = _cpu_s(service.pid), await _played_s(nc, subjects)
+            cpu_share = (cpu1 - cpu0) / MEASURE_S
+            per_stream = (cpu1 - cpu0) / max(1e-9, played1 - played0)
+            for proc in publishers:
+                await proc.wait()
+            reader.cancel()
+        level = judge(arrivals, streams, start + WARM_S, start + WARM_S + MEASURE_S)
+        level.cpu_share = cpu_share
+        level.cpu_per_stream = per_stream
+        return level
+    finally:
+        for proc in publishers:
+            if proc.returncode is None:
+                proc.kill()
+        await nc.close()
+        service.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            service.wait(15)
+        if service.poll() is None:
+            service.kill()
+        log.close()
+
+
+async def run(env: BenchEnv) -> list[Measurement]:
+    levels: list[Level] = []
+    for streams in LEVELS:
+        level = await _level(env, streams)
+        levels.append(level)
+        print(
+            f"   {streams} streams: {level.bad_pct:.2f}% bad "
+            f"(late {level.late}, incomplete {level.incomplete}, missing {level.missing} of {level.blocks}); "
+            f"audio-io used {100 * level.cpu_share:.0f}% of a core, "
+            f"{100 * level.cpu_per_stream:.3f}% per stream",
+            flush=True,
+        )
+    passing = [lv.streams for lv in levels if lv.bad_pct < TARGET_LATE_PCT]
+    best = max(passing, default=0)
+    detail = {str(lv.streams): round(lv.bad_pct, 2) for lv in levels}
+    out = [
+        Measurement(
+            name="audio.streams_max_concurrent",
+            unit="streams",
+            value=float(best),
+            n=len(levels),
+            note=(
+                f"most of {list(LEVELS)} concurrent 20 ms output streams mixed with < {TARGET_LATE_PCT}% "
+                f"late/incomplete blocks at a WebSocket client; {PUBLISHERS} publisher processes, "
+                f"audio-io in its own process; {MEASURE_S:.0f} s per level"
+            ),
+            extra={"bad_pct_by_streams": detail},
+        )
+    ]
+    for lv in levels:
+        out.append(
+            Measurement(
+                name=f"audio.streams_{lv.streams}_bad_blocks",
+                unit="%",
+                value=lv.bad_pct,
+                n=lv.blocks,
+                note=(
+                    f"late {lv.late}, incomplete {lv.incomplete}, missing {lv.missing}; "
+                    f"audio-io at {100 * lv.cpu_share:.0f}% of a core"
+                ),
+                extra={"cpu_share": round(lv.cpu_share, 3)},
+            )
+        )
+    loaded = [lv for lv in levels if lv.cpu_per_stream > 0]
+    if loaded:
+        top = max(loaded, key=lambda lv: lv.streams)
+        per_stream = 100 * top.cpu_per_stream
+        out.append(
+            Measurement(
+                name="audio.streams_cpu_per_stream",
+                unit="% core",
+                value=per_stream,
+                n=top.blocks,
+                note=(
+                    f"audio-io CPU per 20 ms stream it mixed, at {top.streams} streams (intake, mixing, "
+                    f"played reports): one free core carries about {100 / per_stream:.0f} streams; "
+                    f"load average during the run {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+                ),
+            )
+        )
+    return out
