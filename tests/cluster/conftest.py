@@ -4,6 +4,7 @@ ports from free_port."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -88,16 +89,22 @@ def cluster(tmp_path: Path, auth: AuthStore) -> Iterator[Cluster]:
 
 
 async def jetstream_ready(nc: Client) -> None:
-    """The cluster elected its JetStream meta leader (the account answers)."""
+    """The cluster can place a three-replica bucket: the meta leader is elected
+    and every peer is current (the account answering is not enough: a busy
+    machine answers before the peers are placeable)."""
+    js = nc.jetstream(timeout=2)
+    probe = f"ready_{secrets.token_hex(3)}"
 
-    async def answers() -> bool:
+    async def placeable() -> bool:
         try:
-            await nc.jetstream(timeout=1).account_info()
+            await js.create_key_value(bucket=probe, replicas=3)
         except Exception:
             return False
+        with contextlib.suppress(Exception):
+            await js.delete_key_value(probe)
         return True
 
-    await until(answers, 30, "the JetStream meta leader")
+    await until(placeable, 60, "a three-replica JetStream placement")
 
 
 async def reaches(sender: Client, receiver: Client, subject: str) -> bytes:
