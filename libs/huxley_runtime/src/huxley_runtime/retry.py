@@ -94,7 +94,7 @@ class RetryPolicy:
         *,
         retry_on: frozenset[ErrorCode] | None = None,
         attempt_timeout_s: float | None = None,
-        deadline_s: float | None | Keep = Keep.KEEP,
+        deadline_s: float | Keep | None = Keep.KEEP,
         backoff: Backoff | None = None,
     ) -> RetryPolicy:
         """This policy with a caller's override (a slower peer, a shorter deadline)."""

@@ -54,7 +54,7 @@ async def request_with_retry[M: BaseModel](
     *,
     policy: RetryPolicy = IDEMPOTENT,
     timeout: float | None = None,
-    deadline_s: float | None | Keep = Keep.KEEP,
+    deadline_s: float | Keep | None = Keep.KEEP,
     max_reply_bytes: int = MAX_CONTROL_BYTES,
     retry_on: frozenset[ErrorCode] | None = None,
     keep_going: Callable[[], bool] | None = None,
