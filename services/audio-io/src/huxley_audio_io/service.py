@@ -15,7 +15,6 @@ follows the last one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -232,6 +231,8 @@ class AudioService(Service):
         assert follower is not None
 
         async def attempt() -> None:
+            if follower.synced.is_set():
+                return  # it synced on its own meanwhile
             # Probe first: a failed resync would hold back events that
             # arrive meanwhile until the next one succeeds.
             await request(
@@ -244,20 +245,11 @@ class AudioService(Service):
                 self._catching_up = False
 
         def unavailable(retry: int, exc: BaseException, pause_s: float) -> None:
-            assert isinstance(exc, WireError)
-            self._focus_status = f"focus unavailable ({exc.code}: {exc.message}); retrying"
+            self._focus_status = f"focus unavailable ({exc}); retrying"
             if retry == 1:
-                self.log.warning("focus_unavailable", error=exc.message)
+                self.log.warning("focus_unavailable", error=str(exc))
 
-        with contextlib.suppress(WireError):  # only when the follower synced on its own meanwhile
-            if not follower.synced.is_set():
-                await retrying(
-                    SYNC,
-                    attempt,
-                    retry_if=SYNC.retries,
-                    keep_going=lambda: not follower.synced.is_set(),
-                    on_retry=unavailable,
-                )
+        await retrying(SYNC, attempt, retry_if=SYNC.retries, on_retry=unavailable)
         self._focus_status = "following"
         self.log.info("focus_synced", activities=len(self.focus.live()), seq=follower.seq)
 
