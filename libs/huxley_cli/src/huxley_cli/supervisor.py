@@ -31,6 +31,7 @@ from huxley_cli.lines import LineSplitter
 from huxley_cli.natsserver import NatsServer
 from huxley_cli.watchdog import Liveness, WatchdogConfig, probe_health
 from huxley_runtime.bus import connect
+from huxley_runtime.retry import retrying
 from huxley_runtime.settings import HuxleySettings, new_instance_id
 from huxley_wire.subjects import Subjects
 
@@ -53,6 +54,18 @@ class RestartPolicy:
         delay = min(self.base_s * float(2**self.crashes), self.max_s)
         self.crashes += 1
         return delay
+
+    def pause_s(self, retry: int, took_s: float, elapsed_s: float) -> float:
+        """As a retry schedule (huxley_runtime.retry): a run is an attempt."""
+        return self.after_exit(took_s)
+
+
+class Exited(Exception):
+    """A child (or nats-server) exited on its own: the runner restarts it."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"exited with code {code}")
+        self.code = code
 
 
 @dataclass
@@ -81,30 +94,49 @@ class Child:
             self.out.flush()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        while not stopping.is_set():
-            started = loop.time()
-            # A fresh instance id per start, known here, so the watchdog asks this process.
-            self.instance = new_instance_id(self.spec.name)
-            self.process = await asyncio.create_subprocess_exec(
-                *self.spec.argv,
-                env={**os.environ, **self.spec.env, "HUXLEY_INSTANCE": self.instance},
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                stdin=asyncio.subprocess.DEVNULL,
-                start_new_session=True,  # its own process group, so we can stop all of it
-            )
-            self.liveness.grace(loop.time())
-            assert self.process.stdout is not None
-            await self._pump(self.process.stdout)
-            code = await self.process.wait()
-            if stopping.is_set():
-                return
-            delay = self.policy.after_exit(loop.time() - started)
+        """Start the child, and again after it exits, until `stopping`."""
+
+        async def life() -> None:
+            code = await self._live()
+            if not stopping.is_set():
+                raise Exited(code)
+
+        def restarting(retry: int, exc: BaseException, pause_s: float) -> None:
             self.restarts += 1
-            self.emit(f"exited with code {code}; restarting in {delay:.1f} s")
+            self.emit(f"{exc}; restarting in {pause_s:.1f} s")
+
+        async def pause(seconds: float) -> None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), delay)
+                await asyncio.wait_for(stopping.wait(), seconds)
+
+        if stopping.is_set():
+            return
+        with contextlib.suppress(Exited):  # stopping while it was down
+            await retrying(
+                self.policy,
+                life,
+                retry_if=lambda exc: isinstance(exc, Exited),
+                keep_going=lambda: not stopping.is_set(),
+                on_retry=restarting,
+                sleep=pause,
+            )
+
+    async def _live(self) -> int:
+        """One life of the child: start it, pass its output on, its exit code."""
+        # A fresh instance id per start, known here, so the watchdog asks this process.
+        self.instance = new_instance_id(self.spec.name)
+        self.process = await asyncio.create_subprocess_exec(
+            *self.spec.argv,
+            env={**os.environ, **self.spec.env, "HUXLEY_INSTANCE": self.instance},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, so we can stop all of it
+        )
+        self.liveness.grace(asyncio.get_running_loop().time())
+        assert self.process.stdout is not None
+        await self._pump(self.process.stdout)
+        return await self.process.wait()
 
     async def _pump(self, stream: asyncio.StreamReader) -> None:
         splitter = LineSplitter()
@@ -223,28 +255,33 @@ class Supervisor:
                 await nc.close()
 
     async def _keep_nats(self, server: NatsServer) -> None:
-        policy = RestartPolicy()
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        while not self.stopping.is_set():
-            if server.process is not None:
-                code = await exited(server.process)
-                if self.stopping.is_set():
-                    return
-                server.process = None
-                self.say(f"nats-server exited with code {code}; restarting it on port {server.port}")
-            delay = policy.after_exit(loop.time() - started)
-            await self._pause(delay)
+        async def life() -> None:
+            if server.process is None:  # a restart (the first start was `huxley up`'s)
+                await asyncio.to_thread(server.start)
+                self.nats_restarts += 1
+                self.say(f"nats-server is back at {server.url}")
+            assert server.process is not None
+            code = await exited(server.process)
             if self.stopping.is_set():
                 return
-            try:
-                await asyncio.to_thread(server.start)
-            except Exception as exc:
+            server.process = None
+            raise Exited(code)
+
+        def restarting(retry: int, exc: BaseException, pause_s: float) -> None:
+            if isinstance(exc, Exited):
+                self.say(f"nats-server {exc}; restarting it on port {server.port}")
+            else:
                 self.say(f"nats-server did not start again: {exc}")
-                continue
-            started = loop.time()
-            self.nats_restarts += 1
-            self.say(f"nats-server is back at {server.url}")
+
+        with contextlib.suppress(Exception):  # stopping while it was down (or failing to start)
+            await retrying(
+                RestartPolicy(),
+                life,
+                retry_if=lambda exc: isinstance(exc, Exception),
+                keep_going=lambda: not self.stopping.is_set(),
+                on_retry=restarting,
+                sleep=self._pause,
+            )
 
     async def stop(self, grace_s: float = 10.0) -> None:
         self.stopping.set()

@@ -1,12 +1,11 @@
 """Connecting to NATS: credentials from settings, and never giving up.
 
-The first connection is retried with backoff until it succeeds (a service may
+The first connection is retried under the CONNECT policy until it succeeds (a service may
 start before the server); after that nats-py reconnects forever by itself.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from pathlib import Path
@@ -16,13 +15,11 @@ import nats
 from nats.aio.client import Client
 
 from huxley_runtime.logging import get_logger
+from huxley_runtime.retry import CONNECT, retrying
 from huxley_runtime.settings import HuxleySettings
 from huxley_wire.permissions import inbox_prefix
 
 log = get_logger(component="bus")
-
-INITIAL_BACKOFF_S = 0.2
-MAX_BACKOFF_S = 5.0
 
 
 def connect_options(settings: HuxleySettings, name: str) -> dict[str, Any]:
@@ -81,33 +78,29 @@ async def connect(settings: HuxleySettings, name: str, *, give_up_after_s: float
     async def on_reconnected() -> None:
         log.info("nats_reconnected", client=name)
 
-    backoff = INITIAL_BACKOFF_S
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            nc = await nats.connect(
-                **options,
-                error_cb=on_error,
-                disconnected_cb=on_disconnected,
-                reconnected_cb=on_reconnected,
-            )
-            client.append(nc)
-            return nc
-        except Exception as exc:
-            if give_up_after_s is not None and loop.time() - started > give_up_after_s:
-                raise
-            log.warning(
-                "nats_connect_failed",
-                url=settings.nats_url,
-                attempt=attempt,
-                retry_in_s=round(backoff, 2),
-                error=str(exc) or type(exc).__name__,
-            )
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_S)
+    policy = CONNECT.but(deadline_s=give_up_after_s)
+
+    async def attempt() -> Client:
+        nc = await nats.connect(
+            **options,
+            error_cb=on_error,
+            disconnected_cb=on_disconnected,
+            reconnected_cb=on_reconnected,
+        )
+        client.append(nc)
+        return nc
+
+    def failed(retry: int, exc: BaseException, pause_s: float) -> None:
+        log.warning(
+            "nats_connect_failed",
+            url=settings.nats_url,
+            attempt=retry,
+            retry_in_s=round(pause_s, 2),
+            error=str(exc) or type(exc).__name__,
+        )
+
+    # Any failure to connect is retried (refused, DNS, TLS, auth while the server starts).
+    return await retrying(policy, attempt, retry_if=lambda exc: isinstance(exc, Exception), on_retry=failed)
 
 
 async def settle(nc: Client, timeout: int = 5) -> None:

@@ -8,7 +8,7 @@ nobody listening -> `unavailable`, no answer in time -> `timeout`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import cast
 
 import nats.errors
@@ -16,11 +16,12 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from pydantic import BaseModel
 
+from huxley_runtime.retry import IDEMPOTENT, RETRYABLE, Keep, OnRetry, RetryPolicy, with_policy
 from huxley_wire.codec import MAX_CONTROL_BYTES, Request, decode_object, encode, reply_model_of, validate
 from huxley_wire.errors import ErrorCode, WireError, parse_envelope
 
 DEFAULT_TIMEOUT_S = 2.0
-RETRYABLE = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT})
+__all__ = ["DEFAULT_TIMEOUT_S", "RETRYABLE", "gather_replies", "request", "request_with_retry"]
 
 
 async def request[M: BaseModel](
@@ -51,33 +52,24 @@ async def request_with_retry[M: BaseModel](
     subject: str,
     message: Request[M],
     *,
-    timeout: float = DEFAULT_TIMEOUT_S,
-    deadline_s: float | None = None,
-    backoff_s: Iterable[float] = (0.1, 0.2, 0.5, 1.0, 2.0),
+    policy: RetryPolicy = IDEMPOTENT,
+    timeout: float | None = None,
+    deadline_s: float | Keep | None = Keep.KEEP,
     max_reply_bytes: int = MAX_CONTROL_BYTES,
-    retry_on: frozenset[ErrorCode] = RETRYABLE,
+    retry_on: frozenset[ErrorCode] | None = None,
+    keep_going: Callable[[], bool] | None = None,
+    on_retry: OnRetry | None = None,
 ) -> M:
-    """For idempotent requests: retry while the peer is unavailable or slow.
-    (`retry_on={UNAVAILABLE}` suits one that must not run twice: a request
-    nobody received can be sent again, one that timed out cannot.)
+    """A request under a retry policy (huxley_runtime.retry): IDEMPOTENT by
+    default; ONCE for one that must not run twice; FOREVER for one that must
+    not be lost. `timeout` (per attempt), `deadline_s` (None: forever) and
+    `retry_on` override the policy's; `keep_going` ends the retries early."""
+    chosen = policy.but(retry_on=retry_on, attempt_timeout_s=timeout, deadline_s=deadline_s)
 
-    With `deadline_s=None` it retries forever (an accepted inject must never be
-    lost); the last backoff step repeats.
-    """
-    steps = list(backoff_s) or [1.0]
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    attempt = 0
-    while True:
-        try:
-            return await request(nc, subject, message, timeout=timeout, max_reply_bytes=max_reply_bytes)
-        except WireError as exc:
-            if exc.code not in retry_on:
-                raise
-            if deadline_s is not None and loop.time() - started >= deadline_s:
-                raise
-        await asyncio.sleep(steps[min(attempt, len(steps) - 1)])
-        attempt += 1
+    async def attempt(timeout_s: float) -> M:
+        return await request(nc, subject, message, timeout=timeout_s, max_reply_bytes=max_reply_bytes)
+
+    return await with_policy(chosen, attempt, keep_going=keep_going, on_retry=on_retry)
 
 
 async def gather_replies(

@@ -12,7 +12,8 @@ from __future__ import annotations
 from nats.aio.client import Client
 from pydantic import BaseModel
 
-from huxley_runtime.rpc import DEFAULT_TIMEOUT_S, RETRYABLE, request_with_retry
+from huxley_runtime.retry import IDEMPOTENT, ONCE, RetryPolicy
+from huxley_runtime.rpc import DEFAULT_TIMEOUT_S, request_with_retry
 from huxley_wire.codec import Request
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import storage as m
@@ -35,21 +36,21 @@ class _Caller:
         self.timeout_s = timeout_s
 
     async def retried[M: BaseModel](
-        self, subject: str, message: Request[M], retry_on: frozenset[ErrorCode] = RETRYABLE
+        self, subject: str, message: Request[M], policy: RetryPolicy = IDEMPOTENT
     ) -> M:
-        """An idempotent request, retried while storage is unavailable."""
+        """An idempotent request, retried while storage is unavailable or slow."""
         try:
             return await request_with_retry(
                 self.nc,
                 subject,
                 message,
+                policy=policy,
                 timeout=self.timeout_s,
                 deadline_s=self.deadline_s,
                 max_reply_bytes=m.STORAGE_REPLY_MAX_BYTES,
-                retry_on=retry_on,
             )
         except WireError as exc:
-            if exc.code not in retry_on:
+            if exc.code not in policy.retry_on:
                 raise
             raise StorageUnavailable(
                 f"storage did not complete {message.op!r} on {subject} within {self.deadline_s:g} s: "
@@ -57,10 +58,11 @@ class _Caller:
             ) from exc
 
     async def unreceived[M: BaseModel](self, subject: str, message: Request[M]) -> M:
-        """A request that must not run twice (it appends): retried only while
-        nobody received it (no storage on the bus, or storage refused it as
-        unavailable), never after a timeout, which may hide a success."""
-        return await self.retried(subject, message, retry_on=frozenset({ErrorCode.UNAVAILABLE}))
+        """A request that must not run twice (it appends), under ONCE: retried
+        only while nobody received it (no storage on the bus, or storage
+        refused it as unavailable), never after a timeout, which may hide a
+        success."""
+        return await self.retried(subject, message, policy=ONCE)
 
 
 class SettingsClient:

@@ -35,7 +35,8 @@ from huxley_audio_io.skills_panel import SkillsPanel
 from huxley_runtime.bus import settle
 from huxley_runtime.focus_client import ActivityStatus, FocusFollower
 from huxley_runtime.persona import Persona
-from huxley_runtime.rpc import request
+from huxley_runtime.retry import ANY_ERROR, FOREVER, Backoff, retrying
+from huxley_runtime.rpc import request, request_with_retry
 from huxley_runtime.service import Endpoint, Service
 from huxley_wire.audio import FRAME_MS, AudioFrame, decode_frame, encode_frame, now_us
 from huxley_wire.codec import Ok, decode, decode_object
@@ -47,8 +48,10 @@ from huxley_wire.subjects import InvalidToken, token
 
 TICK_S = FRAME_MS / 1000
 MAX_CLOCK_LAG_TICKS = 5  # further behind than this, the clock skips instead of catching up
-SYNC_BACKOFF_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)  # peers start beside us: ask again soon
 YIELD_EVERY_FRAMES = 32
+# Snapshots at start (focus's, the bridge's): reads, asked until answered; the
+# peers start beside us, so ask again soon.
+SYNC = FOREVER.but(retry_on=ANY_ERROR, backoff=Backoff(first_s=0.05, max_s=5.0))
 RESTART_REFUSED = (
     "Restart is not available from the client: each part of Huxley restarts on its own under its "
     "supervisor. Use reset for a fresh conversation, or `huxley` on the host."
@@ -224,26 +227,31 @@ class AudioService(Service):
     async def _until_focus_answers(self) -> None:
         """The follower resyncs when it sees focus move on; until focus has
         answered once, ask it ourselves (and say so in the health)."""
-        assert self.follower is not None
-        attempt = 0
-        while not self.follower.synced.is_set():
+        follower = self.follower
+        assert follower is not None
+
+        async def attempt() -> None:
+            if follower.synced.is_set():
+                return  # it synced on its own meanwhile
+            # Probe first: a failed resync would hold back events that
+            # arrive meanwhile until the next one succeeds.
+            await request(
+                self.nc, self.subjects.focus_rpc(), SnapshotRequest(), timeout=SYNC.attempt_timeout_s
+            )
+            self._catching_up = True
             try:
-                # Probe first: a failed resync would hold back events that
-                # arrive meanwhile until the next one succeeds.
-                await request(self.nc, self.subjects.focus_rpc(), SnapshotRequest())
-                self._catching_up = True
-                try:
-                    await self.follower.resync()
-                finally:
-                    self._catching_up = False
-            except WireError as exc:
-                self._focus_status = f"focus unavailable ({exc.code}: {exc.message}); retrying"
-                if attempt == 0:
-                    self.log.warning("focus_unavailable", error=exc.message)
-                await asyncio.sleep(SYNC_BACKOFF_S[min(attempt, len(SYNC_BACKOFF_S) - 1)])
-                attempt += 1
+                await follower.resync()
+            finally:
+                self._catching_up = False
+
+        def unavailable(retry: int, exc: BaseException, pause_s: float) -> None:
+            self._focus_status = f"focus unavailable ({exc}); retrying"
+            if retry == 1:
+                self.log.warning("focus_unavailable", error=str(exc))
+
+        await retrying(SYNC, attempt, retry_if=SYNC.retries, on_retry=unavailable)
         self._focus_status = "following"
-        self.log.info("focus_synced", activities=len(self.focus.live()), seq=self.follower.seq)
+        self.log.info("focus_synced", activities=len(self.focus.live()), seq=follower.seq)
 
     # -- bridge and skills -> client ------------------------------------------------------
     async def _on_bridge(self, msg: Msg) -> None:
@@ -257,18 +265,12 @@ class AudioService(Service):
             self.backend.send(message)
 
     async def _sync_bridge_state(self) -> None:
-        attempt = 0
-        while True:
-            try:
-                snap = await request(self.nc, self.subjects.bridge_rpc(), bridge.BridgeSnapshotRequest())
-            except WireError:
-                await asyncio.sleep(SYNC_BACKOFF_S[min(attempt, len(SYNC_BACKOFF_S) - 1)])
-                attempt += 1
-                continue
-            if self.relay.state != snap.state:
-                self.relay.state = snap.state
-                self.backend.send(proto.state(snap.state))
-            return
+        snap = await request_with_retry(
+            self.nc, self.subjects.bridge_rpc(), bridge.BridgeSnapshotRequest(), policy=SYNC
+        )
+        if self.relay.state != snap.state:
+            self.relay.state = snap.state
+            self.backend.send(proto.state(snap.state))
 
     async def _on_server_event(self, msg: Msg) -> None:
         try:

@@ -18,15 +18,17 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from huxley_runtime.logging import get_logger
-from huxley_runtime.rpc import RETRYABLE
+from huxley_runtime.retry import IDEMPOTENT, Backoff, retrying
 from huxley_wire.codec import Ok, Request
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages.focus import FocusChange, FocusState
 
 log = get_logger(component="focus-courier")
 
-BACKOFF_S = (0.1, 0.2, 0.5, 1.0)
 GIVE_UP_S = 10.0  # a holder that renews but never acks is broken; stop after this
+# Notifications are idempotent at the holder (a repeated NONE is applied once);
+# the send's own timeout is focus's notify timeout.
+NOTIFY = IDEMPOTENT.but(deadline_s=GIVE_UP_S, backoff=Backoff(first_s=0.1, max_s=1.0))
 
 Send = Callable[[str, Request[Ok]], Awaitable[None]]  # raises WireError when not acked
 Spawn = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[Any]]
@@ -71,30 +73,42 @@ class Courier:
     async def _deliver(self, holder: str) -> None:
         backlog = self._backlogs[holder]
         loop = asyncio.get_running_loop()
-        started = loop.time()
-        attempt = 0
+        give_up_at = loop.time() + GIVE_UP_S
         try:
             while backlog:
-                if not self._alive(holder) or loop.time() - started > GIVE_UP_S:
+                message = backlog[0]
+                if not await self._deliver_one(holder, message, give_up_at - loop.time()):
                     log.warning("notify_given_up", holder=holder, left=len(backlog))
                     return
-                message = backlog[0]
-                try:
-                    await self._send(holder, message)
-                except WireError as exc:
-                    if exc.code == ErrorCode.UNAVAILABLE:
-                        self._deaf.add(holder)
-                    elif exc.code == ErrorCode.TIMEOUT:
-                        self._deaf.discard(holder)  # it is there, only busy
-                    if exc.code in RETRYABLE:
-                        await asyncio.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
-                        attempt += 1
-                        continue
-                    # The holder answered, with an error: it heard it; go on.
-                    log.warning("notify_refused", holder=holder, op=message.op, code=str(exc.code))
                 backlog.popleft()
-                attempt = 0
                 log.info("notify_redelivered", holder=holder, op=message.op)
         finally:
             self._backlogs.pop(holder, None)
             self._deaf.discard(holder)
+
+    async def _deliver_one(self, holder: str, message: Request[Ok], left_s: float) -> bool:
+        """One message until acked (or refused: the holder heard it); False
+        once the holder's lease ended or the courier's patience ran out."""
+        if left_s <= 0 or not self._alive(holder):
+            return False
+
+        def unacked(retry: int, exc: BaseException, pause_s: float) -> None:
+            if isinstance(exc, WireError) and exc.code == ErrorCode.UNAVAILABLE:
+                self._deaf.add(holder)
+            elif isinstance(exc, WireError) and exc.code == ErrorCode.TIMEOUT:
+                self._deaf.discard(holder)  # it is there, only busy (or an observer took it)
+
+        try:
+            await retrying(
+                NOTIFY.but(deadline_s=left_s),
+                lambda: self._send(holder, message),
+                retry_if=NOTIFY.retries,
+                keep_going=lambda: self._alive(holder),
+                on_retry=unacked,
+            )
+        except WireError as exc:
+            if exc.code in NOTIFY.retry_on:
+                return False
+            # The holder answered, with an error: it heard it; go on.
+            log.warning("notify_refused", holder=holder, op=message.op, code=str(exc.code))
+        return True

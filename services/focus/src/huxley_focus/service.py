@@ -32,14 +32,19 @@ from huxley_focus.effects import (
 )
 from huxley_focus.settings import FocusSettings
 from huxley_focus.store import FocusStore
-from huxley_runtime.rpc import RETRYABLE, request
+from huxley_runtime.retry import ANY_ERROR, FOREVER, RETRYABLE
+from huxley_runtime.rpc import request, request_with_retry
 from huxley_runtime.service import Endpoint, Handler, Service
 from huxley_wire.codec import Ok, Request, encode
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import focus as m
 from huxley_wire.messages.bridge import RunInject as RunInjectRequest
 
-RUN_INJECT_BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)
+# run_inject is idempotent on inject_id: retried while the inject is current,
+# on anything but `unavailable` (the bridge's "not taken": back to the queue).
+# A dead bridge behind an observer times out instead; its lease then ends the
+# turn and puts the inject back (core._settle_current).
+RUN_INJECT = FOREVER.but(retry_on=ANY_ERROR - {ErrorCode.UNAVAILABLE})
 STORE_RETRY_S = 5.0
 TICK_MAX_S = 1.0
 
@@ -272,40 +277,39 @@ class FocusService(Service):
         message = RunInjectRequest(
             inject_id=cmd.inject_id, prompt=cmd.prompt, activity_id=cmd.activity_id, priority=cmd.priority
         )
-        attempt = 0
-        while self._still_current(cmd):
-            try:
-                reply = await request(
-                    self.nc,
-                    self.subjects.bridge_rpc(),
-                    message,
-                    timeout=self.settings.focus_run_inject_timeout_s,
-                )
-            except WireError as exc:
-                if exc.code == ErrorCode.UNAVAILABLE:
-                    # Not taken (its model is out of reach, or no bridge answers):
-                    # back to the queue until the bridge renews ready again.
-                    self.log.warning("run_inject_unavailable", inject=cmd.inject_id, error=exc.message)
-                    await self._apply_effects(
-                        functools.partial(self.core.inject_unavailable, cmd.inject_id, cmd.activity_id)
-                    )
-                    return
-                self.log.warning(
-                    "run_inject_retry",
-                    inject=cmd.inject_id,
-                    attempt=attempt,
-                    code=str(exc.code),
-                    error=exc.message,
-                )
-                await asyncio.sleep(RUN_INJECT_BACKOFF_S[min(attempt, len(RUN_INJECT_BACKOFF_S) - 1)])
-                attempt += 1
-                continue
-            status = reply.status
-            self.log.info("run_inject_acked", inject=cmd.inject_id, status=status)
+        if not self._still_current(cmd):
+            return
+
+        def retry(attempt: int, exc: BaseException, pause_s: float) -> None:
+            code = str(exc.code) if isinstance(exc, WireError) else type(exc).__name__
+            self.log.warning(
+                "run_inject_retry", inject=cmd.inject_id, attempt=attempt, code=code, error=str(exc)
+            )
+
+        try:
+            reply = await request_with_retry(
+                self.nc,
+                self.subjects.bridge_rpc(),
+                message,
+                policy=RUN_INJECT.but(attempt_timeout_s=self.settings.focus_run_inject_timeout_s),
+                keep_going=lambda: self._still_current(cmd),
+                on_retry=retry,
+            )
+        except WireError as exc:
+            if exc.code != ErrorCode.UNAVAILABLE:
+                return  # no longer the current inject: whatever ended it decides
+            # Not taken (its model is out of reach, or no bridge answers):
+            # back to the queue until the bridge renews ready again.
+            self.log.warning("run_inject_unavailable", inject=cmd.inject_id, error=exc.message)
             await self._apply_effects(
-                functools.partial(self.core.inject_accepted, cmd.inject_id, cmd.activity_id, status)
+                functools.partial(self.core.inject_unavailable, cmd.inject_id, cmd.activity_id)
             )
             return
+        status = reply.status
+        self.log.info("run_inject_acked", inject=cmd.inject_id, status=status)
+        await self._apply_effects(
+            functools.partial(self.core.inject_accepted, cmd.inject_id, cmd.activity_id, status)
+        )
 
     async def _apply_effects(self, operation: Any) -> None:
         async with self._actor:

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from huxley_runtime.logging import get_logger
+from huxley_runtime.retry import FOREVER, Backoff, retrying
 from huxley_sdk import InjectPriority
 from huxley_skill_host.outbox import InjectOutbox, OutboxEntry
 from huxley_wire.errors import WireError
@@ -33,8 +34,9 @@ log = get_logger(component="injector")
 
 # Statuses after which no `done` will come for an inject.
 _TERMINAL = frozenset({"done", "dropped", "expired", "replaced"})
-# After an unexpected failure to deliver (not a refusal): wait, then again.
-_RETRY_AFTER_S = (0.5, 1.0, 2.0, 5.0)
+# `send` retries focus's unavailability itself (FOREVER); what still escapes
+# it (not focus's answer: the connection?) is tried again, until the TTL.
+SEND = FOREVER.but(backoff=Backoff(first_s=0.5, max_s=5.0))
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -70,6 +72,10 @@ class InjectWatch:
 
 class InjectExpired(Exception):
     """The inject's TTL ran out before focus could be reached."""
+
+
+def _not_an_answer(exc: BaseException) -> bool:
+    return isinstance(exc, Exception) and not isinstance(exc, (WireError, InjectExpired))
 
 
 class InjectSender:
@@ -152,33 +158,30 @@ class InjectSender:
 
     async def _deliver(self, entry: OutboxEntry) -> None:
         future = self._acks.pop(entry.inject_id, None)
-        attempt = 0
-        while True:
-            now = self.clock()
-            if entry.expired(now):
-                log.warning("inject_expired_in_outbox", skill=entry.skill, inject_id=entry.inject_id)
-                outcome: f.Injected | BaseException = InjectExpired(entry.inject_id)
-                break
-            try:
-                outcome = await self.send(entry.message(now))  # retries while focus is away
-                break
-            except WireError as exc:  # focus refused it: sending it again won't help
-                log.error(
-                    "inject_refused",
-                    skill=entry.skill,
-                    inject_id=entry.inject_id,
-                    code=str(exc.code),
-                    error=exc.message,
-                )
-                outcome = exc
-                break
-            except Exception as exc:  # not focus's answer (the connection?): keep it, try again
-                delay = _RETRY_AFTER_S[min(attempt, len(_RETRY_AFTER_S) - 1)]
-                attempt += 1
-                log.warning(
-                    "inject_send_failed", skill=entry.skill, inject_id=entry.inject_id, error=repr(exc)
-                )
-                await asyncio.sleep(delay)
+        outcome: f.Injected | BaseException
+
+        async def attempt() -> f.Injected:
+            if entry.expired(self.clock()):
+                raise InjectExpired(entry.inject_id)
+            return await self.send(entry.message(self.clock()))  # retries while focus is away
+
+        def failed(retry: int, exc: BaseException, pause_s: float) -> None:
+            log.warning("inject_send_failed", skill=entry.skill, inject_id=entry.inject_id, error=repr(exc))
+
+        try:
+            outcome = await retrying(SEND, attempt, retry_if=_not_an_answer, on_retry=failed)
+        except InjectExpired as exc:
+            log.warning("inject_expired_in_outbox", skill=entry.skill, inject_id=entry.inject_id)
+            outcome = exc
+        except WireError as exc:  # focus refused it: sending it again won't help
+            log.error(
+                "inject_refused",
+                skill=entry.skill,
+                inject_id=entry.inject_id,
+                code=str(exc.code),
+                error=exc.message,
+            )
+            outcome = exc
         await asyncio.to_thread(self.outbox.remove, entry.inject_id)
         self.pending.discard(entry.inject_id)
         if isinstance(outcome, f.Injected):

@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from huxley_runtime.rpc import RETRYABLE
+from huxley_runtime.retry import FOREVER, Backoff, retrying
 from huxley_runtime.service import Endpoint
 from huxley_runtime.storage_client import SchemaClient, SettingsClient
 from huxley_sdk import ClaimEndReason, ClaimHandle, InputClaim, SkillContext
@@ -28,7 +28,9 @@ from huxley_wire.messages.skills import ServerEvent, ToolCall
 if TYPE_CHECKING:
     from huxley_skill_host.service import SkillHostService
 
-SETUP_RETRY_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # peers start beside us: ask again soon
+# A skill's setup that needs a peer which is down (unavailable, timeout) waits
+# for it; the peers start beside us, so ask again soon.
+SETUP = FOREVER.but(backoff=Backoff(first_s=0.1, max_s=30.0))
 RECORD_SCHEMA_FOR_S = 3600.0
 
 
@@ -113,34 +115,28 @@ class SkillLifecycle:
         current = int(getattr(skill, "data_schema_version", 1) or 1)
         checked = await self._check_schema(slot, current, wait_s=self.settings.schema_wait_s)
         setup = getattr(skill, "setup", None)
-        attempt = 0
-        while True:
+
+        async def attempt() -> None:
             ctx = self.context(slot)
             slot.ctx = ctx
             slot.error = None  # from here on, an error is this attempt's (a background task's)
-            try:
-                if callable(setup):
-                    await asyncio.wait_for(setup(ctx), self.settings.setup_timeout_s)
-                break
-            except TimeoutError:
-                await self._abandon(slot, f"setup did not finish within {self.settings.setup_timeout_s:g} s")
-                return
-            except WireError as exc:
-                if exc.code not in RETRYABLE:
-                    await self._abandon(slot, f"setup raised {describe(exc)}", exc)
-                    return
-                delay = SETUP_RETRY_S[min(attempt, len(SETUP_RETRY_S) - 1)]
-                attempt += 1
-                slot.status, slot.error = (
-                    "waiting",
-                    f"setup needs a peer that is down ({exc.message}); retrying",
-                )
-                self.log.warning("skill_setup_waiting", skill=slot.name, error=exc.message, retry_in_s=delay)
-                await self._undo_setup(slot)
-                await asyncio.sleep(delay)
-            except Exception as exc:
-                await self._abandon(slot, f"setup raised {describe(exc)}", exc)
-                return
+            if callable(setup):
+                await asyncio.wait_for(setup(ctx), self.settings.setup_timeout_s)
+
+        async def waiting(retry: int, exc: BaseException, pause_s: float) -> None:
+            message = exc.message if isinstance(exc, WireError) else str(exc)
+            slot.status, slot.error = "waiting", f"setup needs a peer that is down ({message}); retrying"
+            self.log.warning("skill_setup_waiting", skill=slot.name, error=message, retry_in_s=pause_s)
+            await self._undo_setup(slot)
+
+        try:
+            await retrying(SETUP, attempt, retry_if=SETUP.retries, on_retry=waiting)
+        except TimeoutError:
+            await self._abandon(slot, f"setup did not finish within {self.settings.setup_timeout_s:g} s")
+            return
+        except Exception as exc:
+            await self._abandon(slot, f"setup raised {describe(exc)}", exc)
+            return
         # Say "ok" only once the tool subject is live: health and status must not
         # promise a skill nobody answers for yet. A background task that failed
         # meanwhile left its error: then the skill serves, degraded.

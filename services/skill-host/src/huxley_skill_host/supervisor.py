@@ -2,8 +2,8 @@
 
 The policy (`RestartBudget`) is pure: given the time of a crash it says
 whether to restart and after how long. The runner (`TaskSupervisor`) applies
-it to asyncio tasks, with the clock and the sleep injectable so tests never
-wait.
+it to asyncio tasks through the house's retry runner (huxley_runtime.retry),
+with the clock and the sleep injectable so tests never wait.
 
 Semantics (the reference's, exactly):
 - each attempt awaits a fresh `coro_factory()`; a normal return ends the task;
@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from huxley_runtime.retry import retrying
 from huxley_sdk import BackgroundTaskHandle, PermanentFailure, SkillLogger
 
 WINDOW_S = 3600.0
@@ -63,6 +64,19 @@ class RestartBudget:
         if self.count > self.max_restarts:
             return GiveUp(count=self.count, elapsed_in_window_s=now - self.window_start)
         return Restart(delay_s=backoff_s(self.count), count=self.count)
+
+
+class BudgetSchedule:
+    """The budget as a retry schedule (huxley_runtime.retry) for the runner."""
+
+    def __init__(self, budget: RestartBudget, clock: Callable[[], float]) -> None:
+        self.budget = budget
+        self.clock = clock
+        self.decision: Restart | GiveUp | None = None
+
+    def pause_s(self, retry: int, took_s: float, elapsed_s: float) -> float | None:
+        self.decision = self.budget.on_crash(self.clock())
+        return self.decision.delay_s if isinstance(self.decision, Restart) else None
 
 
 CoroFactory = Callable[[], Coroutine[Any, Any, None]]
@@ -130,32 +144,36 @@ class TaskSupervisor:
         max_restarts: int,
         on_permanent_failure: FailureCallback | None,
     ) -> None:
-        budget = RestartBudget(max_restarts)
-        while True:
-            try:
-                await coro_factory()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not restart_on_crash:
-                    await self.logger.aexception("background_task_crashed", task=name, restart=False)
-                    return
-                decision = budget.on_crash(self.clock())
-                if isinstance(decision, GiveUp):
-                    await self._give_up(name, exc, decision, on_permanent_failure)
-                    return
-                await self.logger.awarning(
-                    "background_task_restarting",
-                    task=name,
-                    error=f"{type(exc).__name__}: {exc}",
-                    restart=decision.count,
-                    of=max_restarts,
-                    delay_s=decision.delay_s,
-                )
-                await self.sleep(decision.delay_s)
-                continue
-            await self.logger.adebug("background_task_finished", task=name)
+        schedule = BudgetSchedule(RestartBudget(max_restarts), self.clock)
+
+        async def restarting(retry: int, exc: BaseException, pause_s: float) -> None:
+            count = schedule.decision.count if schedule.decision is not None else retry
+            await self.logger.awarning(
+                "background_task_restarting",
+                task=name,
+                error=f"{type(exc).__name__}: {exc}",
+                restart=count,
+                of=max_restarts,
+                delay_s=pause_s,
+            )
+
+        try:
+            await retrying(
+                schedule,
+                coro_factory,
+                retry_if=lambda exc: restart_on_crash and isinstance(exc, Exception),
+                on_retry=restarting,
+                sleep=self.sleep,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if isinstance(schedule.decision, GiveUp):
+                await self._give_up(name, exc, schedule.decision, on_permanent_failure)
+            else:
+                await self.logger.aexception("background_task_crashed", task=name, restart=False)
             return
+        await self.logger.adebug("background_task_finished", task=name)
 
     async def _give_up(
         self, name: str, exc: Exception, decision: GiveUp, callback: FailureCallback | None

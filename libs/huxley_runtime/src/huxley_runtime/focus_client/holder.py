@@ -21,7 +21,8 @@ from huxley_runtime.focus_client.held import HeldActivity, Holdings, PendingStat
 from huxley_runtime.focus_client.notices import NOTIFICATIONS, FocusHandler, Inbox
 from huxley_runtime.focus_client.tasks import cancel, encode_error, loop_now, respond
 from huxley_runtime.logging import get_logger
-from huxley_runtime.rpc import RETRYABLE, request
+from huxley_runtime.retry import FOREVER, IDEMPOTENT, RetryPolicy, with_policy
+from huxley_runtime.rpc import request
 from huxley_wire.codec import Ok, Request, encode
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import focus as m
@@ -39,8 +40,6 @@ log = get_logger(component="focus-client")
 RENEW_INTERVAL_S = 0.5  # focus drops a holder after 3 s of silence
 REQUEST_TIMEOUT_S = 5.0  # focus answers after every holder acked; a dead one costs it ~1 s
 PATIENCE_HOOK_TIMEOUT_S = 2.0  # under focus's own limit, so our ack still counts
-RETRY_FOR_S = 30.0
-BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)
 
 
 class FocusClient:
@@ -172,9 +171,9 @@ class FocusClient:
         skill: str | None = None,
         inject_id: str | None = None,
     ) -> m.Injected:
-        """inject_turn. Retried until focus acknowledges it, with the same
-        inject_id, so it is accepted exactly once (a retry that reaches focus
-        twice is answered `duplicate`)."""
+        """inject_turn. Retried until focus acknowledges it (FOREVER), with
+        the same inject_id, so it is accepted exactly once (a retry that
+        reaches focus twice is answered `duplicate`)."""
         req = m.Inject(
             inject_id=inject_id or f"i-{secrets.token_hex(8)}",
             prompt=prompt,
@@ -184,7 +183,7 @@ class FocusClient:
             wait=wait,
             skill=skill,
         )
-        return await self._retrying(req, retry_for_s=None)
+        return await self._retrying(req, policy=FOREVER)
 
     async def turn_end(
         self, activity_id: str, *, inject_id: str | None = None, pending: m.PendingEffect | None = None
@@ -306,22 +305,25 @@ class FocusClient:
             self.nc, self.subjects.focus_rpc(), req, timeout=timeout or self.request_timeout_s
         )
 
-    async def _retrying[M: BaseModel](self, req: Request[M], *, retry_for_s: float | None = RETRY_FOR_S) -> M:
-        """Retry while focus is unavailable or slow. A `not_holder` on a retry
-        of `release` means the first attempt already did it."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        attempt = 0
-        while True:
+    async def _retrying[M: BaseModel](self, req: Request[M], *, policy: RetryPolicy = IDEMPOTENT) -> M:
+        """Retry while focus is unavailable or slow (each attempt briefly: an
+        observer on the subject turns a dead focus into timeouts, see
+        huxley_runtime.retry). A `not_holder` on a retry of `release` means
+        an earlier attempt already did it."""
+        retried = False
+
+        async def attempt(timeout_s: float) -> M:
             try:
-                return await self._request(req)
+                return await self._request(req, timeout=timeout_s)
             except WireError as exc:
-                if attempt and isinstance(req, m.Release) and exc.code == ErrorCode.NOT_HOLDER:
-                    return cast(M, Ok())  # the first attempt released it
-                if exc.code not in RETRYABLE:
-                    raise
-                if retry_for_s is not None and loop.time() - started >= retry_for_s:
-                    raise
-                log.info("focus_retry", holder=self.holder, op=req.op, attempt=attempt, code=str(exc.code))
-            await asyncio.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
-            attempt += 1
+                if retried and isinstance(req, m.Release) and exc.code == ErrorCode.NOT_HOLDER:
+                    return cast(M, Ok())  # an earlier attempt released it
+                raise
+
+        def note(retry: int, exc: BaseException, pause_s: float) -> None:
+            nonlocal retried
+            retried = True
+            code = str(exc.code) if isinstance(exc, WireError) else type(exc).__name__
+            log.info("focus_retry", holder=self.holder, op=req.op, attempt=retry, code=code)
+
+        return await with_policy(policy, attempt, on_retry=note)
