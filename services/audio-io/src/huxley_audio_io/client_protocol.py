@@ -27,6 +27,12 @@ from huxley_wire import bounded_json
 from huxley_wire.codec import describe_validation
 from huxley_wire.errors import WireError
 
+# `restart_server` from a client: each part restarts on its own, under its supervisor.
+RESTART_REFUSED = (
+    "Restart is not available from the client: each part of Huxley restarts on its own under its "
+    "supervisor. Use reset for a fresh conversation, or `huxley` on the host."
+)
+
 PROTOCOL_VERSION = 2
 MAX_TEXT_FRAME = 256 * 1024  # the WebSocket layer closes the connection (1009) above this
 

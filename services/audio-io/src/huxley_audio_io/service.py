@@ -52,10 +52,6 @@ YIELD_EVERY_FRAMES = 32
 # Snapshots at start (focus's, the bridge's): reads, asked until answered; the
 # peers start beside us, so ask again soon.
 SYNC = FOREVER.but(retry_on=ANY_ERROR, backoff=Backoff(first_s=0.05, max_s=5.0))
-RESTART_REFUSED = (
-    "Restart is not available from the client: each part of Huxley restarts on its own under its "
-    "supervisor. Use reset for a fresh conversation, or `huxley` on the host."
-)
 
 
 class AudioService(Service):
@@ -423,7 +419,7 @@ class AudioService(Service):
             # Each service restarts on its own under its supervisor; a client
             # may not restart the house. A fresh model session is `reset`.
             self.log.info("restart_server_refused")
-            self.backend.send(proto.status(RESTART_REFUSED))
+            self.backend.send(proto.status(proto.RESTART_REFUSED))
 
     async def _skills_panel(self, message: proto.SkillsPanelMessage) -> None:
         if self._panel is None:
