@@ -9,7 +9,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 RUN := $(UV) run --frozen
 
-.PHONY: up test test-fast lint bench chaos soak setup setup-system clean
+.PHONY: up status tap pair test test-fast lint bench chaos soak setup setup-system clean
 
 $(UV):
 	@echo "== installing uv into $(TOOLS)"
@@ -29,6 +29,20 @@ setup-system:
 
 up: setup
 	$(RUN) huxley up
+
+# The CLI from the workspace venv, for a second terminal next to `make up`
+# (neither `huxley` nor uv is on PATH in a fresh clone). ARGS passes options:
+# make tap ARGS="'huxley.home.focus.>' --count 20".
+ARGS ?=
+
+status: setup
+	$(RUN) huxley status $(ARGS)
+
+tap: setup
+	$(RUN) huxley tap $(ARGS)
+
+pair: setup
+	$(RUN) huxley pair $(ARGS)
 
 test: setup setup-system
 	$(RUN) pytest $(PYTEST_ARGS)

@@ -23,7 +23,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from huxley_cli.main import SERVICE_MODULES
+from huxley_cli.main import SERVICE_MODULES, invoked_as
 from huxley_cli.natsserver import free_port
 from huxley_cli.tap import format_message
 from huxley_wire.audio import AudioFrame, encode_frame
@@ -62,6 +62,16 @@ async def run(args: list[str], env: dict[str, str], timeout: float = 30) -> subp
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     return subprocess.CompletedProcess(args, proc.returncode or 0, out.decode(), "")
+
+
+def test_the_banner_names_the_cli_as_it_can_be_called_again() -> None:
+    checkout = Path("/home/me/huxley")
+    assert invoked_as(f"{checkout}/.venv/bin/huxley", checkout, f"{checkout}/.venv/bin/huxley") == (
+        ".venv/bin/huxley"  # uv run put it on PATH for `huxley up` only
+    )
+    assert invoked_as("/usr/local/bin/huxley", checkout, "/usr/local/bin/huxley") == "huxley"
+    assert invoked_as("/opt/venv/bin/huxley", checkout, None) == "/opt/venv/bin/huxley"
+    assert invoked_as("/x/huxley_cli/main.py", checkout, None) == "huxley"
 
 
 def healthy_rows(status_text: str) -> dict[str, str]:
@@ -114,6 +124,15 @@ async def test_make_up_status_tap_and_ctrl_c(tmp_path, site):
         banner = up_log.read_text()
         assert f"nats://127.0.0.1:{port}" in banner and "web client" in banner
         assert "OFFLINE MODE" in banner
+        # The banner names a CLI that works from here (huxley is not on PATH).
+        watch = re.search(r"watch it\s*:\s*(\S+) status", banner)
+        assert watch is not None and watch.group(1) == ".venv/bin/huxley", banner
+        again = await run([watch.group(1), "status"], env, timeout=40)
+        assert again.returncode == 0, again.stdout
+        # And what the README says to run there: `make status`.
+        made = await run(["make", "--no-print-directory", "status"], env, timeout=60)
+        assert made.returncode == 0, made.stdout
+        assert healthy_rows(made.stdout) == dict.fromkeys(SERVICES, "ok"), made.stdout
 
         # Which processes the stack is, by pid: nats-server and the five services.
         stack = marked_processes(mark)

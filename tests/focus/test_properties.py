@@ -9,7 +9,11 @@
 - what the core holds matches what was announced (pending = never told);
 - a released activity gets NONE in that same operation, and after stop_all
   every activity ever seen has got NONE;
-- an inject is done at most once and never fires after it is done.
+- an inject is done at most once and never fires after it is done;
+- content an injected turn parked (no patience) is BACKGROUND without a
+  patience clock only while injected turns hold the floor; when they end it
+  is the foreground again unless something else took the floor, which
+  displaced it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from focus.harness import Sim, claim, stream
+from focus.harness import Sim, claim, notices, stream
 from huxley_focus.effects import InjectStatus, Notice, PatienceHook
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import focus as m
@@ -94,10 +98,20 @@ class FocusMachine(RuleBasedStateMachine):
         if repeat and self.inject_count > 0:
             assert reply.status in ("duplicate", "fired", "queued", "dropped")
 
+    @rule(priority=st.sampled_from([InjectPriority.BLOCK_BEHIND_COMMS, InjectPriority.PREEMPT]))
+    def radio_then_inject(self, priority: InjectPriority) -> None:
+        """Content without patience (a radio), then a timer: the case the park is for."""
+        reply, _ = self.sim.acquire("h1", Channel.CONTENT, "radio", patience_ms=0)
+        self.seen.add(reply.activity_id)
+        self.inject_count += 1
+        self.sim.inject(f"i{self.inject_count}", priority)
+
     @precondition(lambda self: bool(self.sim.core.arbiter.stacks[Channel.DIALOG]))
     @rule(pending=st.sampled_from(["none", "stream", "claim"]), patience=st.sampled_from([0, 3000]))
     def turn_end(self, pending: str, patience: int) -> None:
         turn = self.sim.core.arbiter.stacks[Channel.DIALOG][-1]
+        parked = [a.activity_id for a in self.sim.core.arbiter.activities() if a.parked]
+        start = len(self.sim.effects)
         effect: m.PendingEffect | None = None
         if pending == "stream":
             effect = stream(f"e{len(self.sim.effects)}", patience_ms=patience)
@@ -106,6 +120,22 @@ class FocusMachine(RuleBasedStateMachine):
         reply, _ = self.sim.turn_end(turn.activity_id, effect, holder=turn.holder)
         if reply.effect_activity_id:
             self.seen.add(reply.effect_activity_id)
+        foreground = self.sim.core.arbiter.foreground()
+        for activity_id in parked:
+            event("parked content at a turn end")
+            ends = [
+                n.reason
+                for n in notices(self.sim.effects[start:])
+                if n.activity_id == activity_id and n.state is FocusState.NONE
+            ]
+            if ends:  # only a floor taken by something other than an injected turn ends it
+                assert ends == [EndReason.DISPLACED] or ends == [EndReason.REPLACED], ends
+                assert foreground is not None and not foreground.injected_turn
+            else:
+                activity = self.sim.core.arbiter.get(activity_id)
+                assert activity is not None
+                resumed = foreground is activity and activity.state is FocusState.FOREGROUND
+                assert resumed or activity.parked, activity
 
     @precondition(lambda self: self.sim.core.current is not None)
     @rule(status=st.sampled_from(["accepted", "already_running", "already_done"]))
@@ -197,6 +227,13 @@ class FocusMachine(RuleBasedStateMachine):
         if core.current is not None:
             assert core.current.activity_id in {a.activity_id for a in core.arbiter.stacks[Channel.DIALOG]}
         assert len(core.arbiter.stacks[Channel.COMMS]) <= 1
+        for activity in core.arbiter.activities():
+            if activity.parked:
+                assert activity.channel is Channel.CONTENT and activity.patience_ms == 0
+                assert activity.state is FocusState.BACKGROUND and activity.patience_deadline is None
+                assert foreground is not None and foreground.injected_turn, (activity, foreground)
+            elif activity.state is FocusState.BACKGROUND:
+                assert activity.patience_deadline is not None  # everything else waits on its patience
 
     def teardown(self) -> None:
         self.sim._keep(self.sim.core.stop_all(self.sim.now)[1])

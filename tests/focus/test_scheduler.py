@@ -23,18 +23,142 @@ def test_an_idle_inject_fires_on_dialog_held_for_the_bridge() -> None:
     assert (activity.meta.kind, activity.meta.inject_id) == (ActivityKind.TURN, "i1")
 
 
-def test_a_fired_inject_pauses_content_with_patience_and_stops_content_without() -> None:
+def test_a_fired_inject_pauses_content_with_patience_on_its_clock() -> None:
     sim = Sim()
     book = sim.book(patience_ms=5000)
     _, fx = sim.inject("i1")
     assert (book, "background") in fx
+    activity = sim.core.arbiter.get(book)
+    assert activity is not None and activity.patience_deadline == sim.now + 5.0
     sim.turn_end(sim.dialog())
     assert sim.state(book) == "foreground"
 
+
+# -- content without patience under an injected turn (the seeds: "the framework resumes the stream after")
+def radio(sim: Sim, *, mixable: bool = False) -> str:
+    reply, _ = sim.acquire("host", CONTENT, "radio", mixable=mixable)  # patience 0, like huxley-skill-radio
+    return reply.activity_id
+
+
+def test_an_inject_parks_content_without_patience_and_it_resumes_after_the_turn() -> None:
     sim = Sim()
-    radio, _ = sim.acquire("host", CONTENT, "radio")
-    _, fx = sim.inject("i1")
-    assert (radio.activity_id, "none", "displaced") in fx
+    live = radio(sim)
+    _, fx = sim.inject("timer", BLOCK)
+    turn = sim.dialog()
+    assert fx[:2] == [(live, "background"), (turn, "foreground")]  # old off before new on
+    parked = sim.core.arbiter.get(live)
+    assert parked is not None and parked.parked and parked.patience_deadline is None
+    assert sim.core.next_deadline() == min(sim.core.holders.values())  # no patience clock runs
+    sim.advance(30)  # a long announcement: a park has no deadline
+    assert sim.state(live) == "background"
+    reply, fx = sim.turn_end(turn)
+    assert reply.outcome == "idle"
+    assert fx == [("inject", "timer", "done"), (turn, "none", "released"), (live, "foreground")]
+    resumed = sim.core.arbiter.get(live)
+    assert resumed is not None and not resumed.parked
+
+
+def test_a_parked_mixable_stream_ducks_under_the_inject() -> None:
+    sim = Sim()
+    live = radio(sim, mixable=True)
+    sim.inject("timer", BLOCK)
+    (notice,) = [n for n in notices(sim.effects) if n.activity_id == live and n.state.value == "background"]
+    assert (notice.behavior.value, notice.gain) == ("may_duck", 0.3)
+
+
+def test_every_priority_that_takes_the_floor_from_content_parks_it() -> None:
+    for priority in (BLOCK, PREEMPT):
+        sim = Sim()
+        live = radio(sim)
+        assert sim.inject("i1", priority)[0].status == "fired"
+        assert sim.state(live) == "background"
+        sim.turn_end(sim.dialog())
+        assert sim.state(live) == "foreground"
+    # NORMAL never takes the floor from content: it waits until the content ends.
+    sim = Sim()
+    live = radio(sim)
+    assert sim.inject("n1", NORMAL)[0].status == "queued"
+    assert sim.state(live) == "foreground"
+
+
+def test_a_park_lasts_through_chained_injects() -> None:
+    sim = Sim()
+    live = radio(sim)
+    sim.inject("t1", BLOCK)
+    first = sim.dialog()
+    sim.inject("t2", BLOCK)  # queued behind the live turn
+    reply, fx = sim.turn_end(first)
+    second = sim.dialog()
+    assert (reply.outcome, reply.inject_id) == ("fired_inject", "t2")
+    assert not [f for f in fx if f[0] == live]  # still parked, nothing to tell it
+    _, fx = sim.turn_end(second)
+    assert fx[-1] == (live, "foreground")
+
+
+def test_a_parked_stream_is_displaced_by_the_stream_the_injected_turn_started() -> None:
+    sim = Sim()
+    live = radio(sim)
+    sim.inject("t1", BLOCK)
+    turn = sim.dialog()
+    reply, fx = sim.turn_end(turn, stream("e9", skill="audiobooks"))
+    book = reply.effect_activity_id
+    assert reply.outcome == "started_stream"
+    # Old off before new on: the turn, then the parked radio, then the book.
+    assert fx[-3:] == [(turn, "none", "released"), (live, "none", "displaced"), (book, "foreground")]
+
+
+def test_a_parked_stream_is_replaced_by_the_same_skills_new_stream() -> None:
+    sim = Sim()
+    live = radio(sim)
+    sim.inject("t1", BLOCK)
+    turn = sim.dialog()
+    reply, fx = sim.turn_end(turn, stream("e9", skill="radio"))  # "play another station"
+    station = reply.effect_activity_id
+    assert fx[-3:] == [(turn, "none", "released"), (station, "foreground"), (live, "none", "replaced")]
+
+
+def test_a_parked_stream_is_displaced_by_the_claim_the_injected_turn_started() -> None:
+    sim = Sim()
+    live = radio(sim)
+    sim.inject("announce", BLOCK)
+    turn = sim.dialog()
+    reply, fx = sim.turn_end(turn, claim("call"))
+    call = reply.effect_activity_id
+    assert fx[-3:] == [(turn, "none", "released"), (live, "none", "displaced"), (call, "foreground")]
+
+
+def test_a_user_ptt_still_stops_parked_content() -> None:
+    sim = Sim()
+    live = radio(sim)
+    sim.inject("t1", BLOCK)
+    turn = sim.dialog()
+    reply, fx = sim.interrupt()
+    assert [f for f in fx if f[0] in (live, turn)] == [(live, "none", "user_ptt"), (turn, "none", "user_ptt")]
+    assert reply.stopped == [live, turn]
+
+
+def test_parked_content_resumes_when_the_bridge_cannot_take_the_turn() -> None:
+    sim = Sim()
+    live = radio(sim)
+    sim.inject("t1", BLOCK)
+    turn = sim.dialog()
+    fx = sim._keep(sim.core.inject_unavailable("t1", turn, sim.now))
+    assert (turn, "none", "error") in fx and (live, "foreground") in fx
+    assert sim.queue() == ["t1"]
+
+
+def test_a_park_survives_a_focus_restart() -> None:
+    sim = Sim()
+    live = radio(sim)
+    sim.inject("t1", BLOCK)
+    turn = sim.dialog()
+    again = Sim(bridge=False)
+    again.core.load(sim.core.dump(), sim.now)
+    again.now = sim.now
+    restored = again.core.arbiter.get(live)
+    assert restored is not None and restored.parked and restored.patience_deadline is None
+    _, fx = again.turn_end(turn)
+    assert fx[-1] == (live, "foreground")
 
 
 def test_a_live_turn_queues_every_priority() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -40,6 +41,25 @@ app.command("init")(init)
 app.command("satellite")(satellite)
 
 STANDARD_NATS_PORT = 4222
+
+
+def invoked_as(argv0: str, cwd: Path, on_path: str | None) -> str:
+    """How to call this CLI again from another terminal: a fresh clone's
+    `make up` runs `.venv/bin/huxley`, which is not on PATH there (`uv run`
+    put it on PATH for us only), so a venv inside the working directory is
+    named by its path; otherwise `huxley` if that is what PATH finds."""
+    me = Path(argv0)
+    if me.name != "huxley":
+        return "huxley"  # python -m huxley_cli.main, say
+    if me.parent == Path():
+        return argv0  # found on PATH by name
+    me = Path(os.path.abspath(me))
+    with contextlib.suppress(ValueError):
+        return str(me.relative_to(os.path.abspath(cwd)))
+    if on_path is not None and Path(on_path).resolve() == me.resolve():
+        return "huxley"
+    return str(me)
+
 
 # Module of each service, in start order.
 SERVICE_MODULES = {
@@ -136,12 +156,13 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
         ]
     from huxley_audio_io.pairing import gateway_lines
 
+    cli = invoked_as(sys.argv[0], Path.cwd(), shutil.which("huxley"))
     _banner(
         [
             "huxley is starting",
             *gateway_lines(data),
             f"bus        : {url}",
-            "watch it   : huxley tap   |   huxley status",
+            f"watch it   : {cli} status   |   {cli} tap   (from another terminal)",
             f"data       : {data}",
             *notes,
             "",

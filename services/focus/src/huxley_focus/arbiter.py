@@ -8,7 +8,12 @@ foreground before and after and emits the notices in the reference's order:
 1. activities ended by the change get NONE (in the order they were ended);
 2. if the foreground moved, the one that lost it is displaced: with patience
    it goes BACKGROUND (MAY_DUCK if mixable, MUST_PAUSE otherwise) and its
-   patience deadline starts; without it is removed with NONE (`displaced`);
+   patience deadline starts; without it is removed with NONE (`displaced`) —
+   unless it is CONTENT and an injected turn took the floor: then it is
+   *parked* (BACKGROUND, no patience clock) and resumes after the turn. A
+   park lasts while injected turns hold the floor; when anything else takes
+   it (a stream or claim the turn started, a user's turn), the parked
+   activity is displaced as above (NONE `displaced`);
 3. the new foreground gets FOREGROUND (a paused activity resumes);
 4. an activity replaced by a same-identity acquire that takes the foreground
    gets NONE (`replaced`) last — the one exception to "old off before new on",
@@ -53,10 +58,23 @@ class Activity:
     patience_deadline: float | None = None
     granted_at: float | None = None  # first time it became FOREGROUND
     announced: bool = False  # its holder has heard of it (acquire reply or a notice)
+    parked: bool = False  # content without patience, paused under an injected turn
 
     @property
     def identity(self) -> tuple[Channel, str]:
         return (self.channel, self.interface)
+
+    @property
+    def injected_turn(self) -> bool:
+        """The DIALOG focus took for an injected turn (meta.inject_id)."""
+        return self.channel is Channel.DIALOG and self.meta.inject_id is not None
+
+
+def parks(lost: Activity, taker: Activity | None) -> bool:
+    """An injected turn pauses the content it interrupts whatever its patience,
+    so the seeds' "the framework resumes the stream after" holds for a stream
+    without patience too (a radio); a user's turn still stops it."""
+    return lost.channel is Channel.CONTENT and taker is not None and taker.injected_turn
 
 
 @dataclass(slots=True)
@@ -157,13 +175,21 @@ class Arbiter:
                     lost.state = FocusState.BACKGROUND
                     lost.patience_deadline = tx.now + lost.patience_ms / 1000
                     out.append(self._notice(lost, FocusState.BACKGROUND, tx.now))
+                elif parks(lost, after):
+                    lost.state = FocusState.BACKGROUND
+                    lost.parked = True  # no deadline: it waits for the turn, not a clock
+                    out.append(self._notice(lost, FocusState.BACKGROUND, tx.now))
                 else:
-                    self._remove(lost)
-                    finished.append((lost, EndReason.DISPLACED))
-                    out.append(self._notice(lost, FocusState.NONE, tx.now, reason=EndReason.DISPLACED))
+                    self._displace(lost, tx.now, finished, out)
+            if after is not None and not after.injected_turn:
+                # The park was for the injected turns; anything else taking the
+                # floor displaces what they parked, as it would have at once.
+                for parked in [a for a in self.activities() if a.parked and a is not after]:
+                    self._displace(parked, tx.now, finished, out)
             if after is not None:
                 after.state = FocusState.FOREGROUND
                 after.patience_deadline = None
+                after.parked = False
                 if after.granted_at is None:
                     after.granted_at = tx.now
                 replaces = next((old.activity_id for old, _new in handover), None)
@@ -185,6 +211,13 @@ class Arbiter:
         return self._notice(activity, state, now)
 
     # -- internals --------------------------------------------------------------------
+    def _displace(
+        self, activity: Activity, now: float, finished: list[tuple[Activity, EndReason]], out: list[Effect]
+    ) -> None:
+        self._remove(activity)
+        finished.append((activity, EndReason.DISPLACED))
+        out.append(self._notice(activity, FocusState.NONE, now, reason=EndReason.DISPLACED))
+
     def _remove(self, activity: Activity) -> None:
         self.stacks[activity.channel].remove(activity)
         del self.by_id[activity.activity_id]

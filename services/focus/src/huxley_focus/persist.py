@@ -89,6 +89,7 @@ def _save_activity(a: Activity) -> SavedActivity:
         patience_deadline=a.patience_deadline,
         granted_at=a.granted_at,
         announced=a.announced,
+        parked=a.parked,
     )
 
 
@@ -106,6 +107,7 @@ def _load_activity(s: SavedActivity) -> Activity:
         patience_deadline=s.patience_deadline,
         granted_at=s.granted_at,
         announced=s.announced,
+        parked=s.parked,
     )
 
 

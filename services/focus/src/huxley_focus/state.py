@@ -34,6 +34,7 @@ class SavedActivity(_Model):
     patience_deadline: float | None = None  # wall clock: patience keeps running while focus is down
     granted_at: float | None = None
     announced: bool = False
+    parked: bool = False  # paused under an injected turn without patience (resumes after it)
 
 
 class SavedInject(_Model):
