@@ -148,3 +148,29 @@ def test_a_request_must_name_its_reply_type():
 
         class Orphan(Request):  # type: ignore[type-arg]
             op = "orphan"
+
+
+async def test_eager_tasks_run_at_once_and_are_kept_until_done(settings):
+    """spawn(eager=True), as the dispatcher uses it for concurrent requests:
+    the coroutine runs before spawn returns, up to its first wait; one that
+    never waits is done (and not kept); one that fails is logged."""
+    svc = DemoService(settings)
+    steps: list[str] = []
+    gate = asyncio.Event()
+
+    async def waits() -> None:
+        steps.append("started")
+        await gate.wait()
+        steps.append("finished")
+
+    async def fails() -> None:
+        raise RuntimeError("kaput")
+
+    task = svc.spawn(waits(), eager=True)
+    assert steps == ["started"] and task in svc._tasks
+    gate.set()
+    await task
+    assert steps == ["started", "finished"]
+    failed = svc.spawn(fails(), eager=True)
+    assert failed.done() and isinstance(failed.exception(), RuntimeError)
+    assert failed not in svc._tasks and not svc._tasks

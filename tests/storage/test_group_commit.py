@@ -87,13 +87,27 @@ class Triggers:
             f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION poison_{p}();",
         )
 
+    async def slow_write(self, key: str, value: str) -> None:
+        """PostgreSQL only: writing `value` to `key` takes 0.3 s before the row
+        is touched, a window for a later write of the key to overtake it."""
+        p = self.persona
+        await self.run(
+            "",
+            f"CREATE FUNCTION slow_{p}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF NEW.persona = '{p}' AND NEW.key = '{key}' AND NEW.value = '{value}' THEN "
+            "PERFORM pg_sleep(0.3); END IF; RETURN NEW; END $$; "
+            f"CREATE TRIGGER slow_{p} BEFORE INSERT ON settings "
+            f"FOR EACH ROW EXECUTE FUNCTION slow_{p}();",
+        )
+
     async def drop(self) -> None:
         if self.service.store.backend.kind == "postgresql":
             p = self.persona
             await self.run(
                 "",
                 f"DROP TRIGGER IF EXISTS refuse_{p} ON settings; DROP FUNCTION IF EXISTS refuse_{p}; "
-                f"DROP TRIGGER IF EXISTS poison_{p} ON settings; DROP FUNCTION IF EXISTS poison_{p};",
+                f"DROP TRIGGER IF EXISTS poison_{p} ON settings; DROP FUNCTION IF EXISTS poison_{p}; "
+                f"DROP TRIGGER IF EXISTS slow_{p} ON settings; DROP FUNCTION IF EXISTS slow_{p};",
             )
 
 
@@ -197,3 +211,46 @@ async def test_writes_committed_during_a_load_are_not_hidden(storage, kv, person
         await storage.kv.set(persona, SKILL, "k", str(n), float(n))
         await get
         assert await storage.kv.get(persona, SKILL, "k") == str(n)
+
+
+async def test_writes_of_one_key_commit_in_arrival_order(storage, kv, persona, backend, triggers):
+    """Batches may commit in parallel (PostgreSQL), but a write never
+    overtakes an earlier write of its key, even a slow one."""
+    if backend == "postgresql":
+        await triggers.slow_write("k", "58")
+    await kv.set_setting("k", "start")
+    writes = []
+    for n in range(60):
+        writes.append(asyncio.create_task(storage.kv.set(persona, SKILL, "k", str(n), float(n))))
+        writes.append(asyncio.create_task(storage.kv.set(persona, SKILL, f"other{n:02d}", str(n), 1.0)))
+        await asyncio.sleep(0)  # runners take batches between arrivals
+    await asyncio.gather(*writes)
+    assert await kv.get_setting("k") == "59"
+    storage.kv.cache.forget([(persona, SKILL)])
+    assert await kv.get_setting("k") == "59"  # the database's row, not only the cache
+    assert len(await kv.list_settings("other")) == 60
+    at_once = storage.kv.commits(persona).stats.most_at_once
+    if backend == "postgresql":
+        assert at_once > 1
+    else:
+        assert at_once == 1  # one writer per SQLite file
+
+
+async def test_a_refused_write_in_a_mixed_batch_fails_alone(storage, kv, persona, triggers):
+    """Deletes and sets together: on PostgreSQL the batch without savepoints
+    is refused as a whole and redone write by write."""
+    await kv.set_setting("gone", "x")
+    await triggers.refuse_key("refused")
+    before = storage.kv.commits(persona).stats.batches
+    results = await asyncio.gather(
+        storage.kv.set(persona, SKILL, "a", "1", 1.0),
+        storage.kv.delete(persona, SKILL, "gone"),
+        storage.kv.set(persona, SKILL, "refused", "1", 1.0),
+        storage.kv.delete(persona, SKILL, "never"),
+        storage.kv.set(persona, SKILL, "b", "2", 1.0),
+        return_exceptions=True,
+    )
+    assert storage.kv.commits(persona).stats.batches == before + 1
+    assert results[0] is None and results[1] is True and results[3] is False and results[4] is None
+    assert isinstance(results[2], Exception) and not isinstance(results[2], WireError)
+    assert dict(await kv.list_settings()) == {"a": "1", "b": "2", "created": "yes"}

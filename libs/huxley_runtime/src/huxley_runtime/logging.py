@@ -28,13 +28,15 @@ else:
         del sys.modules["rich"]
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+_level = _LEVELS["info"]  # as configured; read by debug_enabled()
 
 
 def configure_logging(
     service: str, site: str, *, json: bool = False, level: str = "info", stream: Any = None
 ) -> None:
+    global _level
     out = stream or sys.stdout
-    numeric = _LEVELS.get(level.lower(), 20)
+    numeric = _level = _LEVELS.get(level.lower(), 20)
 
     def add_identity(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
         event.setdefault("service", service)
@@ -69,6 +71,12 @@ def get_logger(**bound: Any) -> Any:
     """A logger that picks up the configuration when first used, so modules
     may create theirs at import time."""
     return structlog.get_logger(**bound)
+
+
+def debug_enabled() -> bool:
+    """Whether debug lines are written: a hot path checks this before it
+    builds a line's values."""
+    return _level <= _LEVELS["debug"]
 
 
 @contextmanager

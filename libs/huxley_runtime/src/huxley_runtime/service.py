@@ -26,7 +26,7 @@ from nats.micro.request import Request as MicroRequest
 from pydantic import BaseModel
 
 from huxley_runtime.bus import connect, settle
-from huxley_runtime.logging import bound, configure_logging, get_logger
+from huxley_runtime.logging import bound, configure_logging, debug_enabled, get_logger
 from huxley_runtime.settings import HuxleySettings
 from huxley_runtime.signals import stop_on_signals
 from huxley_wire.codec import MAX_CONTROL_BYTES, RequestTable, encode, encode_obj
@@ -95,19 +95,28 @@ class Service:
             raise RuntimeError(f"{self.name}: not connected yet")
         return self._nc
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+    def spawn(
+        self, coro: Coroutine[Any, Any, Any], name: str | None = None, *, eager: bool = False
+    ) -> asyncio.Task[Any]:
         """A task the service keeps a reference to, logs if it fails and
-        cancels at stop."""
-        task = asyncio.create_task(coro, name=name)
+        cancels at stop. An `eager` one runs at once, up to its first wait
+        (and to its end if it never waits), instead of at the loop's next turn."""
+        if eager:
+            loop = asyncio.get_running_loop()  # Python 3.13.0 needs it passed for eager_start
+            task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, name=name, eager_start=True)
+        else:
+            task = asyncio.create_task(coro, name=name)
+        if task.done():
+            self._done(task)
+            return task
         self._tasks.add(task)
-
-        def done(t: asyncio.Task[Any]) -> None:
-            self._tasks.discard(t)
-            if not t.cancelled() and t.exception() is not None:
-                self.log.error("task_failed", task=t.get_name(), error=repr(t.exception()))
-
-        task.add_done_callback(done)
+        task.add_done_callback(self._done)
         return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("task_failed", task=task.get_name(), error=repr(task.exception()))
 
     async def start(self) -> None:
         self._nc = await connect(self.settings, self.instance)
@@ -212,7 +221,9 @@ class Service:
         table = RequestTable(endpoint.handlers)
 
         async def handle(req: MicroRequest) -> None:
-            started = time.perf_counter()
+            # The per-request debug line costs even when filtered out: only
+            # time the request when it will be written.
+            started = time.perf_counter() if debug_enabled() else None
             op: str | None = None
             try:
                 request = table.decode(req.data, endpoint.max_bytes)
@@ -241,15 +252,18 @@ class Service:
                 self.log.exception("request_failed", subject=req.subject, op=op)
                 data = encode_obj(WireError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}").envelope())
             await _respond(req, data)
-            self.log.debug(
-                "request_done", subject=req.subject, op=op, ms=round((time.perf_counter() - started) * 1e3, 2)
-            )
+            if started is not None:
+                ms = round((time.perf_counter() - started) * 1e3, 2)
+                self.log.debug("request_done", subject=req.subject, op=op, ms=ms)
 
         if not endpoint.concurrent:
             return handle
+        task_name = f"{endpoint.name}-request"
 
         async def handle_in_task(req: MicroRequest) -> None:
-            self.spawn(handle(req), name=f"{endpoint.name}-request")
+            # Eager: a request answered without waiting (a cached read) is
+            # answered now, not one loop turn later.
+            self.spawn(handle(req), name=task_name, eager=True)
 
         return handle_in_task
 

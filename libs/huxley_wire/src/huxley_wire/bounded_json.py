@@ -50,6 +50,10 @@ def _parse_int(digits: str) -> int:
     return int(digits)
 
 
+# One decoder for every parse (json.loads with parse_int builds a new one per call).
+_DECODER = json.JSONDecoder(parse_int=_parse_int)
+
+
 def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
     """Whether arrays/objects nest deeper than `limit`, brackets inside
     strings not counted. Cheap when there are few brackets at all."""
@@ -87,7 +91,7 @@ def loads(data: bytes, max_bytes: int) -> Any:
     if too_deep(text):
         raise WireError(ErrorCode.INVALID, f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
-        obj = json.loads(text, parse_int=_parse_int)
+        obj = _DECODER.decode(text)
     except _IntTooLong:
         raise WireError(ErrorCode.INVALID, f"an integer has more than {MAX_INT_DIGITS} digits") from None
     except RecursionError:  # not reached after too_deep(); kept so it can never escape

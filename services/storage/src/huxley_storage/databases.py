@@ -8,17 +8,21 @@ a persona to its database:
   Writes go one at a time through an asyncio lock, so transactions never
   fight over SQLite's single writer lock.
 - `PostgresBackend`: every persona in one database (a `persona` column).
+  Transactions run in parallel on pooled connections; a connection idle for
+  a while is tested at checkout (not every one: a test is three round trips).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+import sqlalchemy.exc as sa_exc
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -28,6 +32,10 @@ from huxley_wire.subjects import InvalidToken, token
 
 SQLITE_FILE = "huxley.db"
 SQLITE_BUSY_TIMEOUT_S = 5.0
+# A pooled PostgreSQL connection unused for this long is tested before use
+# (a server restart kills them); a busier one is not, and if it died anyway
+# its request answers `unavailable` and the pool is renewed.
+PG_PING_AFTER_IDLE_S = 1.0
 
 
 class Database:
@@ -69,6 +77,7 @@ class Database:
 
 class Backend(Protocol):
     kind: str  # "sqlite" or "postgresql"
+    parallel_writes: int  # write transactions that may run at once on one database
     location: str  # where the data is, for logs and health (never a password)
 
     def database_name(self, persona: str) -> str:
@@ -88,6 +97,7 @@ class Backend(Protocol):
 
 class SqliteBackend:
     kind = "sqlite"
+    parallel_writes = 1  # one writer per file (the lock in Database)
 
     def __init__(self, root: Path, synchronous: str = "FULL") -> None:
         self.root = root
@@ -153,18 +163,19 @@ class SqliteBackend:
 
 class PostgresBackend:
     kind = "postgresql"
+    # PostgreSQL groups the WAL flushes of concurrent commits itself; leave
+    # the rest of the pool (5 + 10 overflow) to reads.
+    parallel_writes = 4
 
     def __init__(self, url: str, *, connect_timeout_s: float = 1.0, command_timeout_s: float = 5.0) -> None:
         engine = create_async_engine(
             url,
-            # A server restart kills pooled connections: test each one at
-            # checkout and open a new one, so the service recovers by itself.
-            pool_pre_ping=True,
             pool_size=5,
             max_overflow=10,
             pool_timeout=connect_timeout_s,
             connect_args={"timeout": connect_timeout_s, "command_timeout": command_timeout_s},
         )
+        _ping_idle_connections(engine)
         self.location = engine.url.render_as_string(hide_password=True)
         self._db = Database("postgresql", engine, one_writer=False)
 
@@ -186,3 +197,23 @@ class PostgresBackend:
 
     async def close(self) -> None:
         await self._db.dispose()
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    """A server restart kills pooled connections: test one at checkout if it
+    sat idle, and open a new one instead if it is dead, so the service
+    recovers by itself. (pool_pre_ping would test every checkout.)"""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _test_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PG_PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise sa_exc.DisconnectionError(f"pooled connection is dead: {exc}") from exc

@@ -7,12 +7,23 @@ database refuses (a constraint, a trigger) fails alone and the others
 commit. If the transaction itself fails (an outage, a commit refused at the
 end) every write of the batch fails with `unavailable`: none is acknowledged,
 so none can be lost. The cache is changed only after the commit.
+
+Where the database allows parallel writers (PostgreSQL), up to
+`parallel` batches commit at once. A write never overtakes an earlier one
+of the same key: a key in a running batch holds back its later writes
+until that batch ended.
+
+A batch goes in without savepoints. On PostgreSQL a refused statement
+aborts the transaction, so a refused batch is rolled back and redone one
+write at a time, each in a savepoint, in a new transaction (SQLite undoes
+only the failed statement and goes on in the same one).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -43,6 +54,11 @@ class DeleteOp:
 
 
 Op = SetOp | DeleteOp
+Key = tuple[str, str, str]  # (persona, skill, key)
+
+
+class _Refused(Exception):
+    """A PostgreSQL batch had a statement refused: redo it one by one."""
 
 
 @dataclass
@@ -59,6 +75,7 @@ class Stats:
     writes: int = 0
     largest: int = 0
     failed_batches: int = 0
+    most_at_once: int = 0  # batches seen committing at the same time
 
     def record(self, size: int) -> None:
         self.batches += 1
@@ -75,9 +92,12 @@ class GroupCommit:
     cache: SettingsCache
     stats: Stats = field(default_factory=Stats)
     max_batch: int = MAX_BATCH
+    parallel: int = 1  # batches committing at once
     on_commit: Callable[[int], None] | None = None  # batch size, for tests and health
     _queue: list[_Pending] = field(default_factory=list)
-    _runner: asyncio.Task[None] | None = None
+    _busy: Counter[Key] = field(default_factory=Counter)  # keys of the running batches
+    _runners: set[asyncio.Task[None]] = field(default_factory=set)
+    _committing: int = 0
 
     async def set(self, op: SetOp) -> None:
         await self._submit(op)
@@ -88,24 +108,56 @@ class GroupCommit:
     async def _submit(self, op: Op) -> bool:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(op, done))
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._drain(), name="group-commit")
+        if len(self._runners) < self.parallel:
+            # It takes its batch when it first runs, so the writes submitted
+            # until then share it.
+            self._runners.add(asyncio.create_task(self._drain(), name="group-commit"))
         # The write goes ahead even if this caller stops waiting.
         return await asyncio.shield(done)
 
     async def _drain(self) -> None:
         try:
-            while self._queue:
-                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-                await self._commit(batch)
+            while batch := self._take():
+                keys = [_key(p.op) for p in batch]
+                self._busy.update(keys)
+                self._committing += 1
+                self.stats.most_at_once = max(self.stats.most_at_once, self._committing)
+                try:
+                    await self._commit(batch)
+                finally:
+                    self._committing -= 1
+                    self._busy.subtract(keys)
+                    self._busy += Counter()  # drop the keys no batch holds any more
         finally:
-            self._runner = None
+            # At once, not in a done callback: a write queued from now on
+            # must find room for a new runner.
+            self._runners.discard(asyncio.current_task())
+
+    def _take(self) -> list[_Pending]:
+        """The next batch: queued writes in arrival order, but none of a key
+        that a running batch holds, nor after one held back."""
+        batch: list[_Pending] = []
+        rest: list[_Pending] = []
+        held: set[Key] = set()
+        for pending in self._queue:
+            key = _key(pending.op)
+            if len(batch) >= self.max_batch or key in held or key in self._busy:
+                held.add(key)
+                rest.append(pending)
+            else:
+                batch.append(pending)
+        self._queue = rest
+        return batch
 
     async def _commit(self, batch: list[_Pending]) -> None:
         persona = batch[0].op.persona  # every op of the batch is in this database
         try:
-            async with self.store.transaction(persona, write=True) as conn:
-                await _apply(conn, batch)
+            try:
+                async with self.store.transaction(persona, write=True) as conn:
+                    await _apply(conn, batch)
+            except _Refused:
+                async with self.store.transaction(persona, write=True) as conn:
+                    await _apply_each(conn, batch, savepoints=True)
         except BaseException as exc:
             self.stats.failed_batches += 1
             self.cache.forget({_namespace(p.op) for p in batch})
@@ -133,28 +185,45 @@ class GroupCommit:
 async def _apply(conn: AsyncConnection, batch: list[_Pending]) -> None:
     """Run the batch's writes in `conn`'s transaction, recording each result.
 
-    A batch of sets only goes in as one statement; if the database refuses it
-    (and is not down), the writes are retried one by one so only the refused
-    one fails. An outage fails the whole transaction."""
+    A batch of sets goes in as one statement. If the database refuses a
+    statement (and is not down): on SQLite the writes are redone one by one
+    here, so only the refused one fails; on PostgreSQL `_Refused` asks for a
+    new transaction. An outage fails the whole transaction."""
+    postgres = conn.dialect.name == "postgresql"
     sets = [p.op for p in batch if isinstance(p.op, SetOp)]
     if len(sets) == len(batch):
         try:
-            async with _statement(conn):
-                # The last set of a key wins (one statement may not touch a row twice).
-                rows = {(op.persona, op.skill, op.key): _row(op) for op in sets}
-                await settings.put_many(conn, list(rows.values()))
+            # The last set of a key wins (one statement may not touch a row twice).
+            rows = {_key(op): _row(op) for op in sets}
+            await settings.put_many(conn, list(rows.values()))
             return
         except Exception as exc:
             if is_outage(exc):
                 raise
+            if postgres:
+                raise _Refused from None
+    await _apply_each(conn, batch, savepoints=False)
+    if postgres and any(p.error is not None for p in batch):
+        raise _Refused
+
+
+async def _apply_each(conn: AsyncConnection, batch: list[_Pending], *, savepoints: bool) -> None:
+    """Each write in turn; a refused one records its error. Without
+    savepoints, PostgreSQL stops at the first refusal (the transaction is
+    aborted); SQLite undoes only the refused statement by itself (and
+    pysqlite's savepoints are unreliable), so it never needs them."""
+    stop_at_refusal = conn.dialect.name == "postgresql" and not savepoints
     for pending in batch:
+        pending.error = None
         try:
-            async with _statement(conn):
+            async with _statement(conn, savepoints):
                 pending.result = await _one(conn, pending.op)
         except Exception as exc:
             if is_outage(exc):
                 raise
             pending.error = exc
+            if stop_at_refusal:
+                return
 
 
 async def _one(conn: AsyncConnection, op: Op) -> bool:
@@ -165,11 +234,10 @@ async def _one(conn: AsyncConnection, op: Op) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def _statement(conn: AsyncConnection) -> AsyncIterator[None]:
-    """PostgreSQL aborts the whole transaction on a failed statement unless it
-    ran in a savepoint; SQLite undoes only the failed statement by itself (and
-    pysqlite's savepoints are unreliable), so it needs none."""
-    if conn.dialect.name == "postgresql":
+async def _statement(conn: AsyncConnection, savepoint: bool) -> AsyncIterator[None]:
+    """On PostgreSQL, a savepoint keeps a refused statement from aborting
+    the whole transaction."""
+    if savepoint and conn.dialect.name == "postgresql":
         async with conn.begin_nested():
             yield
     else:
@@ -178,6 +246,10 @@ async def _statement(conn: AsyncConnection) -> AsyncIterator[None]:
 
 def _row(op: SetOp) -> dict[str, object]:
     return {"persona": op.persona, "skill": op.skill, "key": op.key, "value": op.value, "updated_at": op.now}
+
+
+def _key(op: Op) -> Key:
+    return (op.persona, op.skill, op.key)
 
 
 def _namespace(op: Op) -> Namespace:

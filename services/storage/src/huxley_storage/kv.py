@@ -29,7 +29,8 @@ class Kv:
         name = self.store.backend.database_name(persona)
         found = self._commits.get(name)
         if found is None:
-            found = self._commits[name] = GroupCommit(self.store, self.cache)
+            parallel = self.store.backend.parallel_writes
+            found = self._commits[name] = GroupCommit(self.store, self.cache, parallel=parallel)
         return found
 
     async def get(self, persona: str, skill: str, key: str) -> str | None:
@@ -86,5 +87,6 @@ class Kv:
                 "writes": sum(s.writes for s in commits),
                 "largest": max((s.largest for s in commits), default=0),
                 "failed_batches": sum(s.failed_batches for s in commits),
+                "most_at_once": max((s.most_at_once for s in commits), default=0),
             },
         }
