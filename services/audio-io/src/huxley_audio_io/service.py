@@ -266,9 +266,8 @@ class AudioService(Service):
                 await asyncio.sleep(SYNC_BACKOFF_S[min(attempt, len(SYNC_BACKOFF_S) - 1)])
                 attempt += 1
                 continue
-            if self.relay.state != snap.state:
-                self.relay.state = snap.state
-                self.backend.send(proto.state(snap.state))
+            for message in self.relay.snapshot(snap):
+                self.backend.send(message)
             return
 
     async def _on_server_event(self, msg: Msg) -> None:
