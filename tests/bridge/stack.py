@@ -34,6 +34,7 @@ from huxley_wire.audio import AudioFrame, decode_frame, encode_frame, frames_of,
 from huxley_wire.codec import decode, encode
 from huxley_wire.messages import audio as am
 from huxley_wire.messages import bridge as bm
+from huxley_wire.messages.common import HealthRequest
 from huxley_wire.subjects import Subjects
 from support.services import running
 from support.waiting import until
@@ -152,6 +153,9 @@ async def stack_of(
             nc, settings, tmp_path, rules=rules, skills=skills, audio=audio, **bridge
         ) as stack,
     ):
+        adapter = stack.bridge.adapter
+        if adapter is not None and adapter.lifecycle.state not in ("budget", "offline"):
+            await wait_ready(stack)  # focus fires injects from here on
         yield stack
 
 
@@ -194,6 +198,16 @@ async def stack_without_focus(
         if service.adapter is not None and service.adapter.lifecycle.state != "budget":
             await sim.wait_connections(1)
         yield Stack(nc, subjects, sim, service, speaker, out, turns, audio_io)
+
+
+async def wait_ready(s: Stack) -> None:
+    """Focus hears the bridge renew ready (its model session is up)."""
+
+    async def ready() -> bool:
+        health = await request(s.nc, s.subjects.health("focus"), HealthRequest())
+        return health.detail.get("bridge") == "renewing"
+
+    await until(ready, 10, "focus to hear the bridge ready")
 
 
 async def wait_tools(s: Stack, name: str) -> None:
