@@ -34,6 +34,7 @@ from huxley_wire.audio import AudioFrame, decode_frame, encode_frame, frames_of,
 from huxley_wire.codec import decode, encode
 from huxley_wire.messages import audio as am
 from huxley_wire.messages import bridge as bm
+from huxley_wire.messages.common import HealthRequest
 from huxley_wire.subjects import Subjects
 from support.services import running
 from support.waiting import until
@@ -99,6 +100,7 @@ class Stack:
     speaker: Path
     out: dict[str, bytearray]
     turns: Heard[bm.TurnEvent]
+    audio_io: AudioService
 
     async def press(self, marker: str, press_id: str) -> None:
         """What audio-io publishes for a press: PTT start, the mic frames, PTT stop."""
@@ -142,12 +144,18 @@ async def stack_of(
     *,
     rules: str = RULES,
     skills: str = "system",
+    audio: dict[str, Any] | None = None,
     **bridge: Any,
 ) -> AsyncIterator[Stack]:
     async with (
         running(FocusService, settings_of(FocusSettings, settings)),
-        stack_without_focus(nc, settings, tmp_path, rules=rules, skills=skills, **bridge) as stack,
+        stack_without_focus(
+            nc, settings, tmp_path, rules=rules, skills=skills, audio=audio, **bridge
+        ) as stack,
     ):
+        adapter = stack.bridge.adapter
+        if adapter is not None and adapter.lifecycle.state not in ("budget", "offline"):
+            await wait_ready(stack)  # focus fires injects from here on
         yield stack
 
 
@@ -159,6 +167,7 @@ async def stack_without_focus(
     *,
     rules: str = RULES,
     skills: str = "system",
+    audio: dict[str, Any] | None = None,
     **bridge: Any,
 ) -> AsyncIterator[Stack]:
     """Everything but focus (the caller runs it, to stop and start it at will)."""
@@ -177,8 +186,10 @@ async def stack_without_focus(
         running(StorageService, settings_of(StorageSettings, settings)),
         running(
             AudioService,
-            settings_of(AudioSettings, settings, audio_backend="file", audio_file_out=speaker),
-        ),
+            settings_of(
+                AudioSettings, settings, **(audio or {"audio_backend": "file", "audio_file_out": speaker})
+            ),
+        ) as audio_io,
         running(SkillHostService, settings_of(SkillHostSettings, settings, skills=skills)),
         running(
             BridgeService, settings_of(BridgeSettings, settings, realtime_url=sim.url, **bridge)
@@ -186,7 +197,17 @@ async def stack_without_focus(
     ):
         if service.adapter is not None and service.adapter.lifecycle.state != "budget":
             await sim.wait_connections(1)
-        yield Stack(nc, subjects, sim, service, speaker, out, turns)
+        yield Stack(nc, subjects, sim, service, speaker, out, turns, audio_io)
+
+
+async def wait_ready(s: Stack) -> None:
+    """Focus hears the bridge renew ready (its model session is up)."""
+
+    async def ready() -> bool:
+        health = await request(s.nc, s.subjects.health("focus"), HealthRequest())
+        return health.detail.get("bridge") == "renewing"
+
+    await until(ready, 10, "focus to hear the bridge ready")
 
 
 async def wait_tools(s: Stack, name: str) -> None:

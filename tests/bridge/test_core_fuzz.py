@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from huxley_bridge import commands as c
 from huxley_bridge import events as e
 from huxley_bridge.coordinator import CoordinatorConfig, TurnCoordinator
-from huxley_wire.messages.focus import ActivityKind, Channel, FocusState, InjectPriority
+from huxley_wire.messages.focus import ActivityKind, Channel, EndReason, FocusState, InjectPriority
 from huxley_wire.messages.skills import AudioStreamEffect, CancelMediaEffect, InputClaimEffect, ToolReply
 
 from .rig import TOOLS, tone
@@ -83,6 +83,23 @@ class World:
             case c.EndTurn(turn_id=turn_id, activity_id=activity):
                 self.held.discard(activity)
                 self.focus.append(e.TurnEndDone(turn_id))
+            case c.InjectReply(status="unavailable", inject_id=inject_id):
+                # Focus takes the DIALOG back (a NONE, reason error) and re-queues the inject.
+                activity = next(a for i, a in self.fired if i == inject_id)
+                # Its next firing is a new activity (a later draw): this one is never retried.
+                self.fired = [(i, a) for i, a in self.fired if i != inject_id]
+                if activity in self.held:
+                    self.held.discard(activity)
+                    self.focus.append(
+                        e.ActivityChanged(
+                            activity,
+                            Channel.DIALOG,
+                            FocusState.NONE,
+                            "bridge",
+                            ActivityKind.TURN,
+                            EndReason.ERROR,
+                        )
+                    )
             case c.ClearAudio(token=token):
                 self.replies.append(e.AudioCleared(token))
             case c.CallTool(call_id=call_id):

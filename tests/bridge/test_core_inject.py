@@ -131,20 +131,37 @@ def test_a_turn_that_ends_with_an_effect_hands_it_over_with_the_inject_id() -> N
     assert end.inject_id == "inj-1" and end.pending is not None and end.pending.effect_id == "e-resume"
 
 
-def test_while_offline_injects_end_unspoken_and_presses_only_interrupt() -> None:
+def test_while_offline_an_inject_is_refused_unavailable_and_presses_only_interrupt() -> None:
     rig = Rig()  # never connected
     out = rig.feed(FIRE)
-    assert rig.one(out, c.InjectReply).status == "accepted"
-    end = rig.one(out, c.EndTurn)
-    assert (end.activity_id, end.inject_id, end.pending) == ("a-inj", "inj-1", None)
-    assert rig.statuses(out)
+    assert out == [c.InjectReply("inj-1", "unavailable")]  # not taken: focus re-queues it (FOCUS-12)
+    # Focus takes that DIALOG back: the NONE is nothing of ours.
+    none = e.ActivityChanged(
+        "a-inj", Channel.DIALOG, FocusState.NONE, "bridge", ActivityKind.TURN, EndReason.ERROR
+    )
+    assert rig.feed(none) == []
+    rig.connect()
+    refired = rig.feed(e.RunInjectRequested("inj-1", FIRE.prompt, "a-inj2", FIRE.priority))
+    assert rig.one(refired, c.InjectReply).status == "accepted"  # not remembered as done
+    assert rig.core.turn is not None and rig.core.turn.activity_id == "a-inj2"
+    gone = rig.feed(e.ModelDisconnected("gone"))
+    rig.feed(e.TurnEndDone(rig.one(gone, c.EndTurn).turn_id))
     out = rig.feed(e.PttStart("p1", 0))
     assert rig.of(out, c.Interrupt)  # content still stops
     done = rig.feed(e.InterruptDone(rig.one(out, c.Interrupt).token))
     assert rig.of(done, c.AcquireDialog) == [] and rig.core.turn is None
-    assert rig.feed(e.CompletionRequested("x")) == [
-        c.Publish("status", rig.of(rig.log, c.Publish)[0].message)
-    ]
+    out = rig.feed(e.CompletionRequested("x"))
+    assert len(out) == 1 and rig.statuses(out) == [rig.core.config.offline_message]
+
+
+def test_an_inject_waiting_for_the_floor_when_the_model_drops_ends_with_a_status_and_its_turn_end() -> None:
+    rig = Rig().connect()
+    rig.press()
+    assert rig.one(rig.feed(FIRE), c.InjectReply).status == "accepted"  # waits behind the press
+    out = rig.feed(e.ModelDisconnected("gone"))
+    end = next(cmd for cmd in rig.of(out, c.EndTurn) if cmd.inject_id == "inj-1")
+    assert end.activity_id == "a-inj" and end.pending is None
+    assert any("announcement was not spoken" in s for s in rig.statuses(out))
 
 
 def test_an_inject_after_a_user_turn_clears_that_turns_stream_only() -> None:

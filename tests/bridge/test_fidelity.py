@@ -16,7 +16,7 @@ from huxley_wire.messages import audio as am
 from huxley_wire.messages import bridge as bm
 from support.waiting import until
 
-from .stack import VOICE, Heard, Stack, stack_of, wait_tools
+from .stack import VOICE, Heard, Stack, stack_of, wait_ready, wait_tools
 from .test_exchanges import inject
 
 RULES = """
@@ -118,6 +118,7 @@ async def test_summaries_chain_across_two_drops(nc: Client, settings: HuxleySett
             await transcripts.wait_for(lambda t: t.role == "assistant", count=n)
             s.sim.drop_all()
             await s.sim.wait_connections(n + 1)
+            await wait_ready(s)  # focus fires the next inject only once the bridge says ready
         third = await s.sim.wait_for(
             lambda ev: ev.get("type") == "session.update" and "flowers" in ev["session"]["instructions"]
         )

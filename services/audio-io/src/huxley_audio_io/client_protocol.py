@@ -257,8 +257,19 @@ def status(message: str) -> Out:
     return {"type": "status", "message": message}
 
 
-def transcript(role: str, text: str) -> Out:
-    return {"type": "transcript", "role": role, "text": text}
+def transcript(role: str, text: str, item_id: str | None = None) -> Out:
+    """A whole line, once heard. `item_id` (ours, additive) names the live line
+    its `transcript_delta`s built, which this final text replaces."""
+    message: Out = {"type": "transcript", "role": role, "text": text}
+    if item_id is not None:
+        message["item_id"] = item_id
+    return message
+
+
+def transcript_delta(role: str, delta: str, item_id: str | None, turn_id: str | None) -> Out:
+    """The assistant's live text (ours, additive: the reference clients ignore
+    unknown types, and show the whole line when `transcript` comes)."""
+    return {"type": "transcript_delta", "role": role, "delta": delta, "item_id": item_id, "turn_id": turn_id}
 
 
 def model_speaking(value: bool) -> Out:

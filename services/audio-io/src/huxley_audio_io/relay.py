@@ -52,6 +52,7 @@ class ClientRelay:
         self.volume: int | None = None
         self.language = "en"
         self.ui_strings: dict[str, str] = {}  # the persona's, for the session language
+        self.session: dict[str, Any] | None = None  # the bridge's last session event (offline mode)
 
     def progress(self, key: str) -> out.Out:
         """A progress status line in the session language."""
@@ -122,7 +123,10 @@ class ClientRelay:
             return [out.status(validate(obj, bridge.StatusEvent).message)]
         if kind == "transcript":
             line = validate(obj, bridge.TranscriptEvent)
-            return [out.transcript(line.role, line.text)]
+            return [out.transcript(line.role, line.text, line.item_id)]
+        if kind == "transcript_delta":
+            piece = validate(obj, bridge.TranscriptDeltaEvent)
+            return [out.transcript_delta(piece.role, piece.delta, piece.item_id, piece.turn_id)]
         if kind == "model_speaking":
             return [out.model_speaking(validate(obj, bridge.ModelSpeakingEvent).value)]
         if kind == "turn":
@@ -134,8 +138,9 @@ class ClientRelay:
             return messages
         if kind == "session":
             session = validate(obj, bridge.SessionEvent)
-            messages = [out.dev_event("session", session.model_dump(mode="json", exclude={"v"}))]
-            if session.connected and not session.offline:
+            self.session = session.model_dump(mode="json", exclude={"v"})
+            messages = [out.dev_event("session", self.session)]
+            if session.connected:  # the simulator's session too: the page badges offline mode
                 messages.append(self.progress("connected"))
             return messages
         if kind == "tool_call":
@@ -144,6 +149,24 @@ class ClientRelay:
             payload["has_audio_stream"] = call.action == "audio_stream"  # the reference's older field
             return [out.dev_event("tool_call", payload)]
         return [out.dev_event(kind, {k: v for k, v in obj.items() if k != "v"})]
+
+    def snapshot(self, snap: bridge.BridgeSnapshot) -> list[out.Out]:
+        """What the bridge's snapshot tells a client that heard no event yet."""
+        messages: list[out.Out] = []
+        if self.state != snap.state:
+            self.state = snap.state
+            messages.append(out.state(snap.state))
+        if self.session is None:
+            self.session = {
+                "connected": snap.connected,
+                "offline": snap.offline,
+                "simulated": snap.simulated,
+                "model": snap.model,
+                "attempt": 0,
+                "message": "",
+            }
+            messages.append(out.dev_event("session", self.session))
+        return messages
 
     # -- a new client --------------------------------------------------------------
     def handshake(
@@ -156,6 +179,8 @@ class ClientRelay:
             out.input_mode(self.mode, "idle", self.mode_claim),
             out.dev_event("focus_snapshot", {"activities": [as_json(a) for a in view.live()]}),
         ]
+        if self.session is not None:  # offline mode is shown from the first frame
+            messages.append(out.dev_event("session", self.session))
         if self.queue is not None:
             messages.append(out.dev_event("queue", self.queue))
         if self.volume is not None:

@@ -264,9 +264,8 @@ class AudioService(Service):
         snap = await request_with_retry(
             self.nc, self.subjects.bridge_rpc(), bridge.BridgeSnapshotRequest(), policy=SYNC
         )
-        if self.relay.state != snap.state:
-            self.relay.state = snap.state
-            self.backend.send(proto.state(snap.state))
+        for message in self.relay.snapshot(snap):
+            self.backend.send(message)
 
     async def _on_server_event(self, msg: Msg) -> None:
         try:

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +37,7 @@ from huxley_bridge.cost import CostMeter
 from huxley_bridge.cue_player import CuePlayer
 from huxley_bridge.health import PublishHealth
 from huxley_bridge.instructions import Voice
+from huxley_bridge.lane import Lane
 from huxley_bridge.lifecycle import (
     Announce,
     Close,
@@ -52,15 +54,16 @@ from huxley_bridge.peers import BusRequests, Spawn
 from huxley_bridge.reconnect import ReconnectSchedule
 from huxley_bridge.settings import BridgeSettings
 from huxley_bridge.storage_link import StorageLink
+from huxley_bridge.tools import ToolRegistry
 from huxley_runtime.focus_client import FocusClient
 from huxley_runtime.logging import get_logger
-from huxley_runtime.persona import Persona
+from huxley_runtime.persona import Persona, PersonaError, load_persona
 from huxley_wire.audio import AudioFrame, encode_frame, now_us
 from huxley_wire.codec import encode
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import audio as am
 from huxley_wire.messages import skills as sm
-from huxley_wire.messages.bridge import BridgeSnapshot, InjectAccepted, TranscriptEvent
+from huxley_wire.messages.bridge import BridgeSnapshot, InjectAccepted, StatusEvent, TranscriptEvent
 from huxley_wire.messages.focus import FocusChange
 from huxley_wire.subjects import Subjects
 
@@ -87,7 +90,16 @@ class _Dropped:
     reason: str
 
 
-Item = e.Event | _LifeCall | _Connected | _Dropped
+@dataclass(frozen=True, slots=True)
+class _PersonaLoaded:
+    """A persona the client picked, loaded off the loop with its last summary."""
+
+    persona: Persona
+    language: str
+    summary: str | None
+
+
+Item = e.Event | _LifeCall | _Connected | _Dropped | _PersonaLoaded
 
 
 class BridgeAdapter:
@@ -115,14 +127,20 @@ class BridgeAdapter:
                 transcription_model=settings.transcription_model,
                 idle_limit_s=settings.idle_limit_s,
                 offline_message=self.endpoint.offline_message,
+                simulated=self.endpoint.simulated,
             ),
             Voice.of(persona, self.language),
+            registry=ToolRegistry(persona=persona.name),
             meter=CostMeter(settings.pricing, settings.thresholds),
             schedule=ReconnectSchedule.for_endpoint(
                 settings.reconnect_delays_s, local=self.endpoint.simulated
             ),
         )
-        self.focus = FocusClient(nc, subjects, HOLDER, self)
+        # Not ready until bridge.rpc is served and the model session is up: focus
+        # fires injects only while we say ready (FOCUS-12).
+        self.focus = FocusClient(nc, subjects, HOLDER, self, ready=False)
+        self._rpc_served = False
+        self._ready_lane = Lane("ready")  # set_ready renews: in order, never on the loop
         self.peers = BusRequests(nc, subjects, self.focus, self.put, spawn)
         self.storage = StorageLink(nc, subjects, persona.name)
         self.cue = CuePlayer(nc, subjects, self.focus)
@@ -131,6 +149,7 @@ class BridgeAdapter:
         self._loop_task: asyncio.Task[None] | None = None
         self._connecting = False
         self._inject_waiters: dict[str, list[asyncio.Future[str]]] = {}
+        self._ready_wanted = False
         self.publishing = PublishHealth()
 
     def _core_config(self) -> CoordinatorConfig:
@@ -144,6 +163,7 @@ class BridgeAdapter:
 
     # -- life ------------------------------------------------------------------------------------
     async def start(self) -> None:
+        self._ready_lane.start()
         self.peers.start()
         self.storage.start()
         await self.focus.start()
@@ -164,6 +184,7 @@ class BridgeAdapter:
         if self.model is not None:
             await self.model.close()
             self.model = None
+        await self._ready_lane.stop()
         await self.storage.stop()  # drains its writes first (at most STORAGE_DEADLINE_S)
         await self.peers.stop()
         await self.focus.stop()  # gives DIALOG back if a turn still held it
@@ -194,7 +215,26 @@ class BridgeAdapter:
                 # A bug must not take the voice down: log it and go on with the next input.
                 log.exception("bridge_event_failed", item=type(item).__name__)
 
+    def rpc_served(self) -> None:
+        """bridge.rpc answers now: a ready renew may go out (focus would fire at once)."""
+        self._rpc_served = True
+        self.put(e.Tick())  # the loop syncs readiness after every item
+
+    def _sync_ready(self) -> None:
+        """Tell focus whether an inject can be spoken now (a renew at once on a change)."""
+        ready = self._rpc_served and self.model is not None and self.lifecycle.state == "connected"
+        if ready != self._ready_wanted:
+            self._ready_wanted = ready
+            log.info("bridge_ready", ready=ready)
+            self._ready_lane.put(partial(self.focus.set_ready, ready))
+
     async def _handle(self, item: Item) -> None:
+        try:
+            await self._handle_item(item)
+        finally:
+            self._sync_ready()
+
+    async def _handle_item(self, item: Item) -> None:
         now = time.monotonic()
         match item:
             case _LifeCall(call=call):
@@ -202,6 +242,9 @@ class BridgeAdapter:
                 return
             case _Connected(session=session):
                 await self._connected(session, now)
+                return
+            case _PersonaLoaded():
+                await self._adopt_persona(item)
                 return
             case _Dropped(session=session, reason=reason):
                 if session is not self.model:
@@ -333,6 +376,9 @@ class BridgeAdapter:
             status = await asyncio.wait_for(waiter, INJECT_REPLY_TIMEOUT_S)
         except TimeoutError:
             raise WireError(ErrorCode.TIMEOUT, f"run_inject {inject_id} was not taken in time") from None
+        if status == "unavailable":  # focus re-queues it and waits for our next ready renew
+            log.info("run_inject_unavailable", inject=inject_id)
+            raise WireError(ErrorCode.UNAVAILABLE, "the model session is not up; the inject was not taken")
         return InjectAccepted(inject_id=inject_id, status=status)  # type: ignore[arg-type]
 
     def snapshot(self) -> BridgeSnapshot:
@@ -340,7 +386,8 @@ class BridgeAdapter:
         return BridgeSnapshot(
             state=self.lifecycle.public_state,
             connected=self.model is not None,
-            offline=self.lifecycle.state == "offline",
+            offline=self.lifecycle.offline,
+            simulated=self.endpoint.simulated,
             turn_id=core["turn_id"],
             turn_kind=core["turn_kind"],
             phase=core["phase"],
@@ -365,6 +412,8 @@ class BridgeAdapter:
             self.put(_LifeCall(lambda now: self.lifecycle.reset()))
         elif event.action == "set_language":
             self.put(_LifeCall(lambda now: self._set_language(event.language)))
+        elif event.action == "set_persona":
+            self._spawn(self._load_persona(event.persona or "", event.language), "persona-load")
         else:  # wake_word: a session waiting out its backoff tries again at once
             log.info("client_control", action=event.action, client=event.client_id)
             self.put(_LifeCall(self.lifecycle.wake))
@@ -373,6 +422,41 @@ class BridgeAdapter:
         self.language = language if language in self.persona.languages else self.persona.language_code
         self.core.config = self._core_config()
         return self.lifecycle.set_language(Voice.of(self.persona, self.language), self.language)
+
+    # -- set_persona: a fresh session for the persona the client picked ---------------------------
+    async def _load_persona(self, name: str, language: str | None) -> None:
+        if name == self.persona.name:
+            return
+        try:
+            persona = load_persona(name, self.settings.personas_dir)
+        except (PersonaError, OSError) as exc:
+            log.warning("persona_switch_refused", persona=name, error=str(exc))
+            why = f"Can't switch to persona {name!r}: {exc}. Staying on {self.persona.name!r}."
+            self.put(_LifeCall(lambda now: [c.Publish("status", StatusEvent(message=why))]))
+            return
+        summary = await self.storage.summary_of(persona.name)
+        chosen = language if language in persona.languages else persona.language_code
+        self.put(_PersonaLoaded(persona, chosen, summary))
+
+    async def _adopt_persona(self, item: _PersonaLoaded) -> None:
+        persona = item.persona
+        log.info("persona_switch", persona=persona.name, previous=self.persona.name)
+        self.persona, self.language = persona, item.language
+        self.core.config = self._core_config()
+        await self._life(self.lifecycle.switch_persona(Voice.of(persona, self.language), item.summary))
+        self.storage.end_session(None, failure="session_not_ended")  # a no-op if its summary ended it
+        self.storage.switch(persona.name)  # in the storage lane: after the ending session's writes
+        if self.lifecycle.registry.switch(persona.name):
+            await self._life([ToolsUpdated(self.lifecycle.registry.tools())])
+        await self._life([Announce(self.language)])  # hosts re-send their manifests (in this language)
+        missing = [skill for skill in persona.skills if skill not in self.lifecycle.registry.served()]
+        message = f"Switched to persona {persona.name!r}."
+        if missing:
+            message += (
+                f" Its skills {', '.join(missing)} are not served on this site"
+                f" (no skill-host runs persona {persona.name!r}): the voice has no such tools."
+            )
+        await self._publish("status", StatusEvent(message=message))
 
     def on_manifest(self, manifest: sm.Manifest) -> None:
         self.put(_LifeCall(lambda now: self.lifecycle.manifest(manifest, now)))

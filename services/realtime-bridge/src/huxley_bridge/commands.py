@@ -125,7 +125,8 @@ class InjectReply:
     """The reply to run_inject."""
 
     inject_id: str
-    status: Literal["accepted", "already_running", "already_done"]
+    # unavailable: the model is out of reach, the turn was not taken (focus re-queues it)
+    status: Literal["accepted", "already_running", "already_done", "unavailable"]
 
 
 Command = (

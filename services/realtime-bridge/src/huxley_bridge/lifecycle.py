@@ -37,7 +37,7 @@ class Connect:
 
 @dataclass(frozen=True, slots=True)
 class Close:
-    reason: Literal["idle", "reset", "budget", "shutdown"]
+    reason: Literal["idle", "reset", "budget", "shutdown", "persona"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,7 @@ class LifecycleConfig:
     transcription_model: str = "whisper-1"
     idle_limit_s: float = 55 * 60
     offline_message: str | None = None  # set: never connect, say this once
+    simulated: bool = False  # offline mode (no OpenAI key) with the simulator as the voice
 
 
 class SessionLifecycle:
@@ -117,13 +118,19 @@ class SessionLifecycle:
             "session",
             SessionEvent(
                 connected=connected,
-                offline=self.state == "offline",
+                offline=self.offline,
+                simulated=self.config.simulated,
                 model=self.config.model,
                 attempt=self.schedule.attempt,
                 message=message,
             ),
         )
         self._publish("state", StateEvent(value=self.public_state))
+
+    @property
+    def offline(self) -> bool:
+        """Offline mode: no OpenAI key, so the voice is the simulator or nothing."""
+        return self.state == "offline" or self.config.simulated
 
     @property
     def public_state(self) -> PublicState:
@@ -317,6 +324,20 @@ class SessionLifecycle:
         self._out.append(Announce(language))
         if self.state == "connected":
             self._out.append(c.SendModel(self.session_update(full=False, transcription=True)))
+        return self._take()
+
+    def switch_persona(self, voice: Voice, summary: str | None) -> list[LifecycleCommand]:
+        """The client picked another persona: this conversation ends (its summary
+        stored under the persona it belonged to) and a fresh session opens with
+        the new voice, instructions and summary (the voice can't change mid-session)."""
+        if self.state == "connected":
+            self._summarize()
+            self.state = "rotating"
+            self._out.append(Close("persona"))
+        self.transcript.clear()
+        self.voice = voice
+        self.summary = summary
+        self._session_event("persona switched")
         return self._take()
 
     def stop(self) -> list[LifecycleCommand]:

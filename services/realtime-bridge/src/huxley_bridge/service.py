@@ -29,6 +29,15 @@ from huxley_wire.messages import audio as am
 from huxley_wire.messages import bridge as m
 from huxley_wire.messages import skills as sm
 
+SIMULATED_MESSAGE = "Offline mode: no OPENAI_API_KEY, the voice is the local scripted simulator, not OpenAI."
+
+
+def mode_of(offline: bool, simulated: bool) -> str:
+    """Health's one-word answer to "what voice is this"."""
+    if not offline:
+        return "openai"
+    return "offline (simulator)" if simulated else "offline (no voice)"
+
 
 class BridgeService(Service):
     name = "realtime-bridge"
@@ -56,11 +65,12 @@ class BridgeService(Service):
         if adapter.endpoint.offline_message:
             self.log.warning("bridge_offline", message=adapter.endpoint.offline_message)
         elif adapter.endpoint.simulated:
-            self.log.warning(
-                "bridge_simulated",
-                message="No OPENAI_API_KEY: the voice is the local scripted simulator, not OpenAI.",
-                where=adapter.endpoint.where,
-            )
+            self.log.warning("bridge_simulated", message=SIMULATED_MESSAGE, where=adapter.endpoint.where)
+
+    async def start(self) -> None:
+        await super().start()
+        # Only now may the bridge say ready: focus fires a queued inject at once.
+        self._adapter().rpc_served()
 
     async def on_stop(self) -> None:
         for sub in getattr(self, "_subs", []):
@@ -125,12 +135,15 @@ class BridgeService(Service):
     def health(self) -> tuple[str, dict[str, Any]]:
         adapter = self._adapter()
         snap = adapter.snapshot()
+        offline = adapter.lifecycle.offline
         detail: dict[str, Any] = {
             "wired": True,
             "model": snap.model,
             "where": adapter.endpoint.where,
-            "offline": snap.offline,
+            # One meaning: offline mode = no OpenAI key; the voice is the simulator (or none).
+            "offline": offline,
             "simulated": adapter.endpoint.simulated,
+            "mode": mode_of(offline, adapter.endpoint.simulated),
             "connected": snap.connected,
             "state": snap.state,
             "phase": snap.phase,
@@ -138,9 +151,12 @@ class BridgeService(Service):
         }
         if adapter.endpoint.offline_message:
             detail["message"] = adapter.endpoint.offline_message
+        elif adapter.endpoint.simulated:
+            detail["message"] = SIMULATED_MESSAGE
         problems = adapter.problems()
         if problems:
             detail["reason"] = "; ".join(problems)
-        # Offline is a configuration, not a fault: the service serves its contract either way.
-        status = "ok" if (snap.connected or snap.offline) and not problems else "degraded"
+        # No model configured is a configuration, not a fault: the service serves its contract.
+        unconfigured = adapter.lifecycle.state == "offline"
+        status = "ok" if (snap.connected or unconfigured) and not problems else "degraded"
         return status, detail

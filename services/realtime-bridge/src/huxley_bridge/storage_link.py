@@ -30,6 +30,7 @@ STORAGE_DEADLINE_S = 5.0  # storage down: give up on a write after this (the tur
 
 class StorageLink:
     def __init__(self, nc: Client, subjects: Subjects, persona: str) -> None:
+        self.nc, self.subjects = nc, subjects
         self.sessions = SessionsClient(nc, subjects, persona, deadline_s=STORAGE_DEADLINE_S)
         self.cost_store = SettingsClient(
             nc, subjects, persona, STORAGE_NAMESPACE, deadline_s=STORAGE_DEADLINE_S
@@ -40,6 +41,26 @@ class StorageLink:
 
     def start(self) -> None:
         self._lane.start()
+
+    async def summary_of(self, persona: str) -> str | None:
+        """Another persona's last summary (a switch); None if storage can't say."""
+        try:
+            return await SessionsClient(
+                self.nc, self.subjects, persona, deadline_s=STORAGE_DEADLINE_S
+            ).latest_summary()
+        except WireError as exc:
+            log.warning("summary_not_restored", persona=persona, code=str(exc.code), error=exc.message)
+            return None
+
+    def switch(self, persona: str) -> None:
+        """Conversations are stored under another persona from the next session on
+        (queued: the ending session is closed under its own). Today's spend stays
+        where it is: it is the site's, not a persona's."""
+
+        async def job() -> None:
+            self.sessions = SessionsClient(self.nc, self.subjects, persona, deadline_s=STORAGE_DEADLINE_S)
+
+        self._lane.put(job)
 
     async def stop(self) -> None:
         await self._lane.drain(STORAGE_DEADLINE_S)

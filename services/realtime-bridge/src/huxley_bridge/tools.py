@@ -27,6 +27,7 @@ class _Host:
 @dataclass
 class ToolRegistry:
     stale_after_s: float = 35.0
+    persona: str | None = None  # set: only hosts serving this persona (or none named) count
     _hosts: dict[str, _Host] = field(default_factory=dict)  # in the order first heard of
     _view: tuple[Any, ...] = ()  # what the model was last told
     conflicts: list[str] = field(default_factory=list)  # why skills were refused
@@ -48,13 +49,21 @@ class ToolRegistry:
     def next_expiry(self) -> float | None:
         return min((v.seen_at + self.stale_after_s for v in self._hosts.values()), default=None)
 
+    def _ours(self) -> list[_Host]:
+        return [
+            h
+            for h in self._hosts.values()
+            if self.persona is None or h.manifest.persona in (self.persona, "")
+        ]
+
     def _skills(self) -> list[SkillManifest]:
         """Every serving skill once, in the order hosts and skills were first
         seen, without the skills refused for a clashing tool name."""
-        refused = duplicate_tools([host.manifest for host in self._hosts.values()])
+        ours = self._ours()
+        refused = duplicate_tools([host.manifest for host in ours])
         self.conflicts = list(refused.values())
         seen: dict[str, SkillManifest] = {}
-        for host in self._hosts.values():
+        for host in ours:
             for skill in host.manifest.skills:
                 if skill.status in SERVING and skill.name not in seen and skill.name not in refused:
                     seen[skill.name] = skill
@@ -75,6 +84,15 @@ class ToolRegistry:
         changed = view != self._view
         self._view = view
         return changed
+
+    def switch(self, persona: str) -> bool:
+        """Serve another persona's hosts; True if the model's tools changed."""
+        self.persona = persona
+        return self._refresh()
+
+    def served(self) -> set[str]:
+        """The persona's skills some host serves now."""
+        return {s.name for s in self._skills()}
 
     def tools(self) -> dict[str, str]:
         """tool name -> skill."""

@@ -54,7 +54,8 @@ class Completion(Request[Ok]):
 class BridgeSnapshot(Message):
     state: Literal["IDLE", "CONNECTING", "CONVERSING"]
     connected: bool
-    offline: bool
+    offline: bool  # offline mode: no OpenAI key (the voice is the simulator, or none)
+    simulated: bool = False  # offline mode talking to huxley-realtime-sim
     turn_id: str | None = None
     turn_kind: Literal["user", "completion", "injected"] | None = None
     phase: str | None = None
@@ -80,6 +81,7 @@ class TranscriptEvent(Message):
     role: Literal["user", "assistant"]
     text: str
     turn_id: str | None = None
+    item_id: str | None = None  # an assistant line: the item its `transcript_delta`s named
 
 
 class TranscriptDeltaEvent(Message):
@@ -107,8 +109,13 @@ class ModelSpeakingEvent(Message):
 
 
 class SessionEvent(Message):
+    """The model session. `offline`: offline mode, no OpenAI key; `simulated`:
+    offline mode with the local simulator as the voice (connected when it is
+    up), without it there is no voice at all."""
+
     connected: bool
     offline: bool = False
+    simulated: bool = False
     model: str = ""
     attempt: int = 0
     message: str = ""

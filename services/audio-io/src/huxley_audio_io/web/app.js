@@ -12,6 +12,7 @@ const ui = {
   conn: $("#conn"),
   state: $("#state"),
   persona: $("#persona"),
+  offline: $("#offline"),
   ptt: $("#ptt"),
   status: $("#status"),
   nowPlaying: $("#now-playing"),
@@ -134,7 +135,10 @@ function handle(message) {
       ui.status.textContent = message.message;
       break;
     case "transcript":
-      addLine(ui.transcript, message.role, message.text);
+      finalLine(message);
+      break;
+    case "transcript_delta":
+      liveLine(message);
       break;
     case "model_speaking":
       document.body.dataset.speaking = String(Boolean(message.value));
@@ -191,6 +195,9 @@ function devEvent(kind, payload) {
     renderQueue(payload);
   } else if (kind === "inject") {
     ui.injectLast.textContent = `inject ${payload.inject_id}: ${payload.status}`;
+  } else if (kind === "session") {
+    showOffline(payload);
+    addLine(ui.events, kind, JSON.stringify(payload).slice(0, 300));
   } else if (kind === "turn") {
     ui.turnId.textContent = payload.turn_id;
     ui.turnKind.textContent = payload.kind;
@@ -228,6 +235,41 @@ function renderQueue(payload) {
       return item;
     }),
   );
+}
+
+// Offline mode (no OpenAI key): say so where nobody can miss it.
+function showOffline(payload) {
+  const offline = Boolean(payload.offline);
+  ui.offline.hidden = !offline;
+  ui.offline.textContent = payload.simulated ? "offline mode (simulator)" : "offline mode (no voice)";
+  document.body.dataset.offline = String(offline);
+}
+
+// The assistant's live text: one line per model item, grown by each delta,
+// replaced by the whole line once it was heard (`transcript` with its item_id).
+function liveLine(message) {
+  const id = message.item_id ?? `turn-${message.turn_id ?? ""}`;
+  let item = ui.transcript.querySelector(`li[data-item="${CSS.escape(id)}"]`);
+  if (item === null) {
+    addLine(ui.transcript, message.role, "");
+    item = ui.transcript.lastElementChild;
+    item.dataset.item = id;
+    item.dataset.live = "true";
+  }
+  item.lastChild.textContent += message.delta;
+  ui.transcript.scrollTop = ui.transcript.scrollHeight;
+}
+
+function finalLine(message) {
+  const live = message.item_id
+    ? ui.transcript.querySelector(`li[data-item="${CSS.escape(message.item_id)}"]`)
+    : null;
+  if (live === null) {
+    addLine(ui.transcript, message.role, message.text);
+    return;
+  }
+  live.lastChild.textContent = message.text; // what was heard (cut if interrupted)
+  live.dataset.live = "false";
 }
 
 function addLine(list, who, text) {

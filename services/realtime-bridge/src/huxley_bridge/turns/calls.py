@@ -19,6 +19,7 @@ from huxley_bridge.effects import HeldEffect, hold
 from huxley_bridge.turns.state import CoreState
 from huxley_bridge.turns.turn import Call, Turn
 from huxley_wire.errors import ErrorCode
+from huxley_wire.messages.bridge import ToolCallEvent
 from huxley_wire.messages.focus import Channel
 from huxley_wire.messages.skills import (
     AudioStreamEffect,
@@ -64,8 +65,38 @@ class Calls(CoreState):
         )
 
     def _tool_error(self, t: Turn, call: Call, error: str, message: str) -> None:
-        self._output(call.call_id, json.dumps({"error": error, "tool": call.name, "message": message}))
+        output = json.dumps({"error": error, "tool": call.name, "message": message})
+        self._output(call.call_id, output)
+        self._tool_call_event(t, call, output, error=error)
         t.follow_up = True
+
+    def _tool_call_event(
+        self,
+        t: Turn,
+        call: Call,
+        output: str,
+        *,
+        action: str | None = None,
+        skill: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """bridge.event.tool_call, after the output went to the model (the
+        client's dev panel shows it as `dev_event tool_call`)."""
+        try:
+            args = json.loads(call.arguments) if call.arguments.strip() else {}
+        except json.JSONDecodeError:
+            args = {}
+        event = ToolCallEvent(
+            name=call.name,
+            args=args if isinstance(args, dict) else {},
+            output=output,
+            action=action,
+            skill=skill or self.tools.get(call.name),
+            call_id=call.call_id,
+            turn_id=t.id,
+            error=error,
+        )
+        self._publish("tool_call", event)
 
     def _tool_finished(self, call_id: str) -> tuple[Turn, Call] | None:
         turn_id = self._call_turn.pop(call_id, None)
@@ -91,6 +122,8 @@ class Calls(CoreState):
         effect = ev.reply.side_effect
         if self.connected:
             self._output(call.call_id, ev.reply.output)  # the output goes back first
+        action = effect.kind if effect is not None else None
+        self._tool_call_event(t, call, ev.reply.output, action=action, skill=ev.reply.skill)
         if not t.live or t.broken:  # an effect of a dropped turn never runs
             if isinstance(effect, AudioStreamEffect | InputClaimEffect):
                 reason: Literal["user_ptt", "error"] = "error" if t.broken else "user_ptt"
@@ -123,9 +156,11 @@ class Calls(CoreState):
         if found is None:
             return
         t, call = found
+        error = "tool_failed" if ev.code == ErrorCode.TOOL_FAILED.value else ev.code
+        output = json.dumps({"error": error, "tool": call.name, "message": ev.message})
         if self.connected:
-            error = "tool_failed" if ev.code == ErrorCode.TOOL_FAILED.value else ev.code
-            self._output(call.call_id, json.dumps({"error": error, "tool": call.name, "message": ev.message}))
+            self._output(call.call_id, output)
+        self._tool_call_event(t, call, output, error=error)
         if t.live and not t.broken:
             t.follow_up = True
             self._continue_tools(t)

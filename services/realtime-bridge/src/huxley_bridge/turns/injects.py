@@ -23,17 +23,23 @@ class Injects(CoreState):
         ):
             self._emit(c.InjectReply(ev.inject_id, "already_running"))
             return
-        self._emit(c.InjectReply(ev.inject_id, "accepted"))
         if not self.connected:
-            self._end_unspoken(ev)
-        elif self._busy():
+            # Not taken: focus gives the DIALOG back (a NONE we ignore) and keeps
+            # the inject queued until we renew ready again (FOCUS-12).
+            self._remember(self._refused_activities, ev.activity_id)
+            self._emit(c.InjectReply(ev.inject_id, "unavailable"))
+            return
+        self._emit(c.InjectReply(ev.inject_id, "accepted"))
+        if self._busy():
             self._injects.append(ev)
         else:
             self._start_inject(ev)
 
-    def _end_unspoken(self, ev: e.RunInjectRequested) -> None:
-        """The model is unreachable: hand the inject's DIALOG back at once."""
-        self._status(self.config.offline_message)
+    def _end_unspoken(self, ev: e.RunInjectRequested, why: str) -> None:
+        """An accepted inject that waited here for the floor when the model went
+        away: it ends unspoken (focus counts it done; it cannot re-queue what
+        the bridge accepted), its DIALOG handed back with `turn_end`."""
+        self._status(f"An announcement was not spoken: {why}.")
         self._remember_inject(ev.inject_id)
         self._emit(c.EndTurn(f"{self._prefix}{next(self._ids)}", ev.activity_id, ev.inject_id, None))
 

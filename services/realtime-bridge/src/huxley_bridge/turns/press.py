@@ -202,6 +202,8 @@ class Presses(CoreState):
     def _on_activity(self, ev: e.ActivityChanged) -> None:
         if ev.holder != HOLDER or ev.state != FocusState.NONE:
             return
+        if ev.activity_id in self._refused_activities:
+            return  # an inject we answered `unavailable`: focus took its DIALOG back, nothing of ours
         self._remember(self._lost_activities, ev.activity_id)
         t = self.turn
         if t is not None and t.activity_id == ev.activity_id and t.live and t.phase != "ending":

@@ -170,7 +170,7 @@ class Responses(CoreState):
         self._in_flight = None
         self._status(self.config.offline_message)
         while self._injects:  # accepted but unspoken: give their DIALOG back
-            self._end_unspoken(self._injects.popleft())
+            self._end_unspoken(self._injects.popleft(), "the connection to the model dropped")
         self._completions.clear()
         t = self.turn
         if t is None or not t.live or t.phase in ("draining", "ending"):

@@ -46,6 +46,7 @@ class CoreState(ABC):
         self._interrupts: dict[int, Interrupting] = {}
         self._clears: dict[int, Callable[[], None]] = {}
         self._lost_activities: OrderedDict[str, None] = OrderedDict()  # our DIALOG ids gone NONE
+        self._refused_activities: OrderedDict[str, None] = OrderedDict()  # injects answered unavailable
         self._injects: deque[e.RunInjectRequested] = deque()  # accepted while a turn ran
         self._completions: deque[e.CompletionRequested] = deque()
         self._done_injects: OrderedDict[str, None] = OrderedDict()
@@ -64,8 +65,8 @@ class CoreState(ABC):
         """injects: run what waited for the floor."""
 
     @abstractmethod
-    def _end_unspoken(self, ev: e.RunInjectRequested) -> None:
-        """injects: the model is unreachable; hand the inject's DIALOG back."""
+    def _end_unspoken(self, ev: e.RunInjectRequested, why: str) -> None:
+        """injects: the model went away; hand an accepted inject's DIALOG back."""
 
     @abstractmethod
     def _request_response(self, t: Turn) -> None:
@@ -171,7 +172,8 @@ class CoreState(ABC):
                     continue
             del t.said[item_id]
             if text:
-                self._publish("transcript", TranscriptEvent(role="assistant", text=text, turn_id=t.id))
+                line = TranscriptEvent(role="assistant", text=text, turn_id=t.id, item_id=item_id)
+                self._publish("transcript", line)
 
     def _speaking_off(self, t: Turn) -> None:
         if t.speaking:
