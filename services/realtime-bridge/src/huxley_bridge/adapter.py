@@ -132,8 +132,10 @@ class BridgeAdapter:
             Voice.of(persona, self.language),
             registry=ToolRegistry(persona=persona.name),
             meter=CostMeter(settings.pricing, settings.thresholds),
+            # The local simulator's quick first retries, unless delays were configured.
             schedule=ReconnectSchedule.for_endpoint(
-                settings.reconnect_delays_s, local=self.endpoint.simulated
+                settings.reconnect_delays_s,
+                local=self.endpoint.simulated and "reconnect_delays_s" not in settings.model_fields_set,
             ),
         )
         # Not ready until bridge.rpc is served and the model session is up: focus
