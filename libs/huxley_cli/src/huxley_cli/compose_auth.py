@@ -35,19 +35,17 @@ def parse_owner(text: str) -> tuple[int, int]:
 
 
 def _give(path: Path, owner: tuple[int, int] | None) -> None:
-    """Hand a written file (and its directory) to the user that reads it;
-    only root can, and only root needs to (the files are 0600)."""
-    if owner is None or os.geteuid() != 0:
-        return
-    for target in (path.parent, path):
-        os.chown(target, *owner)
+    """Hand a written file to the user that reads it (it is 0600); only root
+    can. Its directory stays root's: `init` needs no DAC_OVERRIDE to replace it."""
+    if owner is not None and os.geteuid() == 0:
+        os.chown(path, *owner)
 
 
 def export_creds(store: AuthStore, identity: Identity, out: Path, now: int) -> Path:
+    """Always rewritten (atomically): reading the old copy, owned by the
+    service's user, would need a capability `init` does not have."""
     target = out / identity.name / CREDS_FILE
-    text = store.ensure(identity, now).read_text()
-    if not target.is_file() or target.read_text() != text:
-        write_secret(target, text)
+    write_secret(target, store.ensure(identity, now).read_text())
     return target
 
 
