@@ -18,6 +18,15 @@ def test_an_unhealthy_container_is_restarted_once_per_cooldown() -> None:
     assert healer.due([], now=500) == []
 
 
+def test_a_shared_failure_restarts_nothing() -> None:
+    """Most containers unhealthy at once (bus down, machine overloaded): a
+    restart storm would only add load."""
+    healer = Healer(cooldown_s=30)
+    assert healer.due(["a", "b", "c"], now=100, watched=5) == []
+    assert healer.due(["a", "b"], now=100, watched=5) == ["a", "b"]
+    assert healer.due(["x"], now=100, watched=1) == ["x"]
+
+
 def test_liveness_follows_the_heartbeat(tmp_path: Path) -> None:
     config = AutohealConfig(interval_s=2, heartbeat=tmp_path / "alive")
     assert not alive(config, now=1000)

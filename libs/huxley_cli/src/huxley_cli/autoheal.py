@@ -54,12 +54,18 @@ class AutohealConfig:
 
 @dataclass
 class Healer:
-    """Pure: which unhealthy containers to restart now."""
+    """Pure: which unhealthy containers to restart now.
+
+    When more than half of the watched containers are unhealthy at once the
+    cause is shared (the bus down, the machine overloaded): restarting them
+    all fixes nothing and adds load, so none is restarted until it passes."""
 
     cooldown_s: float
     restarted_at: dict[str, float] = field(default_factory=dict)
 
-    def due(self, unhealthy: list[str], now: float) -> list[str]:
+    def due(self, unhealthy: list[str], now: float, watched: int | None = None) -> list[str]:
+        if watched is not None and len(unhealthy) > 1 and 2 * len(unhealthy) > watched:
+            return []
         chosen = [cid for cid in unhealthy if now - self.restarted_at.get(cid, -1e18) >= self.cooldown_s]
         for cid in chosen:
             self.restarted_at[cid] = now
@@ -81,11 +87,15 @@ class Engine:
         labels = reply.json().get("Config", {}).get("Labels") or {}
         return labels.get(PROJECT_LABEL)
 
-    def unhealthy(self, project: str) -> list[tuple[str, str]]:
-        filters = {"label": [LABEL, f"{PROJECT_LABEL}={project}"], "health": ["unhealthy"]}
+    def watched(self, project: str) -> list[tuple[str, str, bool]]:
+        """(id, name, unhealthy) of this project's running opted-in containers."""
+        filters = {"label": [LABEL, f"{PROJECT_LABEL}={project}"], "status": ["running"]}
         reply = self.http.get("/containers/json", params={"filters": json.dumps(filters)})
         reply.raise_for_status()
-        return [(c["Id"], (c.get("Names") or ["?"])[0].lstrip("/")) for c in reply.json()]
+        return [
+            (c["Id"], (c.get("Names") or ["?"])[0].lstrip("/"), "(unhealthy)" in str(c.get("Status", "")))
+            for c in reply.json()
+        ]
 
     def restart(self, container: str, timeout_s: int) -> None:
         self.http.post(f"/containers/{container}/restart", params={"t": timeout_s}).raise_for_status()
@@ -102,8 +112,12 @@ def run(config: AutohealConfig) -> None:
     healer = Healer(config.cooldown_s)
     while True:
         try:
-            found = dict(engine.unhealthy(project))
-            for cid in healer.due(list(found), time.monotonic()):
+            seen = engine.watched(project)
+            found = {cid: name for cid, name, bad in seen if bad}
+            due = healer.due(list(found), time.monotonic(), watched=len(seen))
+            if found and not due and len(found) > 1:
+                log.warning("autoheal_holding", unhealthy=sorted(found.values()), watched=len(seen))
+            for cid in due:
                 log.warning("autoheal_restarting", container=found[cid])
                 engine.restart(cid, config.stop_timeout_s)
             config.heartbeat.touch()
