@@ -171,7 +171,7 @@ def status(stack: Stack, wait: float) -> list[dict[str, Any]]:
     return result
 
 
-async def all_healthy(stack: Stack, services: list[str], timeout: float = 240) -> None:
+async def all_healthy(stack: Stack, services: list[str], timeout: float = 400) -> None:
     async def check() -> bool:
         states = await asyncio.to_thread(lambda: {s: stack.health(s) for s in services})
         return all(state == "healthy" for state in states.values())
@@ -313,8 +313,8 @@ async def test_a_stuck_container_is_restarted_by_autoheal_and_healthy_again(stac
         state = (await asyncio.to_thread(stack.inspect, "skill-reminders"))["State"]
         return bool(state["StartedAt"] != started)
 
-    await until(restarted, 180, "autoheal to restart the stopped skill-reminders")
-    await all_healthy(stack, ["skill-reminders"], timeout=180)
+    await until(restarted, 300, "autoheal to restart the stopped skill-reminders")
+    await all_healthy(stack, ["skill-reminders"], timeout=300)
     seen = status(stack, wait=30)
     assert ("skill-host", "skill-reminders") in {(s["service"], s["instance"]) for s in seen if s["healthy"]}
     logs = sh([*stack.compose, "logs", "--no-color", "autoheal"], stack.env)
