@@ -11,13 +11,24 @@ RUN if [ -n "$APT_PACKAGES" ]; then \
       && rm -rf /var/lib/apt/lists/*; \
     fi
 
+# Services run as an unprivileged user (uid 10001). /data is theirs, so a
+# fresh named volume mounted there starts owned by it. No credential is ever
+# in the image: compose's `init` service writes them into volumes at start.
+RUN groupadd --system --gid 10001 huxley \
+    && useradd --system --uid 10001 --gid huxley --home-dir /data --no-create-home \
+       --shell /usr/sbin/nologin huxley \
+    && mkdir -p /data && chown huxley:huxley /data
+
 # Use the system CA store (a corporate proxy's CA lives there, not in certifi).
+# Bytecode is compiled at build time: the root filesystem is read-only, and
+# every health check starts a Python process.
 ENV PYTHONUNBUFFERED=1 \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     UV_NATIVE_TLS=1 \
     UV_PYTHON_DOWNLOADS=never \
     UV_LINK_MODE=copy \
+    UV_COMPILE_BYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/opt/huxley
 RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir uv
 
@@ -32,9 +43,11 @@ RUN /opt/uv/bin/uv sync --frozen --no-dev --group skills --all-packages --no-edi
 
 COPY personas /app/personas
 ENV PATH=/opt/huxley/bin:$PATH \
+    HOME=/data \
+    PYTHONDONTWRITEBYTECODE=1 \
     HUXLEY_PERSONAS_DIR=/app/personas \
     HUXLEY_DATA_DIR=/data \
     HUXLEY_LOG_JSON=1
 WORKDIR /app
-VOLUME ["/data"]
+USER huxley
 CMD ["huxley", "--help"]

@@ -5,12 +5,45 @@
 #  - builds local stand-ins for the base images when they are absent, because
 #    no container registry is reachable here. Real users pull the real images;
 #    the stand-ins only ever exist in this test environment.
+#
+# `docker-test-env.sh down IMAGE...` undoes it after the test: removes the
+# given images and the stand-ins this script built, then stops the dockerd
+# this script started (by its pid). HUXLEY_KEEP_DOCKER=1 keeps all of it, so
+# the next run reuses the images (a cold build takes minutes here).
 set -euo pipefail
 
 PYTHON_IMAGE=${HUXLEY_PYTHON_IMAGE:-python:3.13-slim-trixie}
 NATS_IMAGE=${HUXLEY_NATS_IMAGE:-nats:2.10-alpine}
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 log() { echo "== docker-test-env: $*"; }
+pidfile=/run/huxley-dockerd.pid            # present only while a dockerd we started runs
+built=/var/lib/huxley-docker-test/built    # the stand-in images we built, one a line
+
+if [ "${1:-}" = "down" ]; then
+  shift
+  if [ "${HUXLEY_KEEP_DOCKER:-}" = "1" ]; then
+    log "HUXLEY_KEEP_DOCKER=1: keeping the engine and the images"
+    exit 0
+  fi
+  if docker info >/dev/null 2>&1; then
+    images=("$@")
+    [ -f "$built" ] && mapfile -t -O "${#images[@]}" images < "$built"
+    for image in "${images[@]}"; do
+      [ -n "$image" ] && docker image rm -f "$image" >/dev/null 2>&1 && log "removed $image"
+    done
+    # The build cache too, only on an engine of our own (not a user's).
+    [ -f "$pidfile" ] && { docker builder prune -af >/dev/null 2>&1 || true; }
+    $SUDO rm -f "$built"
+  fi
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  if [ -n "$pid" ] && $SUDO kill "$pid" 2>/dev/null; then
+    for _ in $(seq 1 100); do $SUDO kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    log "stopped the dockerd we started (pid $pid)"
+  fi
+  $SUDO rm -f "$pidfile"
+  exit 0
+fi
+remember() { $SUDO mkdir -p "$(dirname "$built")"; echo "$1" | $SUDO tee -a "$built" >/dev/null; }
 
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
@@ -39,7 +72,6 @@ if ! docker compose version >/dev/null 2>&1; then
 fi
 
 if ! docker info >/dev/null 2>&1; then
-  pidfile=/run/huxley-dockerd.pid
   start_dockerd() {
     log "starting dockerd ($1)"
     $SUDO sh -c "nohup dockerd --storage-driver=$1 >/var/log/huxley-dockerd.log 2>&1 & echo \$! > $pidfile"
@@ -68,16 +100,30 @@ if ! docker image inspect "$PYTHON_IMAGE" >/dev/null 2>&1; then
   $SUDO cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
   $SUDO tar -C "$root" -c . | docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$PYTHON_IMAGE" >/dev/null
   $SUDO rm -rf "$root"
+  remember "$PYTHON_IMAGE"
 fi
 
-if ! docker image inspect "$NATS_IMAGE" >/dev/null 2>&1; then
+# The compose health check of nats runs `wget` (busybox has it in the real
+# image); an older stand-in without it is rebuilt.
+if ! docker image inspect "$NATS_IMAGE" >/dev/null 2>&1 \
+  || ! docker run --rm --entrypoint sh "$NATS_IMAGE" -c 'command -v wget' >/dev/null 2>&1; then
   log "building a local stand-in for $NATS_IMAGE"
   ctx=$(mktemp -d)
   nats_bin=$(command -v nats-server || echo /usr/sbin/nats-server)
   cp "$nats_bin" "$ctx/nats-server"
-  printf 'FROM %s\nCOPY nats-server /usr/local/bin/nats-server\nEXPOSE 4222 8222\nCMD ["nats-server", "-js"]\n' \
+  # `wget -q -O FILE URL`, enough for the health check.
+  cat > "$ctx/wget" <<'PY'
+#!/usr/bin/python3
+import sys, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[-1], timeout=5).read()
+except Exception as exc:
+    sys.exit(f"wget: {exc}")
+PY
+  printf 'FROM %s\nCOPY nats-server wget /usr/local/bin/\nRUN chmod 0755 /usr/local/bin/wget\nEXPOSE 4222 8222\nCMD ["nats-server", "-js"]\n' \
     "$PYTHON_IMAGE" > "$ctx/Dockerfile"
   docker build -q -t "$NATS_IMAGE" "$ctx" >/dev/null
   rm -rf "$ctx"
+  remember "$NATS_IMAGE"
 fi
 log "ready: $(docker version --format '{{.Server.Version}}'), $PYTHON_IMAGE and $NATS_IMAGE present"

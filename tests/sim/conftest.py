@@ -51,7 +51,8 @@ TOOLS = [
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimServer]:
-    async with SimServer(parse_rules(TEST_RULES), voice=ToneVoice()) as server:
+    # The HTTP controls are off by default; these tests use them.
+    async with SimServer(parse_rules(TEST_RULES), voice=ToneVoice(), http_controls=True) as server:
         yield server
 
 

@@ -12,10 +12,10 @@ from openai import AsyncOpenAI
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from huxley_realtime_sim import SimServer, marker_pcm
+from huxley_realtime_sim import SimServer, marker_pcm, parse_rules
 from huxley_realtime_sim.voice import ToneVoice
 
-from .conftest import TOOLS
+from .conftest import TEST_RULES, TOOLS
 
 SESSION = {
     "type": "realtime",
@@ -376,3 +376,24 @@ async def test_http_controls_reject_the_next_update_and_set_typed_faults(sim: Si
         assert sim._take_rejection() == ("bad", "no")
         await http.get(f"{base}/control/fault", params={"hold_after_ms": "300"})
         assert sim._take_fault() == {"hold_after_ms": 300}
+
+
+async def test_http_controls_are_off_unless_enabled() -> None:
+    """A deployment's simulator (HUXLEY_SIM_CONTROLS unset) refuses every
+    control: no one on the network can drop the model or plant a fault."""
+    async with SimServer(parse_rules(TEST_RULES), voice=ToneVoice()) as sim:
+        base = f"http://127.0.0.1:{sim.port}"
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{base}/health")).status_code == 200
+            for path in ("/control/drop", "/control/fault?hold=1", "/control/reject_update", "/control/log"):
+                assert (await http.get(f"{base}{path}")).status_code == 403, path
+        assert sim._take_fault() == {} and sim._take_rejection() is None
+
+
+def test_sim_controls_setting_defaults_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from huxley_realtime_sim.settings import SimSettings
+
+    monkeypatch.delenv("HUXLEY_SIM_CONTROLS", raising=False)
+    assert SimSettings().sim_controls is False
+    monkeypatch.setenv("HUXLEY_SIM_CONTROLS", "1")
+    assert SimSettings().sim_controls is True

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from huxley_cli.auth import AuthStore, compose_snippet, nats_context, write_secret
+from huxley_cli.compose_auth import compose as compose_command
 from huxley_runtime.settings import HuxleySettings
 from huxley_wire.permissions import (
     SERVICE_ROLES,
@@ -141,3 +142,6 @@ def revoke(
     if not store.revoke(settings.site, identity, int(time.time())):
         raise typer.BadParameter(f"no creds for {identity!r}")
     print(f"huxley: revoked {identity}; reload nats-server (nats-server --signal reload)")
+
+
+auth_app.command("compose")(compose_command)

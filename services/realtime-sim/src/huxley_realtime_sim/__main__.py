@@ -2,7 +2,8 @@
 Realtime model until SIGTERM or SIGINT.
 
 Settings come from the environment (`settings.py`: HUXLEY_SIM_PORT,
-HUXLEY_SIM_HOST, HUXLEY_SIM_RULES, HUXLEY_SIM_SPEED, HUXLEY_SIM_VOICE, and
+HUXLEY_SIM_HOST, HUXLEY_SIM_RULES, HUXLEY_SIM_SPEED, HUXLEY_SIM_VOICE,
+HUXLEY_SIM_CONTROLS, and
 the shared HUXLEY_SITE, HUXLEY_LOG_JSON, HUXLEY_LOG_LEVEL); an option given
 on the command line wins over its variable.
 """
@@ -33,7 +34,12 @@ async def serve(settings: SimSettings) -> None:
     book = load_rules(settings.sim_rules)
     voice = make_voice(settings.sim_voice or book.voice, book.espeak_voice)
     server = SimServer(
-        book, host=settings.sim_host, port=settings.sim_port, voice=voice, speed=settings.sim_speed
+        book,
+        host=settings.sim_host,
+        port=settings.sim_port,
+        voice=voice,
+        speed=settings.sim_speed,
+        http_controls=settings.sim_controls,
     )
     stop = asyncio.Event()
     stop_on_signals(stop.set)

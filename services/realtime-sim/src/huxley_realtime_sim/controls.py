@@ -18,6 +18,9 @@ from huxley_realtime_sim.rules import Step
 
 
 class SimControls:
+    # The HTTP /control/* endpoints answer only when this is on (tests enable
+    # it): inside a deployment anyone on the network could drop the model.
+    http_controls: bool
     connections: dict[str, Any]
     received: list[dict[str, Any]]
     _fault: dict[str, Any]
@@ -57,6 +60,10 @@ class SimControls:
         path = url.path.rstrip("/")
         if path == "/health":
             return connection.respond(http.HTTPStatus.OK, "ok\n")
+        if path.startswith("/control") and not self.http_controls:
+            return connection.respond(
+                http.HTTPStatus.FORBIDDEN, "controls are off (HUXLEY_SIM_CONTROLS=1 enables them)\n"
+            )
         if path == "/control/drop":
             return self._json(connection, {"dropped": self.drop_all()})
         if path == "/control/fault":

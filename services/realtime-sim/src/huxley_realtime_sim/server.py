@@ -14,6 +14,9 @@ Plain HTTP on the same port:
                                    answer the next session.update with an error
   GET /control/log                 the client events received (JSON; audio elided)
 
+The /control/* endpoints answer 403 unless `http_controls=True`
+(HUXLEY_SIM_CONTROLS=1).
+
 Tests use the same controls in-process (`SimServer.drop_all`, `set_fault`,
 `reject_next_update`, `wait_for`, `received`).
 """
@@ -73,8 +76,10 @@ class SimServer(SimControls):
         port: int = 0,
         voice: Voice | None = None,
         speed: float | None = None,
+        http_controls: bool = False,
     ) -> None:
         self.book = book
+        self.http_controls = http_controls
         self.host = host
         self._port = port
         self.voice = voice or make_voice(book.voice, book.espeak_voice)

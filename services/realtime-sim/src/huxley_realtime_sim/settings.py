@@ -22,6 +22,7 @@ class SimSettings(HuxleySettings):
     sim_rules: Path | None = None  # None: the shipped default_rules.yaml
     sim_speed: float | None = Field(default=None, ge=0)  # None: the rule file's pacing
     sim_voice: Literal["tones", "espeak"] | None = None  # None: the rule file's voice
+    sim_controls: bool = False  # the HTTP /control/* endpoints (off: 403)
 
     @field_validator("sim_rules", "sim_speed", "sim_voice", mode="before")
     @classmethod
