@@ -16,10 +16,11 @@ from datetime import date
 from typing import Any
 
 from huxley_runtime.service import Endpoint, Handler, Service
-from huxley_storage import transfer
+from huxley_storage import quota, transfer
 from huxley_storage.backup import Backups
 from huxley_storage.databases import Backend, PostgresBackend, SqliteBackend
 from huxley_storage.paging import fill_page, json_size
+from huxley_storage.personas import ServedPersonas, configured
 from huxley_storage.repo import schema_versions, sessions, settings
 from huxley_storage.repo import transfer as rows
 from huxley_storage.rules import check_key, check_prefix, check_text
@@ -54,6 +55,8 @@ class StorageService(Service):
                 self.settings.data_dir / STORAGE_DIR, self.settings.storage_sqlite_synchronous
             )
         self.store = Store(backend)
+        self.served = ServedPersonas(configured(self.settings.storage_personas, self.settings.personas_dir))
+        self.quota = quota.Limits(self.settings.storage_quota_keys, self.settings.storage_quota_bytes)
         self.backups = (
             Backups(backend, self.settings.storage_backup_keep)
             if isinstance(backend, SqliteBackend)
@@ -97,9 +100,11 @@ class StorageService(Service):
     # -- settings ----------------------------------------------------------------
     def _namespace(self, subject: str) -> tuple[str, str]:
         try:
-            return m.kv_namespace(self.subjects, subject)
+            persona, skill = m.kv_namespace(self.subjects, subject)
         except InvalidToken as exc:
             raise WireError(ErrorCode.INVALID, str(exc)) from None
+        self.served.require(persona)
+        return persona, skill
 
     async def kv_get(self, req: m.KvGet, subject: str) -> m.KvValue:
         persona, skill = self._namespace(subject)
@@ -113,6 +118,7 @@ class StorageService(Service):
         check_key(req.key)
         check_text(req.value)
         async with self.store.transaction(persona, write=True) as conn:
+            await quota.enforce(conn, self.quota, persona, skill, req.key, req.value)
             await settings.put(conn, persona, skill, req.key, req.value, self.clock())
         return Ok()
 
@@ -147,9 +153,11 @@ class StorageService(Service):
     # -- sessions ----------------------------------------------------------------
     def _persona(self, subject: str) -> str:
         try:
-            return m.sessions_persona(self.subjects, subject)
+            persona = m.sessions_persona(self.subjects, subject)
         except InvalidToken as exc:
             raise WireError(ErrorCode.INVALID, str(exc)) from None
+        self.served.require(persona)
+        return persona
 
     async def session_start(self, req: m.SessionStart, subject: str) -> m.SessionStarted:
         persona = self._persona(subject)
