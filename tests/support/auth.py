@@ -40,6 +40,7 @@ MODULE_ROLES = {
     "huxley_bridge": Role.BRIDGE,
     "huxley_audio_io": Role.AUDIO_IO,
     "huxley_skill_host": Role.SKILL,
+    "e2e.rig_audio": Role.AUDIO_IO,  # audio-io with a test hook (its own harness connection)
 }
 
 

@@ -12,12 +12,16 @@ from huxley_wire.subjects import token
 PERSONA_SUFFIXES = (".yaml", ".yml")
 
 
-def configured(listed: str, personas_dir: Path) -> frozenset[str]:
+def configured(listed: str, personas_dir: Path, persona: str = "") -> frozenset[str]:
     """The personas of `HUXLEY_STORAGE_PERSONAS` (comma-separated), or, unset,
-    every persona file in the personas directory (its file name is its name)."""
+    every persona file in the personas directory and the home's own
+    `HUXLEY_PERSONA` (a persona file's name is its file name)."""
     names = [name.strip() for name in listed.split(",") if name.strip()]
-    if not names and personas_dir.is_dir():
-        names = [p.stem for p in personas_dir.iterdir() if p.suffix in PERSONA_SUFFIXES and p.is_file()]
+    if not names:
+        if personas_dir.is_dir():
+            names = [p.stem for p in personas_dir.iterdir() if p.suffix in PERSONA_SUFFIXES and p.is_file()]
+        if persona:
+            names.append(Path(persona).stem if Path(persona).suffix in PERSONA_SUFFIXES else persona)
     return frozenset(token(name, "persona") for name in names)
 
 
