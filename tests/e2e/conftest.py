@@ -67,7 +67,13 @@ async def sim() -> AsyncIterator[SimServer]:
 
 @pytest.fixture
 async def stack(
-    nc: Client, site: str, base_env: dict[str, str], tmp_path: Path, sim: SimServer, book: Book, auth: SiteAuth
+    nc: Client,
+    site: str,
+    base_env: dict[str, str],
+    tmp_path: Path,
+    sim: SimServer,
+    book: Book,
+    auth: SiteAuth,
 ) -> AsyncIterator[Stack]:
     dist = install(tmp_path / "site-packages")
     persona = write_persona(tmp_path / "persona" / "e2e.yaml")

@@ -21,7 +21,6 @@ import os
 from pathlib import Path
 
 import nats
-
 from nats.aio.msg import Msg
 
 from huxley_audio_io.backends.base import Edge
@@ -32,7 +31,6 @@ from huxley_runtime.bus import inbox_prefix_of_creds, settle
 from huxley_runtime.logging import configure_logging
 from huxley_wire.audio import BYTES_PER_MS
 from huxley_wire.subjects import Subjects
-
 
 HARNESS_CREDS_ENV = "HUXLEY_TEST_HARNESS_CREDS"
 

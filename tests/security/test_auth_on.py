@@ -25,7 +25,9 @@ async def test_the_harness_is_bound_to_its_site(nc: Client, nats_url: str, site:
 
     other = Subjects(f"{site}x")
     path = SiteAuth(site).creds("harness")
-    client = await nats.connect(nats_url, user_credentials=str(path), error_cb=on_error, allow_reconnect=False)
+    client = await nats.connect(
+        nats_url, user_credentials=str(path), error_cb=on_error, allow_reconnect=False
+    )
     try:
         await client.publish(other.health("storage"), b"{}")
         await client.flush()

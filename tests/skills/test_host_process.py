@@ -16,9 +16,9 @@ import pytest
 from huxley_runtime.rpc import request
 from huxley_runtime.storage_client import SettingsClient
 from huxley_wire.messages.common import Health, HealthRequest
+from huxley_wire.permissions import Role
 from huxley_wire.subjects import Subjects
 from skills.bus import call_tool
-from huxley_wire.permissions import Role
 from support.auth import SiteAuth
 from support.services import ServiceProcess
 

@@ -12,9 +12,9 @@ import pytest
 
 from huxley_storage.service import StorageService
 from huxley_storage.settings import StorageSettings
+from huxley_wire.permissions import Role
 from huxley_wire.subjects import Subjects
 from storage.homes import fill_home, snapshot
-from huxley_wire.permissions import Role
 from support.auth import SiteAuth
 from support.services import running
 

@@ -20,8 +20,8 @@ from huxley_storage.settings import StorageSettings
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages.common import Health, HealthRequest
 from huxley_wire.subjects import Subjects
-from storage.private_pg import PrivatePostgres
 from storage.conftest import served
+from storage.private_pg import PrivatePostgres
 from support.services import running
 
 

@@ -24,14 +24,18 @@ async def refused_code(nc: Client, subject: str, payload: dict) -> str | None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-async def test_made_up_personas_get_not_found_and_no_database(nc, subjects: Subjects, storage, storage_settings):
+async def test_made_up_personas_get_not_found_and_no_database(
+    nc, subjects: Subjects, storage, storage_settings
+):
     made_up = [f"x{secrets.token_hex(6)}" for _ in range(3000)]
     codes: list[str | None] = []
     for start in range(0, len(made_up), 200):  # 200 in flight at a time
         batch = made_up[start : start + 200]
         codes += await asyncio.gather(
             *(
-                refused_code(nc, subjects.storage_kv(p, "timers"), {"v": 1, "op": "set", "key": "k", "value": "v"})
+                refused_code(
+                    nc, subjects.storage_kv(p, "timers"), {"v": 1, "op": "set", "key": "k", "value": "v"}
+                )
                 for p in batch
             )
         )

@@ -97,7 +97,10 @@ class SiteAuth:
         identity = self.identity(role, **options)
         path = self.store.ensure(identity, int(time.time()))
         return await nats.connect(
-            url, name=f"test-{identity.name}", user_credentials=str(path), inbox_prefix=inbox_prefix(identity.name)
+            url,
+            name=f"test-{identity.name}",
+            user_credentials=str(path),
+            inbox_prefix=inbox_prefix(identity.name),
         )
 
 

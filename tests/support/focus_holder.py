@@ -33,8 +33,8 @@ from huxley_wire.messages.focus import (
     FocusChange,
     InjectPriority,
 )
-from huxley_wire.subjects import Subjects
 from huxley_wire.permissions import Role
+from huxley_wire.subjects import Subjects
 from support.auth import SiteAuth
 from support.focus_peers import Recorder
 

@@ -29,9 +29,7 @@ def persona_skills(persona: str, personas_dir: Path) -> tuple[str, tuple[str, ..
     return loaded.name, tuple(loaded.skills)
 
 
-def skill_host_identity(
-    site: str, persona: str, skills: tuple[str, ...], instance: str = ""
-) -> Identity:
+def skill_host_identity(site: str, persona: str, skills: tuple[str, ...], instance: str = "") -> Identity:
     """A skill host's identity: named for its skill, or for its instance when it runs several."""
     if not skills:
         raise ValueError("a skill host runs at least one skill")

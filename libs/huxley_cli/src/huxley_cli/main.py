@@ -79,7 +79,8 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
     auth = UpAuth.prepare(data, settings.site)
     try:
         child_auth = {
-            name: auth.child_env(name, persona_ref, settings.personas_dir.resolve()) for name in SERVICE_MODULES
+            name: auth.child_env(name, persona_ref, settings.personas_dir.resolve())
+            for name in SERVICE_MODULES
         }
     except ValueError as exc:  # a persona that is missing or lists no skills
         print(f"huxley: {exc}", file=sys.stderr, flush=True)

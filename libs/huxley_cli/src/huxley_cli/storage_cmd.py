@@ -34,7 +34,8 @@ REQUEST_TIMEOUT_S = 30.0
 RETRY_DEADLINE_S = 60.0
 
 Creds = Annotated[
-    Path | None, typer.Option(help="Creds file (default: HUXLEY_NATS_CREDS, else <data_dir>/auth/<site>/admin.creds)")
+    Path | None,
+    typer.Option(help="Creds file (default: HUXLEY_NATS_CREDS, else <data_dir>/auth/<site>/admin.creds)"),
 ]
 
 

@@ -50,7 +50,9 @@ async def usage(conn: AsyncConnection, persona: str, skill: str) -> Usage:
     """Keys and bytes (UTF-8) the namespace holds now."""
     # SQLite's length() counts characters of text; of a blob, bytes.
     if conn.dialect.name == "sqlite":
-        size = sa.func.length(sa.cast(t.c.key, sa.LargeBinary)) + sa.func.length(sa.cast(t.c.value, sa.LargeBinary))
+        size = sa.func.length(sa.cast(t.c.key, sa.LargeBinary)) + sa.func.length(
+            sa.cast(t.c.value, sa.LargeBinary)
+        )
     else:
         size = sa.func.octet_length(t.c.key) + sa.func.octet_length(t.c.value)
     query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(size), 0)).where(
@@ -60,9 +62,13 @@ async def usage(conn: AsyncConnection, persona: str, skill: str) -> Usage:
     return Usage(int(keys), int(total))
 
 
-async def enforce(conn: AsyncConnection, limits: Limits, persona: str, skill: str, key: str, value: str) -> None:
+async def enforce(
+    conn: AsyncConnection, limits: Limits, persona: str, skill: str, key: str, value: str
+) -> None:
     """Inside the write's transaction: refuse it if it would pass the quota."""
     old = (
-        await conn.execute(sa.select(t.c.value).where(t.c.persona == persona, t.c.skill == skill, t.c.key == key))
+        await conn.execute(
+            sa.select(t.c.value).where(t.c.persona == persona, t.c.skill == skill, t.c.key == key)
+        )
     ).scalar_one_or_none()
     check(await usage(conn, persona, skill), limits, key, old, value)

@@ -55,7 +55,9 @@ class StorageService(Service):
                 self.settings.data_dir / STORAGE_DIR, self.settings.storage_sqlite_synchronous
             )
         self.store = Store(backend)
-        self.served = ServedPersonas(configured(self.settings.storage_personas, self.settings.personas_dir, self.settings.persona))
+        self.served = ServedPersonas(
+            configured(self.settings.storage_personas, self.settings.personas_dir, self.settings.persona)
+        )
         self.quota = quota.Limits(self.settings.storage_quota_keys, self.settings.storage_quota_bytes)
         self.backups = (
             Backups(backend, self.settings.storage_backup_keep)
