@@ -30,6 +30,7 @@ from huxley_wire.messages import audio as am
 from huxley_wire.messages import bridge as bm
 from huxley_wire.messages import focus as fm
 from huxley_wire.subjects import Subjects
+from support.auth import with_identity
 from support.services import running
 from support.waiting import until
 
@@ -204,7 +205,7 @@ async def test_with_focus_gone_a_press_is_refused_aloud_and_works_again_once_foc
     nc: Client, settings: HuxleySettings, tmp_path: Path
 ) -> None:
     statuses = await Heard.on(nc, Subjects(settings.site).bridge_event("status"), bm.StatusEvent)
-    focus = FocusService(settings_of(FocusSettings, settings))
+    focus = FocusService(with_identity(settings_of(FocusSettings, settings), FocusService.name))
     await focus.start()
     async with stack_without_focus(nc, settings, tmp_path) as stack:
         await focus.stop()  # focus dies: the bridge must say so, not hang or crash
@@ -214,7 +215,7 @@ async def test_with_focus_gone_a_press_is_refused_aloud_and_works_again_once_foc
         said = [s.message for s in statuses.items]
         assert any("speaker" in s or "focus" in s for s in said), said
         assert stack.bridge.health()[1]["connected"]
-        focus = FocusService(settings_of(FocusSettings, settings))
+        focus = FocusService(with_identity(settings_of(FocusSettings, settings), FocusService.name))
         await focus.start()
         try:
             await stack.press("1", "p2")

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from huxley_cli.lines import LineSplitter
 from huxley_cli.supervisor import ChildSpec, Supervisor
 from huxley_cli.watchdog import Liveness, WatchdogConfig, probe_health
+from huxley_wire.permissions import Role
 from huxley_wire.subjects import Subjects
 from support.waiting import until
 
@@ -78,11 +79,14 @@ def test_watchdog_settings_from_the_environment():
 
 
 # -- a real child -------------------------------------------------------------------
-async def test_a_70_kb_line_does_not_freeze_the_child(nc, settings, base_env):
+async def test_a_70_kb_line_does_not_freeze_the_child(nc, settings, base_env, auth):
     out = io.StringIO()
-    spec = ChildSpec("chatty", [sys.executable, str(CHATTY)], {**base_env, "HUXLEY_LOG_LEVEL": "warning"})
+    # A made-up service: it runs as the test harness; the watchdog, as `huxley up`'s, as the observer.
+    env = {**base_env, **auth.env(Role.HARNESS), "HUXLEY_LOG_LEVEL": "warning"}
+    spec = ChildSpec("chatty", [sys.executable, str(CHATTY)], env)
+    watcher = settings.model_copy(update=auth.fields(Role.OBSERVER))
     # Watchdog on with the defaults' shape, so a frozen child would also be seen as such.
-    supervisor = Supervisor([spec], out, bus=settings, watchdog=WatchdogConfig(grace_s=60))
+    supervisor = Supervisor([spec], out, bus=watcher, watchdog=WatchdogConfig(grace_s=60))
     supervisor.start()
     child = supervisor.children[0]
     try:

@@ -14,11 +14,14 @@ import pytest
 from nats.aio.client import Client
 
 from e2e.e2e_skills import install
+from e2e.rig_audio import HARNESS_CREDS_ENV
 from e2e.stack import BusLog, Stack, copy_book, write_persona
 from huxley_realtime_sim import SimServer
 from huxley_realtime_sim.rules import load_rules
 from huxley_realtime_sim.voice import ToneVoice
+from huxley_wire.permissions import Role
 from huxley_wire.subjects import Subjects
+from support.auth import SiteAuth
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
@@ -64,7 +67,13 @@ async def sim() -> AsyncIterator[SimServer]:
 
 @pytest.fixture
 async def stack(
-    nc: Client, site: str, base_env: dict[str, str], tmp_path: Path, sim: SimServer, book: Book
+    nc: Client,
+    site: str,
+    base_env: dict[str, str],
+    tmp_path: Path,
+    sim: SimServer,
+    book: Book,
+    auth: SiteAuth,
 ) -> AsyncIterator[Stack]:
     dist = install(tmp_path / "site-packages")
     persona = write_persona(tmp_path / "persona" / "e2e.yaml")
@@ -78,7 +87,8 @@ async def stack(
         "HUXLEY_STORAGE_SQLITE_SYNCHRONOUS": "NORMAL",
         # skill-host
         "HUXLEY_SCHEMA_WAIT_S": "0.2",
-        # audio-io
+        # audio-io (its press hook connects as the test harness)
+        HARNESS_CREDS_ENV: str(auth.creds(Role.HARNESS)),
         "HUXLEY_AUDIO_BACKEND": "file",
         "HUXLEY_AUDIO_FILE_OUT": str(tmp_path / "speaker.wav"),
         # bridge

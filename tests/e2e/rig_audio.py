@@ -3,30 +3,40 @@
 The real service with the real file backend (the speaker is a WAV file, every
 20 ms block written, silence included). The file backend plays one input file
 at start; a scenario needs several presses at moments it chooses, so this
-backend also takes presses on demand: a request on `e2e.<site>.press` carries
+backend also takes presses on demand: a request on `huxley.<site>.test.press` carries
 PCM16 24 kHz mono, which is fed to the microphone in real time with PTT held
 while it plays, exactly as the file backend feeds its input file. The reply
 (after the release) says how many ms were fed.
+
+The service connects as audio-io; the press hook, a test's, has a connection
+of its own as the test harness (HUXLEY_TEST_HARNESS_CREDS), so audio-io's
+identity needs no test subject.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+from pathlib import Path
 
+import nats
 from nats.aio.msg import Msg
 
 from huxley_audio_io.backends.base import Edge
 from huxley_audio_io.backends.file import FileBackend
 from huxley_audio_io.service import AudioService
 from huxley_audio_io.settings import AudioSettings
-from huxley_runtime.bus import settle
+from huxley_runtime.bus import inbox_prefix_of_creds, settle
 from huxley_runtime.logging import configure_logging
 from huxley_wire.audio import BYTES_PER_MS
+from huxley_wire.subjects import Subjects
+
+HARNESS_CREDS_ENV = "HUXLEY_TEST_HARNESS_CREDS"
 
 
 def press_subject(site: str) -> str:
-    return f"e2e.{site}.press"
+    return f"{Subjects(site).prefix}.test.press"
 
 
 class PressingFileBackend(FileBackend):
@@ -56,8 +66,16 @@ class RigAudioService(AudioService):
 
     async def on_start(self) -> None:
         await super().on_start()
-        await self.nc.subscribe(press_subject(self.settings.site), cb=self._on_press)
-        await settle(self.nc)
+        creds = os.environ[HARNESS_CREDS_ENV]
+        self.rig_nc = await nats.connect(
+            self.settings.nats_url, user_credentials=creds, inbox_prefix=inbox_prefix_of_creds(Path(creds))
+        )
+        await self.rig_nc.subscribe(press_subject(self.settings.site), cb=self._on_press)
+        await settle(self.rig_nc)
+
+    async def on_stop(self) -> None:
+        await self.rig_nc.close()
+        await super().on_stop()
 
     async def _on_press(self, msg: Msg) -> None:
         # A task: the subscription's callbacks run one at a time, and a press lasts.

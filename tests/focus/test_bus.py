@@ -9,11 +9,11 @@ import json
 import subprocess
 from typing import Any
 
-import nats
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from huxley_cli.auth import AuthStore
 from huxley_cli.natsserver import find_nats_server, free_port, wait_for_port
 from huxley_focus.service import FocusService
 from huxley_focus.settings import FocusSettings
@@ -33,6 +33,7 @@ from huxley_wire.messages.focus import (
     InjectPriority,
 )
 from huxley_wire.subjects import Subjects
+from support.auth import SiteAuth
 from support.focus_peers import BridgePeer, Recorder, RecordingHandler
 from support.services import running, wait_healthy
 
@@ -392,11 +393,14 @@ async def test_state_survives_a_restart_of_focus(nc: Client, site: str, focus_se
         await client.stop()
 
 
-async def test_without_jetstream_focus_serves_from_memory_and_says_degraded(tmp_path: Any) -> None:
+async def test_without_jetstream_focus_serves_from_memory_and_says_degraded(
+    tmp_path: Any, auth_store: AuthStore
+) -> None:
     """A bus without JetStream: focus still arbitrates, and its health says why it is degraded."""
     port = free_port()
+    # The session's authenticated config, without -js: the server has no JetStream.
     server = subprocess.Popen(
-        [str(find_nats_server()), "-a", "127.0.0.1", "-p", str(port)],
+        [str(find_nats_server()), "-a", "127.0.0.1", "-p", str(port), "-c", str(auth_store.config_path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
@@ -404,7 +408,7 @@ async def test_without_jetstream_focus_serves_from_memory_and_says_degraded(tmp_
         wait_for_port(port)
         url = f"nats://127.0.0.1:{port}"
         settings = FocusSettings(nats_url=url, site="nojs", data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
-        client_nc = await nats.connect(url)
+        client_nc = await SiteAuth("nojs").connect(url)
         try:
             async with running(FocusService, settings):
                 health = await wait_healthy(client_nc, "nojs", "focus")

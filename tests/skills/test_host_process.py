@@ -16,8 +16,10 @@ import pytest
 from huxley_runtime.rpc import request
 from huxley_runtime.storage_client import SettingsClient
 from huxley_wire.messages.common import Health, HealthRequest
+from huxley_wire.permissions import Role
 from huxley_wire.subjects import Subjects
 from skills.bus import call_tool
+from support.auth import SiteAuth
 from support.services import ServiceProcess
 
 pytestmark = pytest.mark.slow
@@ -81,10 +83,14 @@ async def test_a_timer_survives_sigkill_and_fires_exactly_once(nc, site, storage
         assert await second.terminate() == 0
 
 
-async def test_a_failing_skill_shows_in_the_logs_and_in_huxley_status(nc, site, nats_url, host_env, tmp_path):
+async def test_a_failing_skill_shows_in_the_logs_and_in_huxley_status(
+    nc, site, nats_url, host_env, tmp_path, auth
+):
+    # Skills from --skills: its identity covers those three.
+    identity = auth.env(Role.SKILL, skills=("echo", "brokensetup", "crashy"), name="skill-host")
     host = ServiceProcess(
         "huxley_skill_host",
-        {**host_env, "HUXLEY_SKILLS": ""},
+        {**host_env, "HUXLEY_SKILLS": "", **identity},
         tmp_path / "host.log",
     )
     host.process = subprocess.Popen(
@@ -106,7 +112,7 @@ async def test_a_failing_skill_shows_in_the_logs_and_in_huxley_status(nc, site, 
 
         status = subprocess.run(
             [str(Path(sys.executable).parent / "huxley"), "status", "--nats-url", nats_url, "--json"],
-            env={**os.environ, "HUXLEY_SITE": site},
+            env={**os.environ, "HUXLEY_SITE": site} | SiteAuth(site).env(Role.OBSERVER),
             capture_output=True,
             text=True,
             timeout=30,

@@ -77,20 +77,27 @@ def persona() -> str:
     return f"p{secrets.token_hex(4)}"
 
 
+def served(persona: str) -> str:
+    """The personas a test's storage serves: its own, and a few derived from it
+    that tests use as "another home"."""
+    return ",".join([persona, f"{persona}x", *(f"{persona}{n}" for n in range(4))])
+
+
 @pytest.fixture
-def storage_settings(settings: HuxleySettings, storage_url: str | None) -> StorageSettings:
+def storage_settings(settings: HuxleySettings, storage_url: str | None, persona: str) -> StorageSettings:
     return StorageSettings(
         **settings.model_dump(),
         storage_url=storage_url,
         storage_backups=False,
+        storage_personas=served(persona),
         _env_file=None,  # type: ignore[call-arg]
     )
 
 
 @pytest.fixture
-def storage_env(base_env: dict[str, str], storage_url: str | None) -> dict[str, str]:
+def storage_env(base_env: dict[str, str], storage_url: str | None, persona: str) -> dict[str, str]:
     """Environment for `python -m huxley_storage` on this test's backend."""
-    env = {**base_env, "HUXLEY_STORAGE_BACKUPS": "0"}
+    env = {**base_env, "HUXLEY_STORAGE_BACKUPS": "0", "HUXLEY_STORAGE_PERSONAS": served(persona)}
     if storage_url:
         env["HUXLEY_STORAGE_URL"] = storage_url
     return env

@@ -12,8 +12,10 @@ import pytest
 
 from huxley_storage.service import StorageService
 from huxley_storage.settings import StorageSettings
+from huxley_wire.permissions import Role
 from huxley_wire.subjects import Subjects
 from storage.homes import fill_home, snapshot
+from support.auth import SiteAuth
 from support.services import running
 
 HUXLEY = str(Path(sys.executable).parent / "huxley")
@@ -23,7 +25,9 @@ async def huxley(nats_url: str, site: str, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         HUXLEY,
         *args,
-        env={"PATH": "/usr/bin:/bin", "HUXLEY_NATS_URL": nats_url, "HUXLEY_SITE": site},
+        # The admin tool's identity at that site (what `huxley init` mints).
+        env={"PATH": "/usr/bin:/bin", "HUXLEY_NATS_URL": nats_url, "HUXLEY_SITE": site}
+        | SiteAuth(site).env(Role.ADMIN),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -60,7 +64,11 @@ async def test_move_a_home_from_sqlite_to_postgres(
             code, _, err = await huxley(nats_url, target.site, "storage", "import", str(exported))
             assert code == 0, err
             assert "imported 8 rows" in err
-        assert await snapshot(nc, target, persona) == before
+        target_nc = await SiteAuth(target.site).connect(nats_url)
+        try:
+            assert await snapshot(target_nc, target, persona) == before
+        finally:
+            await target_nc.drain()
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from huxley_storage.settings import StorageSettings
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages.common import Health, HealthRequest
 from huxley_wire.subjects import Subjects
+from storage.conftest import served
 from storage.private_pg import PrivatePostgres
 from support.services import running
 
@@ -43,11 +44,12 @@ async def assert_unavailable(kv: SettingsClient) -> None:
     assert "database" in err.value.message
 
 
-def quick(settings: HuxleySettings, **update: object) -> StorageSettings:
+def quick(settings: HuxleySettings, persona: str, **update: object) -> StorageSettings:
     return StorageSettings(
         **settings.model_dump(),
         storage_backups=False,
         storage_probe_interval_s=0.1,
+        storage_personas=served(persona),
         _env_file=None,  # type: ignore[call-arg]
     ).model_copy(update=update)
 
@@ -57,7 +59,7 @@ async def test_sqlite_directory_that_cannot_be_used(nc, subjects, settings, pers
     blocker.parent.mkdir(parents=True)
     blocker.write_text("not a directory")  # like a volume that failed to mount
     kv = SettingsClient(nc, subjects, persona, "timers", deadline_s=0)
-    async with running(StorageService, quick(settings)) as service:
+    async with running(StorageService, quick(settings, persona)) as service:
         await assert_unavailable(kv)
         report = await health(nc, subjects)
         assert report.status == "degraded" and persona in report.detail["unavailable"]
@@ -82,7 +84,7 @@ def private_pg():
 @pytest.mark.slow
 async def test_postgres_down_at_start_and_mid_flight(nc, subjects, settings, persona, private_pg):
     kv = SettingsClient(nc, subjects, persona, "timers", deadline_s=0)
-    async with running(StorageService, quick(settings, storage_url=private_pg.url)) as service:
+    async with running(StorageService, quick(settings, persona, storage_url=private_pg.url)) as service:
         # The server is not running yet: the service starts anyway, degraded.
         report = await health(nc, subjects)
         assert report.status == "degraded" and report.detail["backend"] == "postgresql"
@@ -109,7 +111,7 @@ async def test_bad_requests_are_refused_before_the_database(nc, subjects, settin
     data = Path(settings.data_dir) / "storage"
     data.mkdir(parents=True)
     (data / persona).write_text("blocked")
-    async with running(StorageService, quick(settings)):
+    async with running(StorageService, quick(settings, persona)):
         subject = subjects.storage_kv(persona, "timers")
         reply = await nc.request(subject, json.dumps({"v": 1, "op": "get", "key": ""}).encode(), timeout=5)
         assert json.loads(reply.data)["error"]["code"] == "invalid"

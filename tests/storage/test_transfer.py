@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import storage as m
 from huxley_wire.subjects import Subjects
 from storage.homes import fill_home, snapshot
+from support.auth import SiteAuth
 from support.services import running
 
 
@@ -53,6 +55,14 @@ def target_subjects() -> Subjects:
 
 
 @pytest.fixture
+async def target_nc(nats_url: str, target_subjects: Subjects) -> AsyncIterator[Client]:
+    """The harness at the target's site (each harness is bound to one site)."""
+    client = await SiteAuth(target_subjects.site).connect(nats_url)
+    yield client
+    await client.drain()
+
+
+@pytest.fixture
 async def target(storage_settings: StorageSettings, target_subjects: Subjects, tmp_path: Path):
     """A second, empty storage on SQLite, on a site of its own."""
     settings = storage_settings.model_copy(
@@ -67,7 +77,9 @@ def of_persona(lines: list[str], persona: str) -> list[str]:
     return [line for line in lines if json.loads(line)["persona"] == persona]
 
 
-async def test_export_then_import_moves_a_home(nc, subjects, persona, storage, target, target_subjects):
+async def test_export_then_import_moves_a_home(
+    nc, target_nc, subjects, persona, storage, target, target_subjects
+):
     await fill_home(nc, subjects, persona)
     lines = of_persona(await export_all(nc, subjects, limit=3), persona)
     assert [json.loads(line)["kind"] for line in lines] == [
@@ -80,14 +92,14 @@ async def test_export_then_import_moves_a_home(nc, subjects, persona, storage, t
         "turns",
         "turns",
     ]
-    assert await import_lines(nc, target_subjects, lines) == len(lines)
+    assert await import_lines(target_nc, target_subjects, lines) == len(lines)
     before = await snapshot(nc, subjects, persona)
-    assert await snapshot(nc, target_subjects, persona) == before
+    assert await snapshot(target_nc, target_subjects, persona) == before
     # Importing again changes nothing: every row has a natural key...
-    await import_lines(nc, target_subjects, lines)
-    assert await snapshot(nc, target_subjects, persona) == before
+    await import_lines(target_nc, target_subjects, lines)
+    assert await snapshot(target_nc, target_subjects, persona) == before
     # ...and the new home exports exactly what the old one did (record ids included).
-    assert await export_all(nc, target_subjects) == lines
+    assert await export_all(target_nc, target_subjects) == lines
     assert any('"record_id":"r-five"' in line for line in lines)
 
 
@@ -118,7 +130,7 @@ async def test_rows_changing_during_an_export_do_not_shift_the_rest(nc, subjects
 
 
 async def test_imported_sessions_keep_their_ids_and_new_ones_follow(
-    nc, subjects, persona, storage, target, target_subjects
+    nc, target_nc, subjects, persona, storage, target, target_subjects
 ):
     sessions = SessionsClient(nc, subjects, persona, deadline_s=0)
     storage.clock = lambda: 1_000_000.0
@@ -127,8 +139,8 @@ async def test_imported_sessions_keep_their_ids_and_new_ones_follow(
     storage.clock = lambda: 2_000_000.0
     kept = (await sessions.start()).session_id
     lines = of_persona(await export_all(nc, subjects), persona)
-    await import_lines(nc, target_subjects, lines)
-    moved = SessionsClient(nc, target_subjects, persona, deadline_s=0)
+    await import_lines(target_nc, target_subjects, lines)
+    moved = SessionsClient(target_nc, target_subjects, persona, deadline_s=0)
     assert [s.session_id for s in await moved.list()] == [kept]
     target.clock = lambda: 3_000_000.0
     assert (await moved.start()).session_id == kept + 1

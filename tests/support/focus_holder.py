@@ -33,7 +33,9 @@ from huxley_wire.messages.focus import (
     FocusChange,
     InjectPriority,
 )
+from huxley_wire.permissions import Role
 from huxley_wire.subjects import Subjects
+from support.auth import SiteAuth
 from support.focus_peers import Recorder
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -70,7 +72,9 @@ class Reporter:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    nc = await nats.connect(args.nats, name=f"test-{args.holder}")
+    nc = await nats.connect(
+        args.nats, name=f"test-{args.holder}", user_credentials=args.creds, inbox_prefix=args.inbox_prefix
+    )
     subjects = Subjects(args.site)
     follower: FocusFollower | None = None
     client: FocusClient | None = None
@@ -164,6 +168,8 @@ def main() -> None:
     parser.add_argument("--holder", required=True)
     parser.add_argument("--follow", action="store_true")
     parser.add_argument("--hook-inject", default=None)
+    parser.add_argument("--creds", required=True)
+    parser.add_argument("--inbox-prefix", required=True)
     args = parser.parse_args()
     configure_logging("focus-holder", args.site, json=True, level="warning", stream=sys.stderr)
     asyncio.run(serve(args))
@@ -178,6 +184,10 @@ class HolderProcess:
     ):
         self.argv = [sys.executable, "-m", "support.focus_holder", "--nats", nats_url, "--site", site]
         self.argv += ["--holder", holder]
+        # A holder is a skill to focus: it connects as that skill's identity.
+        identity = SiteAuth(site).env(Role.SKILL, skills=(holder,))
+        self.argv += ["--creds", identity["HUXLEY_NATS_CREDS"]]
+        self.argv += ["--inbox-prefix", identity["HUXLEY_NATS_INBOX_PREFIX"]]
         if follow:
             self.argv.append("--follow")
         if hook_inject:

@@ -18,6 +18,7 @@ from huxley_runtime.service import Service
 from huxley_runtime.settings import HuxleySettings
 from huxley_wire.messages.common import Health, HealthRequest
 from huxley_wire.subjects import Subjects
+from support.auth import env_with_identity, with_identity
 from support.waiting import until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,8 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @contextlib.asynccontextmanager
 async def running(service_class: type[Service], settings: HuxleySettings) -> AsyncIterator[Any]:
-    """Start a service in this process and stop it at the end of the block."""
-    service = service_class(settings)
+    """Start a service in this process and stop it at the end of the block; it
+    connects as its own identity unless the settings name creds."""
+    service = service_class(with_identity(settings, service_class.name))
     await service.start()
     try:
         yield service
@@ -42,11 +44,12 @@ async def wait_healthy(nc: Client, site: str, service: str, timeout_s: float = 2
 
 
 class ServiceProcess:
-    """A service as a child process (`python -m <module>`), its output kept in a file."""
+    """A service as a child process (`python -m <module>`), its output kept in a
+    file; it connects as its own identity unless `env` names creds."""
 
     def __init__(self, module: str, env: dict[str, str], log_path: Path, cwd: Path = REPO) -> None:
         self.module = module
-        self.env = env
+        self.env = env_with_identity(module, env)
         self.log_path = log_path
         self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None

@@ -64,15 +64,23 @@ def init(data_dir: DataDir = None) -> None:
 
 @auth_app.command("add-skill")
 def add_skill(
-    skill: Annotated[str, typer.Argument(help="The skill's name (its entry point)")],
+    skill: Annotated[str, typer.Argument(help="The skill's name (its entry point); several: a,b,c")],
     persona: Annotated[str | None, typer.Option(help="Persona (default: HUXLEY_PERSONA)")] = None,
+    instance: Annotated[
+        str | None, typer.Option(help="Identity (and HUXLEY_INSTANCE) of a container running several skills")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Mint a skill container's creds and print its compose service."""
+    """Mint a skill container's creds and print its compose service. One
+    container running several skills gets one identity covering them all."""
     settings, store = _store(data_dir)
     now = int(time.time())
     store.init(now)
-    identity = skill_identity(settings.site, persona or settings.persona, (skill,))
+    skills = tuple(dict.fromkeys(name.strip() for name in skill.split(",") if name.strip()))
+    if not skills:
+        raise typer.BadParameter("name at least one skill")
+    identity = skill_identity(settings.site, persona or settings.persona, skills, instance)
+    skill = ",".join(skills)
     path = store.ensure(identity, now)
     print(f"# creds: {path} (only this container mounts it)")
     print(compose_snippet(skill, identity.name, path, inbox_prefix(identity.name)), end="")

@@ -23,9 +23,9 @@ from huxley_cli.status import discover, missing_services, render
 from huxley_cli.storage_cmd import storage_app
 from huxley_cli.supervisor import ChildSpec, Supervisor
 from huxley_cli.tap import format_message
+from huxley_cli.tool_bus import OBSERVER, run_file, tool_bus
+from huxley_cli.up_auth import UpAuth
 from huxley_cli.watchdog import WatchdogConfig
-from huxley_runtime.bus import connect
-from huxley_runtime.logging import configure_logging
 from huxley_runtime.rpc import gather_replies
 from huxley_runtime.settings import HuxleySettings
 from huxley_wire.codec import decode, encode
@@ -71,29 +71,17 @@ SERVICE_MODULES = {
 }
 
 
-def run_file(data_dir: Path) -> Path:
-    return data_dir / "run" / "nats.url"
+Creds = Annotated[
+    Path | None,
+    typer.Option(help="Creds file (default: HUXLEY_NATS_CREDS, else <data_dir>/auth/<site>/observer.creds)"),
+]
 
 
-def resolve_nats_url(explicit: str | None, settings: HuxleySettings) -> str:
-    """--nats-url, else HUXLEY_NATS_URL, else the bus a running `huxley up` wrote down."""
-    if explicit:
-        return explicit
-    if os.environ.get("HUXLEY_NATS_URL"):
-        return settings.nats_url
-    recorded = run_file(settings.data_dir.resolve())
-    if recorded.is_file():
-        return recorded.read_text().strip()
-    return settings.nats_url
-
-
-async def _bus(nats_url: str | None, name: str, give_up_after_s: float = 3) -> tuple[HuxleySettings, Client]:
-    """Settings and a bus connection for a one-shot command (quiet logs on stderr)."""
-    settings = HuxleySettings()
-    configure_logging("cli", settings.site, level="error", stream=sys.stderr)
-    url = resolve_nats_url(nats_url, settings)
-    nc = await connect(settings.model_copy(update={"nats_url": url}), name, give_up_after_s=give_up_after_s)
-    return settings, nc
+async def _bus(
+    nats_url: str | None, name: str, give_up_after_s: float = 3, creds: Path | None = None
+) -> tuple[HuxleySettings, Client]:
+    """Settings and a bus connection for a one-shot command, as the observer."""
+    return await tool_bus(nats_url, name, OBSERVER, creds, give_up_after_s)
 
 
 def _banner(lines: list[str]) -> None:
@@ -108,6 +96,17 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
     settings = HuxleySettings()
     data = (data_dir or settings.data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
+    persona_ref = persona or settings.persona
+    # `huxley init` on every start (idempotent): keys, server config, the core creds.
+    auth = UpAuth.prepare(data, settings.site)
+    try:
+        child_auth = {
+            name: auth.child_env(name, persona_ref, settings.personas_dir.resolve())
+            for name in SERVICE_MODULES
+        }
+    except ValueError as exc:  # a persona that is missing or lists no skills
+        print(f"huxley: {exc}", file=sys.stderr, flush=True)
+        return 2
     nats: NatsServer | None = None
     existing = nats_url or os.environ.get("HUXLEY_NATS_URL")
     if existing:
@@ -116,7 +115,9 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
     else:
         wanted = nats_port or int(os.environ.get("HUXLEY_NATS_PORT", STANDARD_NATS_PORT))
         port = wanted if port_is_free(wanted) else 0
-        nats = NatsServer(store_dir=data / "nats", port=port, log_file=data / "nats.log").start()
+        nats = NatsServer(
+            store_dir=data / "nats", port=port, log_file=data / "nats.log", config_file=auth.config
+        ).start()
         url = nats.url
         if port == 0:
             print(
@@ -130,12 +131,13 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
         "HUXLEY_NATS_URL": url,
         "HUXLEY_DATA_DIR": str(data),
         "HUXLEY_SITE": settings.site,
-        "HUXLEY_PERSONA": persona or settings.persona,
+        "HUXLEY_PERSONA": persona_ref,
         "HUXLEY_PERSONAS_DIR": str(settings.personas_dir.resolve()),
         "PYTHONUNBUFFERED": "1",
     }
+    # Each child connects as its own identity (its creds, its inbox prefix).
     specs = [
-        ChildSpec(name, [sys.executable, "-m", module], env, health=name)
+        ChildSpec(name, [sys.executable, "-m", module], {**env, **child_auth[name]}, health=name)
         for name, module in SERVICE_MODULES.items()
     ]
     notes = []
@@ -161,8 +163,8 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
         [
             "huxley is starting",
             *gateway_lines(data),
-            f"bus        : {url}",
-            f"watch it   : {cli} status   |   {cli} tap   (from another terminal)",
+            f"bus        : {url} (authenticated: creds in {auth.store.root})",
+            f"watch it   : {cli} status   |   {cli} tap   (another terminal; as the read-only observer)",
             f"data       : {data}",
             *notes,
             "",
@@ -171,7 +173,7 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
     )
 
     # Health is watched on the same bus; the nats-server we started is kept alive.
-    bus = settings.model_copy(update={"nats_url": url})
+    bus = auth.observer(settings.model_copy(update={"nats_url": url}))
     supervisor = Supervisor(specs, bus=bus, watchdog=WatchdogConfig.from_env(), nats=nats)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -216,8 +218,8 @@ def pair(
     typer.echo(f"(kept in {code_path(data)})", err=True)
 
 
-async def _status(nats_url: str | None, as_json: bool, wait_s: float) -> int:
-    settings, nc = await _bus(nats_url, "huxley-status")
+async def _status(nats_url: str | None, as_json: bool, wait_s: float, creds: Path | None = None) -> int:
+    settings, nc = await _bus(nats_url, "huxley-status", creds=creds)
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
@@ -240,15 +242,18 @@ def status(
     nats_url: Annotated[str | None, typer.Option(help="NATS server URL")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
     wait: Annotated[float, typer.Option(help="Keep looking up to this many seconds for all services")] = 0.0,
+    creds: Creds = None,
 ) -> None:
     """List the live services (NATS micro discovery) and their health. Exit 1
     if one of the five is missing or unhealthy."""
-    raise typer.Exit(asyncio.run(_status(nats_url, as_json, wait)))
+    raise typer.Exit(asyncio.run(_status(nats_url, as_json, wait, creds)))
 
 
-async def _ping(service: str, instance: str | None, nats_url: str | None, timeout: float) -> int:
+async def _ping(
+    service: str, instance: str | None, nats_url: str | None, timeout: float, creds: Path | None = None
+) -> int:
     try:
-        settings, nc = await _bus(nats_url, "huxley-ping", give_up_after_s=timeout)
+        settings, nc = await _bus(nats_url, "huxley-ping", give_up_after_s=timeout, creds=creds)
     except Exception as exc:
         print(f"{service}: bus unreachable: {exc}", file=sys.stderr)
         return 1
@@ -283,14 +288,17 @@ def ping(
     ] = None,
     nats_url: Annotated[str | None, typer.Option(help="NATS server URL")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for an answer")] = 2.0,
+    creds: Creds = None,
 ) -> None:
     """Exit 0 when SERVICE (or one instance of it) answers healthy; container
-    health checks use it."""
-    raise typer.Exit(asyncio.run(_ping(service, instance, nats_url, timeout)))
+    health checks use it (with the service's own HUXLEY_NATS_CREDS)."""
+    raise typer.Exit(asyncio.run(_ping(service, instance, nats_url, timeout, creds)))
 
 
-async def _tap(subject: str | None, nats_url: str | None, replies: bool, count: int) -> int:
-    settings, nc = await _bus(nats_url, "huxley-tap")
+async def _tap(
+    subject: str | None, nats_url: str | None, replies: bool, count: int, creds: Path | None = None
+) -> int:
+    settings, nc = await _bus(nats_url, "huxley-tap", creds=creds)
     subjects = Subjects(settings.site)
     seen = 0
     done = asyncio.Event()
@@ -324,11 +332,21 @@ async def _tap(subject: str | None, nats_url: str | None, replies: bool, count: 
 def tap(
     subject: Annotated[str | None, typer.Argument(help="Subject to watch (default: huxley.<site>.>)")] = None,
     nats_url: Annotated[str | None, typer.Option(help="NATS server URL")] = None,
-    replies: Annotated[bool, typer.Option(help="Also show replies to requests")] = True,
+    replies: Annotated[
+        bool,
+        typer.Option(
+            help="Also subscribe to `_INBOX.>` for replies. With authentication on (huxley up, compose) "
+            "every part reads only its own inbox, so the observer sees no replies and the server "
+            "refuses this subscription; it works only on a bus without authentication"
+        ),
+    ] = False,
     count: Annotated[int, typer.Option(help="Exit after this many messages (0: never)")] = 0,
+    creds: Creds = None,
 ) -> None:
-    """Print bus traffic: control messages as JSON, audio frames as one summary line each."""
-    raise typer.Exit(asyncio.run(_tap(subject, nats_url, replies, count)))
+    """Print bus traffic as the read-only observer (mic audio hidden): control
+    messages as JSON, audio frames as one summary line each. Requests show;
+    their replies travel on the asker's own inbox, which the observer cannot read."""
+    raise typer.Exit(asyncio.run(_tap(subject, nats_url, replies, count, creds)))
 
 
 if __name__ == "__main__":

@@ -19,10 +19,8 @@ from typing import Annotated, TextIO
 import typer
 from nats.aio.client import Client
 
-from huxley_runtime.bus import connect
-from huxley_runtime.logging import configure_logging
+from huxley_cli.tool_bus import ADMIN, tool_bus
 from huxley_runtime.rpc import request_with_retry
-from huxley_runtime.settings import HuxleySettings
 from huxley_wire.errors import WireError
 from huxley_wire.messages import storage as m
 from huxley_wire.subjects import Subjects
@@ -35,23 +33,24 @@ IMPORT_BATCH_BYTES = 256 * 1024
 REQUEST_TIMEOUT_S = 30.0
 RETRY_DEADLINE_S = 60.0
 
+Creds = Annotated[
+    Path | None,
+    typer.Option(help="Creds file (default: HUXLEY_NATS_CREDS, else <data_dir>/auth/<site>/admin.creds)"),
+]
+
 
 def say(message: str) -> None:
     print(f"huxley storage: {message}", file=sys.stderr, flush=True)
 
 
-async def _connect(nats_url: str | None, name: str) -> tuple[Client, Subjects]:
-    from huxley_cli.main import resolve_nats_url  # main registers this sub-app
-
-    settings = HuxleySettings()
-    configure_logging("cli", settings.site, level="error", stream=sys.stderr)
-    url = resolve_nats_url(nats_url, settings)
-    nc = await connect(settings.model_copy(update={"nats_url": url}), name, give_up_after_s=3)
+async def _connect(nats_url: str | None, name: str, creds: Path | None = None) -> tuple[Client, Subjects]:
+    """As the admin tool (its creds under the data dir, or --creds / HUXLEY_NATS_CREDS)."""
+    settings, nc = await tool_bus(nats_url, name, ADMIN, creds)
     return nc, Subjects(settings.site)
 
 
-async def _export(sink: TextIO, nats_url: str | None, chunk: int) -> int:
-    nc, subjects = await _connect(nats_url, "huxley-storage-export")
+async def _export(sink: TextIO, nats_url: str | None, chunk: int, creds: Path | None = None) -> int:
+    nc, subjects = await _connect(nats_url, "huxley-storage-export", creds)
     count = 0
     try:
         cursor: str | None = None
@@ -96,8 +95,8 @@ def batches(lines: list[str], budget: int = IMPORT_BATCH_BYTES) -> Iterator[tupl
         yield start, batch
 
 
-async def _import(lines: list[str], source: str, nats_url: str | None) -> int:
-    nc, subjects = await _connect(nats_url, "huxley-storage-import")
+async def _import(lines: list[str], source: str, nats_url: str | None, creds: Path | None = None) -> int:
+    nc, subjects = await _connect(nats_url, "huxley-storage-import", creds)
     imported = 0
     try:
         for start, batch in batches(lines):
@@ -122,16 +121,17 @@ def export(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout")] = None,
     nats_url: Annotated[str | None, typer.Option(help="NATS server URL")] = None,
     chunk: Annotated[int, typer.Option(min=1, max=5000, help="Rows per request")] = 1000,
+    creds: Creds = None,
 ) -> None:
     """Write every row of every persona as JSON lines."""
     # A failed export never leaves a complete-looking file behind.
     partial = out.with_name(out.name + ".partial") if out is not None else None
     try:
         if out is None or partial is None:
-            count = asyncio.run(_export(sys.stdout, nats_url, chunk))
+            count = asyncio.run(_export(sys.stdout, nats_url, chunk, creds))
         else:
             with partial.open("w", encoding="utf-8", newline="\n") as sink:
-                count = asyncio.run(_export(sink, nats_url, chunk))
+                count = asyncio.run(_export(sink, nats_url, chunk, creds))
             partial.replace(out)
     except WireError as exc:
         if partial is not None:
@@ -145,12 +145,13 @@ def export(
 def import_(
     source: Annotated[Path, typer.Argument(help="A file written by `huxley storage export`")],
     nats_url: Annotated[str | None, typer.Option(help="NATS server URL")] = None,
+    creds: Creds = None,
 ) -> None:
     """Send exported rows to the running storage service (safe to repeat)."""
     with source.open(encoding="utf-8", newline="\n") as lines_in:
         lines = [line.rstrip("\n") for line in lines_in]
     try:
-        count = asyncio.run(_import(lines, str(source), nats_url))
+        count = asyncio.run(_import(lines, str(source), nats_url, creds))
     except WireError as exc:
         say(f"import failed: {exc.code}: {exc.message}")
         raise typer.Exit(1) from None

@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"  # payload, key or value over its limit
     BAD_ENCODING = "bad_encoding"  # invalid UTF-8, or a lone surrogate escape (`"\\ud800"`)
     NOT_FOUND = "not_found"
+    QUOTA_EXCEEDED = "quota_exceeded"  # a skill's storage namespace is full (keys or bytes)
     NOT_HOLDER = "not_holder"  # releasing an activity you do not hold
     CLAIM_BUSY = "claim_busy"  # COMMS already holds a claim
     UNKNOWN_TOOL = "unknown_tool"

@@ -29,6 +29,8 @@ class Role(StrEnum):
     OBSERVER = "observer"
     ADMIN = "admin"
     SATELLITE = "satellite"  # a room device's leaf-node connection (its audio-io)
+    # Tests only: stands in for the peers a test fakes (never minted by `huxley init`).
+    HARNESS = "harness"
 
 
 class Stage(StrEnum):
@@ -187,6 +189,10 @@ def grant_for(identity: Identity) -> Grant:
         b.p(s.skill_host_rpc_all(), "discards effects")
         b.p(s.skills_announce(), "asks hosts to announce")
         b.p(sessions, "records the conversation")
+        b.p(
+            s.storage_kv(persona, str(Role.BRIDGE)) if persona else s.storage_kv_of_skill(str(Role.BRIDGE)),
+            "its own settings (the day's model cost)",
+        )
         b.p(s.audio_rpc(), "clears and sets volume")
         b.p(s.focus_rpc(), "focus requests", Stage.LEGACY)
         b.p(s.focus_rpc_of(BRIDGE_HOLDER), "focus requests as holder bridge", Stage.PHASE2)
@@ -220,6 +226,15 @@ def grant_for(identity: Identity) -> Grant:
         b.p(s.health_all(), "asks for health")
         b.p(SRV_ANY, "nats micro discovery")
         return Grant(identity, tuple(b.pub), tuple(b.sub))
+    if role is Role.HARNESS:
+        # The test suite's own connection: it plays whichever peer a test
+        # fakes, at its site only. `huxley init` never mints it.
+        b.s(inbox_prefix(identity.name) + ".>", "its own replies")
+        b.s(s.everything, "watches and serves anything at its site (tests)")
+        b.p(s.everything, "publishes anything at its site (tests)")
+        b.s(SRV_ANY, "nats micro discovery")
+        b.p(SRV_ANY, "nats micro discovery")
+        return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True)
     raise ValueError(f"unknown role {role!r}")
 
 
@@ -285,7 +300,9 @@ def service_identity(role: Role, site: str, persona: str | None = None) -> Ident
 
 
 def skill_identity(site: str, persona: str, skills: tuple[str, ...], name: str | None = None) -> Identity:
-    """A skill container: named `skill-<skill>` unless it runs several skills."""
+    """A skill container: named `skill-<skill>` unless it runs several skills
+    (then `name`, e.g. its HUXLEY_INSTANCE, else `skill-host`); the identity
+    covers every skill it runs."""
     if name is None:
         name = f"skill-{skills[0]}" if len(skills) == 1 else "skill-host"
     return Identity(role=Role.SKILL, site=site, name=name, persona=persona, skills=tuple(skills))
@@ -294,6 +311,11 @@ def skill_identity(site: str, persona: str, skills: tuple[str, ...], name: str |
 def satellite_identity(site: str, name: str = "satellite") -> Identity:
     """The leaf-node credential of a room device (`huxley satellite`)."""
     return Identity(role=Role.SATELLITE, site=site, name=name)
+
+
+def harness_identity(site: str, name: str = "harness") -> Identity:
+    """The test suite's identity at a site (tests only)."""
+    return Identity(role=Role.HARNESS, site=site, name=name)
 
 
 def example_identities(site: str = "home") -> list[Identity]:

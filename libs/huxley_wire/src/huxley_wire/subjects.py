@@ -59,6 +59,10 @@ class Subjects:
     def storage_kv_all(self) -> str:
         return f"{self.prefix}.storage.kv.*.*"
 
+    def storage_kv_of_skill(self, skill: str) -> str:
+        """One namespace name under every persona (a service's own settings)."""
+        return f"{self.prefix}.storage.kv.*.{token(skill, 'skill')}"
+
     def storage_schema(self, persona: str, skill: str) -> str:
         return f"{self.prefix}.storage.schema.{token(persona, 'persona')}.{token(skill, 'skill')}"
 

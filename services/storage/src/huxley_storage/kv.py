@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from huxley_storage import quota
 from huxley_storage.group_commit import DeleteOp, GroupCommit, SetOp
 from huxley_storage.repo import settings
 from huxley_storage.settings_cache import Namespace, SettingsCache
@@ -18,9 +19,12 @@ from huxley_storage.store import Store
 
 
 class Kv:
-    def __init__(self, store: Store, cache: SettingsCache | None = None) -> None:
+    def __init__(
+        self, store: Store, limits: quota.Limits | None = None, cache: SettingsCache | None = None
+    ) -> None:
         self.store = store
         self.cache = cache if cache is not None else SettingsCache()
+        self.ledger = quota.Ledger(limits) if limits is not None else None
         self._commits: dict[str, GroupCommit] = {}
         self._loading: dict[Namespace, asyncio.Task[dict[str, str] | None]] = {}
 
@@ -46,13 +50,35 @@ class Kv:
             return await settings.get(conn, persona, skill, key)
 
     async def set(self, persona: str, skill: str, key: str, value: str, now: float) -> None:
+        """Refused with `quota_exceeded` past the namespace's quota (if any)."""
+        old = await self._within_quota(persona, skill, key, value)
         await self.commits(persona).set(SetOp(persona, skill, key, value, now))
+        if self.ledger is not None:
+            self.ledger.committed((persona, skill), key, old, value)
 
     async def delete(self, persona: str, skill: str, key: str) -> bool:
-        return await self.commits(persona).delete(DeleteOp(persona, skill, key))
+        old = await self.get(persona, skill, key) if self.ledger is not None else None
+        deleted = await self.commits(persona).delete(DeleteOp(persona, skill, key))
+        if deleted and self.ledger is not None:
+            self.ledger.committed((persona, skill), key, old, None)
+        return deleted
 
     def forget_all(self) -> None:
         self.cache.forget_all()
+        if self.ledger is not None:
+            self.ledger.forget_all()
+
+    async def _within_quota(self, persona: str, skill: str, key: str, value: str) -> str | None:
+        """The value `key` holds now, after checking the write fits the quota."""
+        if self.ledger is None:
+            return None
+        namespace = (persona, skill)
+        if self.ledger.known(namespace) is None:
+            async with self.store.transaction(persona) as conn:
+                self.ledger.learn(namespace, await quota.usage(conn, persona, skill))
+        old = await self.get(persona, skill, key)
+        self.ledger.check(namespace, key, old, value)
+        return old
 
     async def _load(self, namespace: Namespace) -> dict[str, str] | None:
         """The namespace's rows (shared by the gets that miss at once), or

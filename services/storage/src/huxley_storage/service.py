@@ -16,11 +16,12 @@ from datetime import date
 from typing import Any
 
 from huxley_runtime.service import Endpoint, Handler, Service
-from huxley_storage import transfer
+from huxley_storage import quota, transfer
 from huxley_storage.backup import Backups
 from huxley_storage.databases import Backend, PostgresBackend, SqliteBackend
 from huxley_storage.kv import Kv
 from huxley_storage.paging import fill_page, json_size
+from huxley_storage.personas import ServedPersonas, configured
 from huxley_storage.repo import schema_versions, sessions, settings
 from huxley_storage.repo import transfer as rows
 from huxley_storage.rules import check_key, check_prefix, check_text
@@ -55,7 +56,11 @@ class StorageService(Service):
                 self.settings.data_dir / STORAGE_DIR, self.settings.storage_sqlite_synchronous
             )
         self.store = Store(backend)
-        self.kv = Kv(self.store)
+        self.served = ServedPersonas(
+            configured(self.settings.storage_personas, self.settings.personas_dir, self.settings.persona)
+        )
+        self.quota = quota.Limits(self.settings.storage_quota_keys, self.settings.storage_quota_bytes)
+        self.kv = Kv(self.store, self.quota)
         self.backups = (
             Backups(backend, self.settings.storage_backup_keep)
             if isinstance(backend, SqliteBackend)
@@ -99,9 +104,11 @@ class StorageService(Service):
     # -- settings ----------------------------------------------------------------
     def _namespace(self, subject: str) -> tuple[str, str]:
         try:
-            return m.kv_namespace(self.subjects, subject)
+            persona, skill = m.kv_namespace(self.subjects, subject)
         except InvalidToken as exc:
             raise WireError(ErrorCode.INVALID, str(exc)) from None
+        self.served.require(persona)
+        return persona, skill
 
     async def kv_get(self, req: m.KvGet, subject: str) -> m.KvValue:
         persona, skill = self._namespace(subject)
@@ -144,9 +151,11 @@ class StorageService(Service):
     # -- sessions ----------------------------------------------------------------
     def _persona(self, subject: str) -> str:
         try:
-            return m.sessions_persona(self.subjects, subject)
+            persona = m.sessions_persona(self.subjects, subject)
         except InvalidToken as exc:
             raise WireError(ErrorCode.INVALID, str(exc)) from None
+        self.served.require(persona)
+        return persona
 
     async def session_start(self, req: m.SessionStart, subject: str) -> m.SessionStarted:
         persona = self._persona(subject)

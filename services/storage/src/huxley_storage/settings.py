@@ -26,6 +26,12 @@ class StorageSettings(HuxleySettings):
     storage_connect_timeout_s: float = Field(default=1.0, gt=0)
     storage_command_timeout_s: float = Field(default=5.0, gt=0)
     storage_probe_interval_s: float = Field(default=1.0, gt=0)
+    # The personas served (comma-separated); empty: every persona file in
+    # HUXLEY_PERSONAS_DIR. Any other persona token answers `not_found`.
+    storage_personas: str = ""
+    # Per-skill settings quota (keys, and bytes of keys plus values).
+    storage_quota_keys: int = Field(default=10_000, ge=1)
+    storage_quota_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
 
     @field_validator("storage_url")
     @classmethod

@@ -1,0 +1,34 @@
+"""Which personas storage serves (issue 12 item 3): a request naming any other
+persona token answers `not_found` and opens no database, so made-up tokens
+cannot make storage create files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from huxley_wire.errors import ErrorCode, WireError
+from huxley_wire.subjects import token
+
+PERSONA_SUFFIXES = (".yaml", ".yml")
+
+
+def configured(listed: str, personas_dir: Path, persona: str = "") -> frozenset[str]:
+    """The personas of `HUXLEY_STORAGE_PERSONAS` (comma-separated), or, unset,
+    every persona file in the personas directory and the home's own
+    `HUXLEY_PERSONA` (a persona file's name is its file name)."""
+    names = [name.strip() for name in listed.split(",") if name.strip()]
+    if not names:
+        if personas_dir.is_dir():
+            names = [p.stem for p in personas_dir.iterdir() if p.suffix in PERSONA_SUFFIXES and p.is_file()]
+        if persona:
+            names.append(Path(persona).stem if Path(persona).suffix in PERSONA_SUFFIXES else persona)
+    return frozenset(token(name, "persona") for name in names)
+
+
+class ServedPersonas:
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def require(self, persona: str) -> None:
+        if persona not in self.names:
+            raise WireError(ErrorCode.NOT_FOUND, f"storage does not serve persona {persona!r}")

@@ -1,0 +1,146 @@
+"""Authentication in the tests: the session's nats-server trusts only the
+credentials an `AuthStore` mints (operator mode), and every part a test runs
+connects as its own identity, so a permission missing from
+`huxley_wire.permissions` fails the test that needs it.
+
+`running()` and `ServiceProcess` hand a service its own identity when the
+settings or environment carry none; `SiteAuth` mints one on demand (the
+harness stands in for the peers a test fakes)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+
+from huxley_cli.auth import AuthStore
+from huxley_cli.identities import connection_env, persona_skills, skill_host_identity
+from huxley_wire.permissions import (
+    SERVICE_ROLES,
+    Identity,
+    Role,
+    harness_identity,
+    inbox_prefix,
+    service_identity,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+PERSONAS = REPO / "personas"
+
+# Set by the session fixture in tests/conftest.py.
+STORE: AuthStore | None = None
+
+# `python -m <module>` of each service, and the role it runs as.
+MODULE_ROLES = {
+    "huxley_storage": Role.STORAGE,
+    "huxley_focus": Role.FOCUS,
+    "huxley_bridge": Role.BRIDGE,
+    "huxley_audio_io": Role.AUDIO_IO,
+    "huxley_skill_host": Role.SKILL,
+    "e2e.rig_audio": Role.AUDIO_IO,  # audio-io with a test hook (its own harness connection)
+}
+
+
+def store() -> AuthStore:
+    assert STORE is not None, "the session nats-server fixture sets up the AuthStore"
+    return STORE
+
+
+class SiteAuth:
+    """Identities at one site, minted on demand."""
+
+    def __init__(self, site: str, auth_store: AuthStore | None = None) -> None:
+        self.site = site
+        self.store = auth_store or store()
+
+    def identity(
+        self,
+        role: Role | str,
+        *,
+        skills: tuple[str, ...] | list[str] = (),
+        persona: str = "basic",
+        personas_dir: Path = PERSONAS,
+        name: str = "",
+    ) -> Identity:
+        role = Role(role)
+        if role is Role.SKILL:
+            found = tuple(skills)
+            persona_name = persona
+            if not found or Path(persona).suffix in (".yaml", ".yml"):
+                persona_name, listed = persona_skills(persona, personas_dir)
+                found = found or listed
+            return skill_host_identity(self.site, persona_name, found, name)
+        if role is Role.HARNESS:
+            return harness_identity(self.site, name or "harness")
+        if role in (Role.OBSERVER, Role.ADMIN):
+            return Identity(role, self.site, name or str(role))
+        return service_identity(role, self.site)
+
+    def creds(self, role: Role | str, **options: Any) -> Path:
+        return self.store.ensure(self.identity(role, **options), int(time.time()))
+
+    def env(self, role: Role | str, **options: Any) -> dict[str, str]:
+        """HUXLEY_NATS_CREDS and HUXLEY_NATS_INBOX_PREFIX of a role."""
+        return connection_env(self.store, self.identity(role, **options), int(time.time()))
+
+    def fields(self, role: Role | str, **options: Any) -> dict[str, Any]:
+        """The settings fields (`nats_creds`, `nats_inbox_prefix`) of a role."""
+        identity = self.identity(role, **options)
+        path = self.store.ensure(identity, int(time.time()))
+        return {"nats_creds": path, "nats_inbox_prefix": inbox_prefix(identity.name)}
+
+    async def connect(self, url: str, role: Role | str = Role.HARNESS, **options: Any) -> Client:
+        """A raw client as `role` (the harness by default)."""
+        identity = self.identity(role, **options)
+        path = self.store.ensure(identity, int(time.time()))
+        return await nats.connect(
+            url,
+            name=f"test-{identity.name}",
+            user_credentials=str(path),
+            inbox_prefix=inbox_prefix(identity.name),
+        )
+
+
+def role_of_service(name: str) -> Role:
+    """The identity a service of this name runs as; test-only services
+    (tests/runtime's) are fakes and run as the harness."""
+    for role in SERVICE_ROLES:
+        if str(role) == name:
+            return role
+    return Role.HARNESS
+
+
+def with_identity(settings: Any, service_name: str) -> Any:
+    """`settings` carrying the service's own creds, unless it has some."""
+    if getattr(settings, "nats_creds", None):
+        return settings
+    role = role_of_service(service_name)
+    options: dict[str, Any] = {}
+    if role is Role.SKILL:
+        options = {
+            "skills": tuple(settings.skill_list()),
+            "persona": str(settings.persona),
+            "personas_dir": settings.personas_dir,
+            "name": settings.instance,
+        }
+    return settings.model_copy(update=SiteAuth(settings.site).fields(role, **options))
+
+
+def env_with_identity(module: str, env: dict[str, str]) -> dict[str, str]:
+    """A service process's environment with its own creds, unless it has some."""
+    role = MODULE_ROLES.get(module)
+    if role is None or env.get("HUXLEY_NATS_CREDS") or "HUXLEY_SITE" not in env:
+        return env
+    options: dict[str, Any] = {}
+    if role is Role.SKILL:
+        skills = [s.strip() for s in env.get("HUXLEY_SKILLS", "").split(",") if s.strip()]
+        options = {
+            "skills": tuple(dict.fromkeys(skills)),
+            "persona": env.get("HUXLEY_PERSONA", "basic"),
+            "personas_dir": Path(env.get("HUXLEY_PERSONAS_DIR", str(PERSONAS))),
+            "name": env.get("HUXLEY_INSTANCE", ""),
+        }
+    return {**env, **SiteAuth(env["HUXLEY_SITE"]).env(role, **options)}
