@@ -29,6 +29,7 @@ from nats.aio.msg import Msg
 from bench.chaos.claim_skill import install
 from huxley_cli.natsserver import NatsServer, free_port
 from huxley_cli.supervisor import ChildSpec, Supervisor
+from huxley_cli.up_auth import UpAuth
 from huxley_cli.watchdog import WatchdogConfig
 from huxley_realtime_sim import SimServer
 from huxley_realtime_sim.rules import load_rules
@@ -37,6 +38,7 @@ from huxley_runtime.rpc import request
 from huxley_runtime.settings import HuxleySettings
 from huxley_wire.errors import WireError
 from huxley_wire.messages.common import Health, HealthRequest
+from huxley_wire.permissions import harness_identity, inbox_prefix
 from huxley_wire.subjects import Subjects
 
 HERE = Path(__file__).resolve().parent
@@ -170,6 +172,10 @@ class ChaosStack:
 
     async def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        # Authentication on, as `huxley up` runs it: the keys, the server config
+        # and one identity per service; the driver is a test harness identity.
+        auth = UpAuth.prepare(self.data_dir, self.site)
+        self.nats_server.config_file = auth.config
         await asyncio.to_thread(self.nats_server.start)
         await self.sim.start()
         make_book(self.data_dir)
@@ -192,10 +198,19 @@ class ChaosStack:
             "HUXLEY_REALTIME_URL": self.sim.url,
         }
         specs = [
-            ChildSpec(name, [sys.executable, "-m", module], env, health=name)
+            ChildSpec(
+                name,
+                [sys.executable, "-m", module],
+                {**env, **auth.child_env(name, str(persona), REPO / "personas")},
+                health=name,
+            )
             for name, module in SERVICES.items()
         ]
-        bus = HuxleySettings(nats_url=self.nats_server.url, site=self.site, _env_file=None)  # type: ignore[call-arg]
+        bus = auth.observer(
+            HuxleySettings(nats_url=self.nats_server.url, site=self.site, _env_file=None)  # type: ignore[call-arg]
+        )
+        driver = harness_identity(self.site, "chaos-driver")
+        driver_creds = auth.store.ensure(driver, int(time.time()))
         self._out = (self.root / "up.log").open("w")
         self.supervisor = Supervisor(specs, self._out, bus=bus, watchdog=self.watchdog, nats=self.nats_server)
         self.supervisor.start()
@@ -204,6 +219,8 @@ class ChaosStack:
                 self._nc = await nats.connect(
                     self.nats_server.url,
                     name="chaos-driver",
+                    user_credentials=str(driver_creds),
+                    inbox_prefix=inbox_prefix(driver.name),
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.2,
                     connect_timeout=2,

@@ -13,6 +13,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 import nats
@@ -20,9 +21,11 @@ import pytest
 import websockets
 from nats.aio.msg import Msg
 
+from huxley_cli.auth import AuthStore
 from huxley_cli.natsserver import free_port
 from huxley_realtime_sim import marker_pcm
 from huxley_runtime.storage_client import SettingsClient
+from huxley_wire.permissions import harness_identity, inbox_prefix
 from huxley_wire.subjects import Subjects
 from support.services import REPO
 from support.waiting import until
@@ -72,7 +75,13 @@ async def test_the_offline_household(tmp_path, site):
         assert status.returncode == 0, status.stdout + up_log.read_text()
         assert "OFFLINE MODE" in up_log.read_text()
 
-        nc = await nats.connect(f"nats://127.0.0.1:{port}")
+        # The bus admits only credentials; the test listens and reads storage as
+        # the harness of this site, minted from `huxley up`'s own keys.
+        harness = harness_identity(site)
+        creds = AuthStore.of(data).ensure(harness, int(time.time()))
+        nc = await nats.connect(
+            f"nats://127.0.0.1:{port}", user_credentials=str(creds), inbox_prefix=inbox_prefix(harness.name)
+        )
         said: list[str] = []
         set_timer_calls: list[dict[str, Any]] = []
 
