@@ -63,6 +63,7 @@ class FocusService(Service):
             duck_gain=s.focus_duck_gain,
             ramp_ms=s.focus_ramp_ms,
             lease_s=s.focus_lease_s,
+            presence_s=s.focus_presence_s,
             interrupt_hold_s=s.focus_interrupt_hold_s,
         )
         self._actor = asyncio.Lock()
@@ -253,7 +254,7 @@ class FocusService(Service):
 
     def _holder_alive(self, holder: str) -> bool:
         # The ticker removes a holder whose lease ran out; until then it counts.
-        return holder in self.core.holders
+        return holder in self.core.leases.heard
 
     def _start_runner(self, cmd: RunInject) -> None:
         running = self._runners.get(cmd.inject_id)
