@@ -86,6 +86,10 @@ class FocusService(Service):
             else:
                 self.log.warning("focus_store_unavailable", error=self._store.error)
                 self.spawn(self._reopen_store(), name="focus-store")
+        # Say where the sequence stands: an observer ahead of it knows focus
+        # started over and resyncs (FocusFollower), with no periodic polling.
+        async with self._actor:
+            await self.nc.publish(self.subjects.focus_event("queue"), encode(self.core.queue_event()))
         self.spawn(self._ticker(), name="focus-ticker")
 
     async def on_stop(self) -> None:
