@@ -1,4 +1,4 @@
-"""Leases on the pure core (FOCUS-13): 3 s for a holder that holds what it has
+"""Leases on the pure core (FOCUS-14): 3 s for a holder that holds what it has
 heard of, a 30 s presence for one that holds nothing, and the fast lease
 starting when focus first tells a holder of an activity it did not ask for."""
 

@@ -1,4 +1,4 @@
-"""The quiet idle bus on a real focus (FOCUS-13): a holder renews on the fast
+"""The quiet idle bus on a real focus (FOCUS-14): a holder renews on the fast
 clock only while it holds something, and a follower asks for a snapshot only
 when something says it is behind."""
 

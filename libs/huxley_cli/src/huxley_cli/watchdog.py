@@ -5,7 +5,7 @@ deadlock): only an answer on its health subject says it works. The supervisor
 asks each child's own instance every `interval_s` (10 s) while it answers,
 and every `retry_s` (2 s) after an ask went unanswered, so the idle bus stays
 quiet and a stuck child is still found within about `interval_s` plus
-`failures - 1` retries (FOCUS-13); after `failures` unanswered asks in a row,
+`failures - 1` retries (FOCUS-14); after `failures` unanswered asks in a row,
 outside a grace period after each start (and after the bus comes back), it
 kills the child so the usual restart takes over.
 

@@ -1,6 +1,6 @@
 """Holders' leases: when each was last heard, and when it is given up (pure).
 
-A holder's deadline depends on what it holds (FOCUS-13):
+A holder's deadline depends on what it holds (FOCUS-14):
 
 - holding an activity it has heard of: `lease_s` (3 s) after it was last
   heard — the guarantee that a dead holder's activities go within ~3 s;

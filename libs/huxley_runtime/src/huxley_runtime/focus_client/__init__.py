@@ -10,7 +10,7 @@ A **holder** (the bridge, a skill-host, audio-io) owns activities. Its
   time limit), so the terminal NONE always comes after the hook;
 - keeps the lease: `renew` every 1 s while it holds something (focus drops
   such a holder silent for 3 s), every 10 s while it holds nothing (its
-  presence lasts 30 s; FOCUS-13), and reconciles with the reply
+  presence lasts 30 s; FOCUS-14), and reconciles with the reply
   (`held.py`) — an activity focus no longer
   lists gets a synthesized NONE (`lease_expired`, `seq` 0) so the holder
   stops it; one focus lists that the client does not know (a previous

@@ -2,7 +2,7 @@
 
 It follows focus.event.activity and keeps the latest `ActivityStatus` per
 activity id. A snapshot keeps it honest, asked only when something says it
-may be behind (the idle bus stays quiet, FOCUS-13): at start, on a gap in the
+may be behind (the idle bus stays quiet, FOCUS-14): at start, on a gap in the
 event sequence, when its connection came back (events may have been missed;
 a local check of the client's reconnect count), when focus.event.queue
 carries a sequence number below its own (focus started over: a focus

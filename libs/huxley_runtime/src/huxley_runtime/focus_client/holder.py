@@ -37,7 +37,7 @@ from huxley_wire.subjects import Subjects
 
 log = get_logger(component="focus-client")
 
-# FOCUS-13: focus gives up a holder 3 s after its last word while it holds an
+# FOCUS-14: focus gives up a holder 3 s after its last word while it holds an
 # activity, 30 s after while it holds nothing; renew three times within each.
 RENEW_INTERVAL_S = 1.0
 IDLE_RENEW_INTERVAL_S = 10.0
