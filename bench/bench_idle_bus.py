@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import nats
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from bench.harness import BenchEnv, Measurement
@@ -84,7 +85,7 @@ class Tally:
             self.counts[name] += 1
 
 
-async def _healthy(nc: nats.NATS, subjects: Subjects, service: str) -> bool:
+async def _healthy(nc: Client, subjects: Subjects, service: str) -> bool:
     try:
         reply = await nc.request(subjects.health(service), encode(HealthRequest()), timeout=0.5)
         return decode(reply.data, Health).status == "ok"
@@ -97,7 +98,7 @@ async def _quiet(_: Exception) -> None:
 
 
 @contextlib.asynccontextmanager
-async def stack(data: Path, site: str) -> AsyncIterator[nats.NATS]:
+async def stack(data: Path, site: str) -> AsyncIterator[Client]:
     """`huxley up` with every service healthy; yields a connection to its bus."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUXLEY_") and k != "OPENAI_API_KEY"}
@@ -113,7 +114,7 @@ async def stack(data: Path, site: str) -> AsyncIterator[nats.NATS]:
         stderr=log,
         start_new_session=True,
     )
-    nc: nats.NATS | None = None
+    nc: Client | None = None
     try:
         while nc is None:
             if time.monotonic() - started > LIMIT_S or proc.poll() is not None:
