@@ -75,7 +75,22 @@ def test_watchdog_settings_from_the_environment():
     )
     assert (config.interval_s, config.failures, config.grace_s) == (0.5, 5, 1.0)
     assert WatchdogConfig.from_env({}) == WatchdogConfig()
-    assert WatchdogConfig().failures == 3 and WatchdogConfig().interval_s == 2.0
+    assert WatchdogConfig().failures == 3 and WatchdogConfig().interval_s == 10.0
+    assert WatchdogConfig().retry_s == 2.0 and WatchdogConfig(interval_s=0.5).pace_s == 0.5
+
+
+def test_liveness_asks_slowly_while_answered_and_quickly_after_a_miss():
+    live = Liveness(WatchdogConfig(interval_s=10, retry_s=2))
+    assert live.due(100)  # never asked
+    live.asked(100)
+    live.record(True)
+    assert not live.due(108) and live.due(110)
+    live.asked(110)
+    live.record(False)  # unanswered: the next ask comes on the retry pace
+    assert not live.due(111) and live.due(112)
+    live.asked(112)
+    live.record(True)
+    assert not live.due(114) and live.due(122)
 
 
 # -- a real child -------------------------------------------------------------------

@@ -152,15 +152,16 @@ class Child:
         loop = asyncio.get_running_loop()
         if self.spec.health is None or process is None or process.returncode is not None:
             return
-        if not self.liveness.counting(loop.time()):
+        if not self.liveness.counting(loop.time()) or not self.liveness.due(loop.time()):
             return
+        self.liveness.asked(loop.time())
         config = self.liveness.config
         answered = await probe_health(nc, subjects.health(self.spec.health), instance, config.timeout_s)
         if answered is None or process is not self.process:
             return  # the bus failed us, or the child restarted meanwhile
         if self.liveness.record(answered):
             self.emit(
-                f"no health answer {config.failures} times in a row ({config.interval_s:g} s apart): "
+                f"no health answer {config.failures} times in a row ({config.retry_s:g} s apart): "
                 "stuck; killing it (SIGKILL) to restart it"
             )
             self.signal(signal.SIGKILL)
@@ -249,7 +250,7 @@ class Supervisor:
                             child.liveness.grace(loop.time())
                         bus_was_down = False
                     await asyncio.gather(*(c.check(nc, subjects) for c in self.children))
-                await self._pause(self.watchdog.interval_s)
+                await self._pause(self.watchdog.pace_s)
         finally:
             with contextlib.suppress(Exception):
                 await nc.close()

@@ -107,6 +107,9 @@ class Arbiter:
         self.duck_gain = duck_gain
         self.ramp_ms = ramp_ms
         self.seq = 0  # one per notice: observers detect gaps with it
+        # Holders just told of an activity they did not ask for: their fast
+        # lease starts now (the core takes this list after each change).
+        self.first_told: list[str] = []
 
     # -- reading -------------------------------------------------------------------
     def foreground(self) -> Activity | None:
@@ -241,6 +244,8 @@ class Arbiter:
         replaces: str | None = None,
     ) -> Notice:
         self.seq += 1
+        if not activity.announced and state is not FocusState.NONE:
+            self.first_told.append(activity.holder)
         activity.announced = True
         behavior, gain = self.behavior(activity, state)
         return Notice(

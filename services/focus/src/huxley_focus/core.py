@@ -1,9 +1,8 @@
 """The focus core: the arbiter plus the inject scheduler, leases and patience.
 
 Pure and synchronous: every operation takes `now` (wall-clock seconds) and
-returns its reply together with the effects the adapter must perform, in
-order. The adapter runs one operation at a time (the serialized actor), so
-nothing here needs a lock.
+returns its reply with the effects the adapter performs, in order, one
+operation at a time (the serialized actor: no locks here). Leases: leases.py.
 
 Scheduler rules (docs/protocol.md, "The inject scheduler"):
 
@@ -19,9 +18,7 @@ Scheduler rules (docs/protocol.md, "The inject scheduler"):
 - After every other change (release, lease expiry, patience expiry, stop,
   a TTL, the bridge coming back or ready again) the first eligible queued
   inject fires.
-- A bridge that answers run_inject `unavailable` did not take the turn: its
-  DIALOG is released and the inject goes back to the head of the queue (same
-  id, its TTL running) until the bridge says it is ready again.
+- A bridge that answers run_inject `unavailable` did not take the turn (runs.py).
 """
 
 from __future__ import annotations
@@ -35,6 +32,7 @@ from huxley_focus.arbiter import Activity, Arbiter, Transition
 from huxley_focus.barrier import after_turn
 from huxley_focus.effects import DropEffect, Effect, PatienceHook, QueueChanged, RunInject, inject_status
 from huxley_focus.injects import FiringInject, InjectEntry, InjectQueue
+from huxley_focus.leases import Leases
 from huxley_focus.state import SavedFocus
 from huxley_wire.codec import Ok
 from huxley_wire.errors import ErrorCode, WireError
@@ -70,6 +68,7 @@ class FocusCore:
         duck_gain: float = 0.3,
         ramp_ms: int = 100,
         lease_s: float = 3.0,
+        presence_s: float = 30.0,
         interrupt_hold_s: float = 2.0,
         bridge_holder: str = BRIDGE_HOLDER,
         new_id: IdFactory = random_id,
@@ -77,7 +76,7 @@ class FocusCore:
         self.arbiter = Arbiter(priorities, duck_gain=duck_gain, ramp_ms=ramp_ms)
         self.queue = InjectQueue()
         self.current: FiringInject | None = None
-        self.holders: dict[str, float] = {}  # holder -> lease deadline
+        self.leases = Leases(lease_s, presence_s)  # leases.py: 3 s while holding, 30 s present
         self.bridge_ready = True  # the bridge's last stated readiness (Renew.ready)
         self.hold_until: float | None = None
         self.turn_ends: OrderedDict[str, m.TurnEnded] = OrderedDict()
@@ -104,8 +103,17 @@ class FocusCore:
             for a in self.arbiter.stacks[Channel.CONTENT]
         )
 
+    @property
+    def holders(self) -> dict[str, float]:
+        """Every known holder and its lease deadline."""
+        return self.leases.deadlines(self.busy())
+
+    def busy(self) -> set[str]:
+        """Holders holding an activity they have heard of (the 3 s lease)."""
+        return {a.holder for a in self.arbiter.activities() if a.announced}
+
     def bridge_alive(self, now: float) -> bool:
-        return self.holders.get(self.bridge_holder, 0.0) > now
+        return self.leases.alive(self.bridge_holder, now, self.busy())
 
     def executor(self, now: float) -> bool:
         """The bridge can run an injected turn: it renews and is ready."""
@@ -313,15 +321,13 @@ class FocusCore:
     def tick(self, now: float) -> list[Effect]:
         """Leases, patience deadlines, TTLs and the interrupt hold; then the queue."""
         out: list[Effect] = []
-        for holder, deadline in list(self.holders.items()):
-            if deadline <= now:
-                del self.holders[holder]
-                mine = [a for a in self.arbiter.activities() if a.holder == holder]
-                if mine:
-                    tx = self.arbiter.begin(now)
-                    for activity in mine:
-                        self.arbiter.end(tx, activity, EndReason.LEASE_EXPIRED)
-                    self.commit(tx, out)
+        for holder in self.leases.expire(now, self.busy()):
+            mine = [a for a in self.arbiter.activities() if a.holder == holder]
+            if mine:
+                tx = self.arbiter.begin(now)
+                for activity in mine:
+                    self.arbiter.end(tx, activity, EndReason.LEASE_EXPIRED)
+                self.commit(tx, out)
         expiring = sorted(
             (
                 a
@@ -411,9 +417,9 @@ class FocusCore:
         )
 
     def _touch(self, holder: str, now: float, *, only_if_new: bool = False) -> None:
-        if only_if_new and self.holders.get(holder, 0.0) > now:
-            return
-        self.holders[holder] = now + self.lease_s
+        if only_if_new and holder in self.leases.heard:
+            return  # its lease starts when it hears of what it got (`first_told`)
+        self.leases.touch(holder, now)
 
     def _held_by(self, holder: str, activity_id: str) -> Activity:
         activity = self.arbiter.get(activity_id)
@@ -450,6 +456,9 @@ class FocusCore:
         if drain:
             self._drain_into(tx, out)
         finished = self.arbiter.commit(tx, out)
+        told, self.arbiter.first_told = self.arbiter.first_told, []
+        for holder in told:
+            self._touch(holder, tx.now)
         self._settle_current(finished, out)
         out.extend(tx.after)
 

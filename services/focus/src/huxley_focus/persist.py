@@ -51,11 +51,13 @@ def load(core: FocusCore, saved: SavedFocus, now: float) -> list[Effect]:
     core.turn_ends = OrderedDict(saved.turn_ends)
     core.bridge_ready = saved.bridge_ready
     holders = set(saved.holders) | {a.holder for a in arbiter.activities()}
-    core.holders = {h: now + core.lease_s for h in sorted(holders)}
+    for holder in sorted(holders):
+        core.leases.touch(holder, now)
     out: list[Effect] = []
     for activity in arbiter.activities():
         if activity.state is not None:
             out.append(arbiter.notice_current(activity, now))
+    arbiter.first_told.clear()  # every holder's lease starts now anyway
     if saved.current is not None and saved.current.activity_id in arbiter.by_id:
         core.current = FiringInject(
             entry=_load_entry(saved.current.entry),

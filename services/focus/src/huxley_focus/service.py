@@ -63,6 +63,7 @@ class FocusService(Service):
             duck_gain=s.focus_duck_gain,
             ramp_ms=s.focus_ramp_ms,
             lease_s=s.focus_lease_s,
+            presence_s=s.focus_presence_s,
             interrupt_hold_s=s.focus_interrupt_hold_s,
         )
         self._actor = asyncio.Lock()
@@ -85,6 +86,10 @@ class FocusService(Service):
             else:
                 self.log.warning("focus_store_unavailable", error=self._store.error)
                 self.spawn(self._reopen_store(), name="focus-store")
+        # Say where the sequence stands: an observer ahead of it knows focus
+        # started over and resyncs (FocusFollower), with no periodic polling.
+        async with self._actor:
+            await self.nc.publish(self.subjects.focus_event("queue"), encode(self.core.queue_event()))
         self.spawn(self._ticker(), name="focus-ticker")
 
     async def on_stop(self) -> None:
@@ -253,7 +258,7 @@ class FocusService(Service):
 
     def _holder_alive(self, holder: str) -> bool:
         # The ticker removes a holder whose lease ran out; until then it counts.
-        return holder in self.core.holders
+        return holder in self.core.leases.heard
 
     def _start_runner(self, cmd: RunInject) -> None:
         running = self._runners.get(cmd.inject_id)

@@ -16,7 +16,10 @@ class FocusSettings(HuxleySettings):
     focus_priorities: dict[Channel, int] = Field(default_factory=lambda: dict(DEFAULT_CHANNEL_PRIORITY))
     focus_duck_gain: float = Field(default=0.3, ge=0.0, le=1.0)
     focus_ramp_ms: int = Field(default=100, ge=0, le=5_000)
+    # A holder holding an activity is given up after focus_lease_s of silence;
+    # one holding nothing (renewing slowly, FOCUS-14) after focus_presence_s.
     focus_lease_s: float = Field(default=3.0, gt=0)
+    focus_presence_s: float = Field(default=30.0, gt=0)
     # How long focus waits for a holder's ack before logging and moving on.
     focus_notify_timeout_s: float = Field(default=1.0, gt=0)
     # How long a holder's on_patience_expired may run before the NONE goes out.

@@ -17,7 +17,8 @@ class SkillHostSettings(HuxleySettings):
     tool_timeout_s: float = Field(default=TOOL_TIMEOUT_S, gt=0)
     setup_timeout_s: float = Field(default=60.0, gt=0)
     teardown_timeout_s: float = Field(default=5.0, gt=0)
-    announce_every_s: float = Field(default=10.0, gt=0)
+    # The bridge forgets a host silent for 35 s: three periods fit in it.
+    announce_every_s: float = Field(default=15.0, gt=0)
     # How long a skill's storage call retries while storage is unreachable
     # before the skill sees `unavailable` (a setup that hits it is retried).
     storage_retry_s: float = Field(default=30.0, gt=0)

@@ -8,8 +8,10 @@ A **holder** (the bridge, a skill-host, audio-io) owns activities. Its
   (one queue, `notices.py`); `patience_expired` goes through the same queue
   and is acked when the handler's `on_patience_expired` returned (or after a
   time limit), so the terminal NONE always comes after the hook;
-- keeps the lease: `renew` every 0.5 s (focus drops a holder silent for 3 s)
-  and reconciles with the reply (`held.py`) — an activity focus no longer
+- keeps the lease: `renew` every 1 s while it holds something (focus drops
+  such a holder silent for 3 s), every 10 s while it holds nothing (its
+  presence lasts 30 s; FOCUS-14), and reconciles with the reply
+  (`held.py`) — an activity focus no longer
   lists gets a synthesized NONE (`lease_expired`, `seq` 0) so the holder
   stops it; one focus lists that the client does not know (a previous
   incarnation's) is released;

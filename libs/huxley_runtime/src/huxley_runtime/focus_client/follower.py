@@ -1,8 +1,12 @@
 """`FocusFollower`: what may be heard, for observers that hold nothing.
 
 It follows focus.event.activity and keeps the latest `ActivityStatus` per
-activity id; a snapshot at start, on a gap in the event sequence and when a
-periodic check finds its sequence number behind keeps it honest.
+activity id. A snapshot keeps it honest, asked only when something says it
+may be behind (the idle bus stays quiet, FOCUS-14): at start, on a gap in the
+event sequence, when its connection came back (events may have been missed;
+a local check of the client's reconnect count), when focus.event.queue
+carries a sequence number below its own (focus started over: a focus
+publishes one at start), and every `resync_every_s` (60 s) as a last resort.
 """
 
 from __future__ import annotations
@@ -80,18 +84,23 @@ class FocusFollower:
         subjects: Subjects,
         *,
         on_change: ChangeCallback | None = None,
-        check_interval_s: float = 2.0,
+        check_interval_s: float = 1.0,
+        resync_every_s: float = 60.0,
         request_timeout_s: float = 2.0,
     ) -> None:
+        """`check_interval_s`: how often the reconnect count is looked at (no
+        bus traffic); `resync_every_s`: how often focus is asked regardless."""
         self.nc = nc
         self.subjects = subjects
         self.on_change = on_change
         self.check_interval_s = check_interval_s
+        self.resync_every_s = resync_every_s
         self.request_timeout_s = request_timeout_s
         self.activities: dict[str, ActivityStatus] = {}
         self.seq = 0
         self.synced = asyncio.Event()
         self._sub: Subscription | None = None
+        self._queue_sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._resyncing = False
         self._buffer: list[ActivityEvent] = []
@@ -100,6 +109,7 @@ class FocusFollower:
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(self.subjects.focus_event("activity"), cb=self._on_event)
+        self._queue_sub = await self.nc.subscribe(self.subjects.focus_event("queue"), cb=self._on_queue)
         await settle(self.nc)
         with contextlib.suppress(WireError):
             await self.resync()  # focus may be down; the checker keeps trying
@@ -108,10 +118,11 @@ class FocusFollower:
     async def stop(self) -> None:
         await cancel(self._task, self._gap_task)
         self._task = self._gap_task = None
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-            self._sub = None
+        for sub in (self._sub, self._queue_sub):
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+        self._sub = self._queue_sub = None
 
     # -- queries ------------------------------------------------------------------------
     def state(self, activity_id: str) -> ActivityStatus | None:
@@ -188,7 +199,22 @@ class FocusFollower:
             # Its NONE follows; silence it now so the two never play together.
             replaced = self.activities.pop(event.replaces)
             await self._changed(_ended(replaced, event.seq, EndReason.REPLACED))
-        if gap and (self._gap_task is None or self._gap_task.done()):
+        if gap:
+            self._resync_soon()
+
+    async def _on_queue(self, msg: Msg) -> None:
+        """A queue event carries focus's sequence number: one below ours means
+        focus started over (its first event would look old to `_apply`)."""
+        try:
+            event = m.QueueEvent.model_validate_json(msg.data)
+        except Exception as exc:
+            log.warning("bad_queue_event", error=str(exc)[:200])
+            return
+        if event.seq < self.seq and not self._resyncing:
+            self._resync_soon()
+
+    def _resync_soon(self) -> None:
+        if self._gap_task is None or self._gap_task.done():
             self._gap_task = asyncio.create_task(self._resync_quietly())
 
     async def _changed(self, status: ActivityStatus) -> None:
@@ -207,10 +233,25 @@ class FocusFollower:
         except WireError as exc:
             log.info("focus_resync_failed", code=str(exc.code), error=exc.message)
 
+    def _reconnects(self) -> int:
+        return int(self.nc.stats.get("reconnects", 0))
+
     async def _check(self) -> None:
-        """Catch up after a reconnect or a focus restart even if no event comes."""
+        """Catch up after a reconnect even if no event comes (a local look at
+        the client's counter), or not synced yet; ask focus only now and then."""
+        loop = asyncio.get_running_loop()
+        reconnects = self._reconnects()
+        asked_at = loop.time()
         while True:
             await asyncio.sleep(self.check_interval_s)
+            now = self._reconnects()
+            due = loop.time() - asked_at >= self.resync_every_s
+            if now == reconnects and self.synced.is_set() and not due:
+                continue
+            reconnects, asked_at = now, loop.time()
+            if not self.synced.is_set():
+                await self._resync_quietly()  # focus was not there at start
+                continue
             try:
                 snap = await self._snapshot()
             except WireError:

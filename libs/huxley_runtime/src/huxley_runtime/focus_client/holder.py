@@ -37,7 +37,10 @@ from huxley_wire.subjects import Subjects
 
 log = get_logger(component="focus-client")
 
-RENEW_INTERVAL_S = 0.5  # focus drops a holder after 3 s of silence
+# FOCUS-14: focus gives up a holder 3 s after its last word while it holds an
+# activity, 30 s after while it holds nothing; renew three times within each.
+RENEW_INTERVAL_S = 1.0
+IDLE_RENEW_INTERVAL_S = 10.0
 REQUEST_TIMEOUT_S = 5.0  # focus answers after every holder acked; a dead one costs it ~1 s
 PATIENCE_HOOK_TIMEOUT_S = 2.0  # under focus's own limit, so our ack still counts
 
@@ -53,6 +56,7 @@ class FocusClient:
         handler: FocusHandler,
         *,
         renew_interval_s: float = RENEW_INTERVAL_S,
+        idle_renew_interval_s: float = IDLE_RENEW_INTERVAL_S,
         request_timeout_s: float = REQUEST_TIMEOUT_S,
         patience_hook_timeout_s: float = PATIENCE_HOOK_TIMEOUT_S,
         ready: bool | None = None,
@@ -64,7 +68,8 @@ class FocusClient:
         self.subjects = subjects
         self.holder = holder
         self.handler = handler
-        self.renew_interval_s = renew_interval_s
+        self.renew_interval_s = renew_interval_s  # while it holds (or acquires) something
+        self.idle_renew_interval_s = max(idle_renew_interval_s, renew_interval_s)
         self.request_timeout_s = request_timeout_s
         self.patience_hook_timeout_s = patience_hook_timeout_s
         self.held = Holdings()
@@ -72,6 +77,8 @@ class FocusClient:
         self._sub: Subscription | None = None
         self._deliverer: asyncio.Task[None] | None = None
         self._lease: asyncio.Task[None] | None = None
+        self._lease_wake = asyncio.Event()  # it started holding: renew on the fast clock
+        self._renewed_at = float("-inf")  # loop time the last renew was sent
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._acquiring = 0  # acquires in flight
         self._acquire_count = 0  # acquires ever started
@@ -132,6 +139,7 @@ class FocusClient:
         )
         self._acquiring += 1
         self._acquire_count += 1
+        self._lease_wake.set()
         try:
             reply = await self._request(req)
         finally:
@@ -246,7 +254,10 @@ class FocusClient:
         if isinstance(note, m.FocusChange):
             if note.state is m.FocusState.NONE and self.held.ended(note.activity_id):
                 return  # a redelivered NONE (focus retries one we acked late): heard already
+            holding = bool(self.held.activities)
             self.held.learn(note, loop_now())
+            if not holding and self.held.activities:
+                self._lease_wake.set()  # focus gave us something: its 3 s lease runs
             self._inbox.put(note)
         elif isinstance(note, m.EffectDropped):
             self._inbox.put(note)
@@ -263,13 +274,27 @@ class FocusClient:
         await respond(msg, encode_error(exc))
 
     # -- the lease -----------------------------------------------------------------------------
+    def _interval(self) -> float:
+        """Fast while holding or acquiring, and while focus does not answer (so
+        a restarted focus hears of us at once); slow otherwise."""
+        fast = bool(self.held.activities) or self._acquiring > 0 or not self.lease_ok
+        return self.renew_interval_s if fast else self.idle_renew_interval_s
+
     async def _keep_lease(self) -> None:
+        """Renew every `renew_interval_s` while holding something, every
+        `idle_renew_interval_s` otherwise; starting to hold cuts a slow wait short."""
         while True:
-            await asyncio.sleep(self.renew_interval_s)
-            await self._renew()
+            wait = self._renewed_at + self._interval() - loop_now()
+            if wait <= 0:
+                await self._renew()
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lease_wake.wait(), wait)
+            self._lease_wake.clear()
 
     async def _renew(self) -> None:
         sent_at = loop_now()
+        self._renewed_at = sent_at
         acquires_before = self._acquire_count
         try:
             renew = m.Renew(holder=self.holder, ready=self._ready)

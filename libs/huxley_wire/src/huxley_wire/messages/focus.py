@@ -128,8 +128,10 @@ class Renewed(Message):
 
 
 class Renew(Request[Renewed]):
-    """Lease heartbeat for every activity of `holder` (send at least every 1 s;
-    a holder silent for 3 s loses all its activities).
+    """Lease heartbeat for every activity of `holder`: while it holds one it
+    has been told of, send at least every 1 s (silent for 3 s, it loses them
+    all); while it holds nothing, at least every 10 s (it stays present for
+    30 s: the bridge's presence is what lets injects fire). FOCUS-14.
 
     `ready` is the bridge's word on whether it can run an injected turn now
     (its model session is up): focus fires injects only while the bridge's

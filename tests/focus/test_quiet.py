@@ -1,0 +1,95 @@
+"""The quiet idle bus on a real focus (FOCUS-14): a holder renews on the fast
+clock only while it holds something, and a follower asks for a snapshot only
+when something says it is behind."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from huxley_focus.service import FocusService
+from huxley_focus.settings import FocusSettings
+from huxley_runtime.focus_client import FocusClient, FocusFollower
+from huxley_wire.messages.focus import Channel
+from huxley_wire.subjects import Subjects
+from support.focus_peers import Recorder, RecordingHandler
+from support.services import running
+from support.waiting import until
+
+LEASE_S = 1.0
+
+
+def settings(nats_url: str, site: str, tmp_path: Path, **more: object) -> FocusSettings:
+    return FocusSettings(  # type: ignore[call-arg]
+        nats_url=nats_url, site=site, data_dir=tmp_path / "data", _env_file=None, **more
+    )
+
+
+async def renews_of(nc: Client, site: str, holder: str) -> list[float]:
+    """Every renew `holder` sends, as it is seen on the bus."""
+    seen: list[float] = []
+
+    async def spy(msg: Msg) -> None:
+        body = json.loads(msg.data)
+        if body.get("op") == "renew" and body.get("holder") == holder:
+            seen.append(len(seen))
+
+    await nc.subscribe(Subjects(site).focus_rpc(), cb=spy)
+    await nc.flush()
+    return seen
+
+
+async def test_a_holder_renews_fast_only_while_it_holds_something(
+    nc: Client, site: str, nats_url: str, tmp_path: Path
+) -> None:
+    async with running(FocusService, settings(nats_url, site, tmp_path, focus_lease_s=LEASE_S)) as focus:
+        renews = await renews_of(nc, site, "host")
+        handler = RecordingHandler()
+        # Idle it would renew once an hour: only the fast clock can keep a 1 s lease.
+        client = FocusClient(
+            nc, Subjects(site), "host", handler, renew_interval_s=0.2, idle_renew_interval_s=3600
+        )
+        await client.start()
+        try:
+            book = await client.acquire(Channel.CONTENT, "audiobooks")
+            start = len(renews)
+            await until(lambda: len(renews) >= start + 10, what="ten fast renews (2 s, twice the lease)")
+            assert handler.changes(book.activity_id) == [("foreground", None)]  # never lost
+            await client.release(book.activity_id)
+            deadline = focus.core.holders["host"]
+            assert deadline - focus.core.leases.heard["host"] == focus.core.leases.presence_s
+            idle = len(renews)
+            await until(lambda: focus.core.leases.heard["host"] + 2 * LEASE_S < time.time())
+            assert len(renews) <= idle + 1  # at most the one in flight at the release
+            assert "host" in focus.core.holders  # present, though silent for twice the lease
+        finally:
+            await client.stop()
+
+
+async def test_a_follower_resyncs_when_a_fresh_focus_starts_without_polling(
+    nc: Client, site: str, nats_url: str, tmp_path: Path
+) -> None:
+    memory_only = settings(nats_url, site, tmp_path, focus_persist=False)
+    seen = Recorder()
+    follower = FocusFollower(
+        nc, Subjects(site), on_change=lambda s: seen.add((s.activity_id, s.state)), resync_every_s=3600
+    )
+    client = FocusClient(nc, Subjects(site), "host", RecordingHandler())
+    try:
+        async with running(FocusService, memory_only):
+            await follower.start()
+            await client.start()
+            book = await client.acquire(Channel.CONTENT, "audiobooks")
+            await seen.wait_for(lambda i: i == (book.activity_id, "foreground"))
+            await client.stop(release=False)
+        assert follower.seq > 0
+        async with running(FocusService, memory_only):
+            # It starts over at seq 0 and knows no book: its start says so.
+            await seen.wait_for(lambda i: i == (book.activity_id, "none"))
+            assert follower.state(book.activity_id) is None and follower.seq == 0
+    finally:
+        await follower.stop()
