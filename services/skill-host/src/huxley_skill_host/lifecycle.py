@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 # for it; the peers start beside us, so ask again soon.
 SETUP = FOREVER.but(backoff=Backoff(first_s=0.1, max_s=30.0))
 RECORD_SCHEMA_FOR_S = 3600.0
+WAITING_FOR_PEER = "setup needs a peer that is down"
 
 
 class SkillLifecycle:
@@ -119,13 +120,14 @@ class SkillLifecycle:
         async def attempt() -> None:
             ctx = self.context(slot)
             slot.ctx = ctx
-            slot.error = None  # from here on, an error is this attempt's (a background task's)
+            if slot.status != "waiting":  # a waiting skill says why until it is set up
+                slot.error = None  # from here on, an error is this attempt's (a background task's)
             if callable(setup):
                 await asyncio.wait_for(setup(ctx), self.settings.setup_timeout_s)
 
         async def waiting(retry: int, exc: BaseException, pause_s: float) -> None:
             message = exc.message if isinstance(exc, WireError) else str(exc)
-            slot.status, slot.error = "waiting", f"setup needs a peer that is down ({message}); retrying"
+            slot.status, slot.error = "waiting", f"{WAITING_FOR_PEER} ({message}); retrying"
             self.log.warning("skill_setup_waiting", skill=slot.name, error=message, retry_in_s=pause_s)
             await self._undo_setup(slot)
 
@@ -137,6 +139,8 @@ class SkillLifecycle:
         except Exception as exc:
             await self._abandon(slot, f"setup raised {describe(exc)}", exc)
             return
+        if slot.error is not None and slot.error.startswith(WAITING_FOR_PEER):
+            slot.error = None  # the peer came back and setup finished
         # Say "ok" only once the tool subject is live: health and status must not
         # promise a skill nobody answers for yet. A background task that failed
         # meanwhile left its error: then the skill serves, degraded.
