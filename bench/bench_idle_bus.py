@@ -3,14 +3,14 @@
 Runs `huxley up` (nats-server, the offline Realtime simulator and the five
 services, supervised, the default persona) in a fresh data directory, waits
 until every service answers health ok and the start-up chatter has passed,
-then counts every message on the bus (`>`: the site's subjects, request
-replies on `_INBOX.…`, JetStream's `$JS…`/`$KV…`) for a window (60 s; set
-HUXLEY_BENCH_IDLE_S to change it) and reports messages/s, total and by
-subject pattern. A reply is counted under the request it answers
-(`reply: <pattern>`); a focus.rpc request under its `op`.
+then counts every message on the site's subjects (`huxley.<site>.>`) for a
+window (60 s; set HUXLEY_BENCH_IDLE_S to change it) and reports messages/s,
+total and by subject pattern; a focus.rpc request under its `op`.
 
-`huxley up` runs without authentication, so one plain connection sees all of
-it, replies included. The bench's own health polls end before the window.
+The bench watches as the read-only observer (`huxley up` admits only
+credentials), which cannot read other parts' inboxes: each request seen is
+counted with the one reply it gets (`reply: <pattern>`). The bench's own
+health polls end before the window.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from bench.harness import BenchEnv, Measurement
+from bench.harness import BenchEnv, Measurement, observer_options
 from huxley_cli.natsserver import free_port
 from huxley_wire.codec import decode, encode
 from huxley_wire.errors import WireError
@@ -70,19 +70,18 @@ class Tally:
     def __init__(self, site: str) -> None:
         self.site = site
         self.counts: Counter[str] = Counter()
-        self.asked: dict[str, str] = {}  # reply subject -> the request's pattern
         self.counting = False
 
     async def on_message(self, msg: Msg) -> None:
         name = pattern(msg.subject, self.site)
         if name.endswith(".rpc") and (op := _op(msg.data)):
             name = f"{name} {op}"
-        if msg.reply:
-            self.asked[msg.reply] = name
-        if name == "_INBOX.*" and msg.subject in self.asked:
-            name = f"reply: {self.asked.pop(msg.subject)}"
         if self.counting:
             self.counts[name] += 1
+            # The observer may not read other parts' inboxes (authentication is
+            # on): each request seen is counted with the one reply it gets.
+            if msg.reply:
+                self.counts[f"reply: {name}"] += 1
 
 
 async def _healthy(nc: Client, subjects: Subjects, service: str) -> bool:
@@ -121,7 +120,11 @@ async def stack(data: Path, site: str) -> AsyncIterator[Client]:
                 raise RuntimeError("huxley up: no nats-server")
             with contextlib.suppress(Exception):
                 nc = await nats.connect(
-                    f"nats://127.0.0.1:{port}", connect_timeout=0.2, error_cb=_quiet, max_reconnect_attempts=0
+                    f"nats://127.0.0.1:{port}",
+                    connect_timeout=0.2,
+                    error_cb=_quiet,
+                    max_reconnect_attempts=0,
+                    **observer_options(data, site),
                 )
             if nc is None:
                 await asyncio.sleep(0.05)
@@ -150,7 +153,7 @@ async def stack(data: Path, site: str) -> AsyncIterator[Client]:
 async def measure(data: Path, site: str, window_s: float = WINDOW_S) -> tuple[Counter[str], float]:
     async with stack(data, site) as nc:
         tally = Tally(site)
-        await nc.subscribe(">", cb=tally.on_message)
+        await nc.subscribe(Subjects(site).everything, cb=tally.on_message)
         await nc.flush()
         await asyncio.sleep(SETTLE_S)
         tally.counting = True

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nats
 
-from bench.harness import BenchEnv, Measurement
+from bench.harness import BenchEnv, Measurement, observer_options
 from huxley_cli.natsserver import free_port
 from huxley_wire.codec import decode, encode
 from huxley_wire.errors import WireError
@@ -109,6 +109,7 @@ async def _start(data: Path, site: str) -> tuple[float, dict[str, float], dict[s
                     connect_timeout=0.2,
                     error_cb=_quiet,
                     max_reconnect_attempts=0,
+                    **observer_options(data, site),
                 )
             if nc is None:
                 await asyncio.sleep(POLL_S)

@@ -78,3 +78,13 @@ async def time_many(op: Callable[[], Awaitable[Any]], n: int, warmup: int = 20) 
         await op()
         samples.append((time.perf_counter() - started) * 1e3)
     return samples
+
+
+def observer_options(data_dir: Path, site: str) -> dict[str, str]:
+    """nats-py connect options of the read-only observer of a `huxley up`
+    started with `data_dir` (its bus admits only credentials)."""
+    from huxley_cli.auth import AuthStore
+    from huxley_wire.permissions import inbox_prefix
+
+    creds = AuthStore.of(data_dir).creds_path(site, "observer")
+    return {"user_credentials": str(creds), "inbox_prefix": inbox_prefix("observer")}
