@@ -317,7 +317,7 @@ class BusStack:
         # A real press: 20 ms frames in real time, the release right after the last one.
         for seq in range(15):
             frame = AudioFrame(press, seq, now_us(), FRAME)
-            await self.nc.publish(self.subjects.audio_mic("assistant"), encode_frame(frame))
+            await self.nc.publish(self.subjects.audio_mic_assistant(), encode_frame(frame))
             await asyncio.sleep(0.02)
         stop = am.PttEvent(action="stop", press_id=press, ts_us=now_us() + 300_000, frames=15)
         mark = len(self.sim.received)

@@ -94,7 +94,7 @@ async def test_a_press_during_speech_cancels_the_response_and_truncates_at_what_
 async def test_malformed_bus_input_is_refused_and_the_bridge_goes_on(stack: Stack) -> None:
     s = stack
     await s.nc.publish(s.subjects.audio_ptt(), b"{not json")
-    await s.nc.publish(s.subjects.audio_mic("assistant"), b"\x00\x01garbage")
+    await s.nc.publish(s.subjects.audio_mic_assistant(), b"\x00\x01garbage")
     await s.nc.publish(s.subjects.skills_manifest(), encode_obj({"v": 1, "host": 3}))
     reply = await s.nc.request(s.subjects.bridge_rpc(), encode_obj({"v": 1, "op": "run_inject"}), timeout=2)
     assert json.loads(reply.data)["error"]["code"] == "invalid"

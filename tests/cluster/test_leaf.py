@@ -97,12 +97,12 @@ async def test_the_leaf_cannot_reach_another_sites_subjects(
     async def heard(msg: Msg) -> None:
         leaf_heard.append(msg.subject)
 
-    await other_bridge.subscribe(other.audio_mic("assistant"), cb=mic)
+    await other_bridge.subscribe(other.audio_mic_assistant(), cb=mic)
     await settle(other_bridge)
     await on_leaf.subscribe(other.audio_out("tts"), cb=heard)
     await on_leaf.subscribe(mine.audio_out("tts"), cb=heard)
     await settle(on_leaf)
-    await on_leaf.publish(other.audio_mic("assistant"), b"secret")
+    await on_leaf.publish(other.audio_mic_assistant(), b"secret")
     assert await reaches(on_leaf, bridge, mine.audio_played()) == b"hello"
     assert other_mic == []
 

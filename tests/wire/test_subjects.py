@@ -20,5 +20,5 @@ def test_tokens_cannot_smuggle_wildcards(bad):
 
 def test_audio_subjects_are_recognised():
     s = Subjects()
-    assert s.is_audio(s.audio_out("x")) and s.is_audio(s.audio_mic("assistant"))
+    assert s.is_audio(s.audio_out("x")) and s.is_audio(s.audio_mic_assistant())
     assert not s.is_audio(s.audio_ptt())
