@@ -39,6 +39,10 @@ def check_caller(holder: str, req: BaseModel, control_holders: frozenset[str] = 
     """Refuse a request its subject's holder may not make."""
     named = getattr(req, "holder", None)
     if named is not None and named != holder:
+        try:
+            token(named, "holder")
+        except InvalidToken as exc:
+            raise WireError(ErrorCode.INVALID, str(exc)) from None
         raise WireError(ErrorCode.NOT_HOLDER, f"holder {named!r} in a request sent as {holder!r}")
     if isinstance(req, CONTROL_OPS) and holder not in control_holders:
         op = getattr(req, "op", type(req).__name__)
