@@ -332,7 +332,7 @@ class BusStack:
         mark = len(self.sim.received)
         started = time.perf_counter()
         inject = fm.Inject(inject_id=f"bench-inject-{i}", prompt="Tell the user: hello")
-        await request(self.nc, self.subjects.focus_rpc(), inject)
+        await request(self.nc, self.subjects.focus_rpc_of("bridge"), inject)
         item = await self.sim.wait_for("conversation.item.create", after=mark)
         await self.until_idle(ended + 1)
         return (item["_at"] - started) * 1e3

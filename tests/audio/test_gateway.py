@@ -177,7 +177,7 @@ async def test_ptt_silences_content_at_once_then_publishes_start(gateway: AudioS
 async def test_mic_goes_to_a_foreground_claim_and_a_ptt_just_after_its_start_is_ignored(
     audio_settings: AudioSettings, bus: Bus
 ):
-    claim_mic = await bus.watch(bus.subjects.audio_mic("claim"))
+    claim_mic = await bus.watch(bus.subjects.audio_mic_claim_all())
     assistant_mic = await bus.watch(bus.subjects.audio_mic_assistant())
     ptt = await bus.watch(bus.subjects.audio_ptt())
     chunk = to_pcm(tone(300, 20, amplitude=0.2))

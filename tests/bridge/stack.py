@@ -179,7 +179,7 @@ async def stack_without_focus(
         frame = decode_frame(msg.data)
         out.setdefault(frame.stream, bytearray()).extend(frame.pcm)
 
-    await nc.subscribe(subjects.audio_out_all(), cb=on_out)
+    await nc.subscribe(subjects.audio_out_owned_all(), cb=on_out)
     turns = await Heard.on(nc, subjects.bridge_event("turn"), bm.TurnEvent)
     async with (
         SimServer(parse_rules(rules), voice=VOICE) as sim,

@@ -121,10 +121,10 @@ async def test_a_skill_is_refused_everything_that_is_not_its_own(bus: Bus, sec_s
         s.focus_notify("bridge"),  # replying as focus
         s.focus_event("activity"),
         s.focus_rpc_of("bridge"),  # focus as another holder
-        s.focus_rpc(),  # the shared subject that names nobody
+        f"{s.prefix}.focus.rpc",  # the old shared subject that named nobody
         s.skill_tool("audiobooks"),  # calling tools is the bridge's
         s.audio_out_of("bridge", "a-1"),  # another producer's stream
-        s.audio_out("a-1"),
+        f"{s.prefix}.audio.out.a-1",  # the old shared stream subject
         s.audio_rpc(),
         "$JS.API.STREAM.LIST",
     ]
@@ -161,7 +161,7 @@ async def test_core_services_cannot_do_each_others_work(bus: Bus, sec_site: str)
         ],
         "audio": [s.skill_tool("timers"), s.focus_event("activity"), s.bridge_event("state")],
         "focus": [s.audio_mic_assistant(), s.skill_tool("timers"), s.storage_kv(PERSONA, "timers")],
-        "storage": [s.focus_event("activity"), s.audio_out("a-1"), s.bridge_rpc()],
+        "storage": [s.focus_event("activity"), s.audio_out_of("bridge", "a-1"), s.bridge_rpc()],
     }
     for name, subjects in refusals.items():
         for subject in subjects:
@@ -194,11 +194,11 @@ async def test_the_observer_reads_but_cannot_publish_answer_or_hear(bus: Bus, se
         await timers.nc.request(s.focus_rpc_of("skill-timers"), b"acquire", timeout=0.5)
     await observer.refused("publish", "_INBOX_skill-timers.", prefix=True)  # the reply subject
 
-    for subject in (s.focus_rpc_of("bridge"), s.audio_out("a-1"), s.storage_admin(), s.client_events()):
+    for subject in (s.focus_rpc_of("bridge"), s.audio_out_of("bridge", "a-1"), s.storage_admin(), s.client_events()):
         await observer.nc.publish(subject, b"x")
     await observer.nc.subscribe(s.audio_mic_assistant())
     await settle(observer.nc)
-    for subject in (s.focus_rpc_of("bridge"), s.audio_out("a-1"), s.storage_admin(), s.client_events()):
+    for subject in (s.focus_rpc_of("bridge"), s.audio_out_of("bridge", "a-1"), s.storage_admin(), s.client_events()):
         await observer.refused("publish", subject)
     await observer.refused("subscription", s.audio_mic_assistant())
 

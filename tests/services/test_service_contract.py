@@ -79,7 +79,7 @@ SERVICES: dict[str, Case] = {
     "storage": Case("huxley_storage", storage_probes),
     "focus": Case(
         "huxley_focus",
-        lambda s, h: [Probe(s.focus_rpc(), valid=focus.SnapshotRequest())],
+        lambda s, h: [Probe(s.focus_rpc_of("bridge"), valid=focus.SnapshotRequest())],
     ),
     "realtime-bridge": Case(
         "huxley_bridge", lambda s, h: [Probe(s.bridge_rpc(), valid=bridge.BridgeSnapshotRequest())]
