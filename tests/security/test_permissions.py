@@ -194,11 +194,13 @@ async def test_the_observer_reads_but_cannot_publish_answer_or_hear(bus: Bus, se
         await timers.nc.request(s.focus_rpc_of("skill-timers"), b"acquire", timeout=0.5)
     await observer.refused("publish", "_INBOX_skill-timers.", prefix=True)  # the reply subject
 
-    for subject in (s.focus_rpc_of("bridge"), s.audio_out_of("bridge", "a-1"), s.storage_admin(), s.client_events()):
+    out = s.audio_out_of("bridge", "a-1")
+    forbidden = (s.focus_rpc_of("bridge"), out, s.storage_admin(), s.client_events())
+    for subject in forbidden:
         await observer.nc.publish(subject, b"x")
     await observer.nc.subscribe(s.audio_mic_assistant())
     await settle(observer.nc)
-    for subject in (s.focus_rpc_of("bridge"), s.audio_out_of("bridge", "a-1"), s.storage_admin(), s.client_events()):
+    for subject in forbidden:
         await observer.refused("publish", subject)
     await observer.refused("subscription", s.audio_mic_assistant())
 
