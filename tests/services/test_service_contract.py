@@ -52,7 +52,7 @@ def storage_probes(s: Subjects, h: Health) -> list[Probe]:
 
 
 def skill_host_probes(s: Subjects, h: Health) -> list[Probe]:
-    probes = [Probe(s.skill_host_rpc(h.instance), valid=skills.DiscardEffect(effect_id="none"))]
+    probes = [Probe(s.skill_host_rpc(h.detail["holder"]), valid=skills.DiscardEffect(effect_id="none"))]
     # Each skill has its own tool subject; with storage up, every skill of the
     # persona serves. `system` gets a real call afterwards.
     serving = [name for name, d in h.detail["skills"].items() if d["status"] in ("ok", "degraded")]

@@ -191,6 +191,7 @@ class SkillHostService(Service):
             status = "ok"
         focus = "ok" if focus_ok else "unreachable"
         return status, {
+            "holder": self.holder,  # its focus holder and host id (skills.host.<holder>)
             "persona": self.persona.name if self.persona else None,
             "language": self.language,
             "skills": {name: slot.health() for name, slot in self.slots.items()},
