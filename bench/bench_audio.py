@@ -108,7 +108,7 @@ async def _ptt(env: BenchEnv) -> list[Measurement]:
         started, seq = loop.time(), 0
         while True:
             frame = AudioFrame(stream=current["stream"], seq=seq, ts_us=now_us(), pcm=chunk)
-            await nc.publish(subjects.audio_out(current["stream"]), encode_frame(frame))
+            await nc.publish(subjects.audio_out_of("bridge", current["stream"]), encode_frame(frame))
             seq += 1
             await asyncio.sleep(max(0.0, started + seq * FRAME_MS / 1000 - 0.1 - loop.time()))
 

@@ -317,7 +317,7 @@ class BusStack:
         # A real press: 20 ms frames in real time, the release right after the last one.
         for seq in range(15):
             frame = AudioFrame(press, seq, now_us(), FRAME)
-            await self.nc.publish(self.subjects.audio_mic("assistant"), encode_frame(frame))
+            await self.nc.publish(self.subjects.audio_mic_assistant(), encode_frame(frame))
             await asyncio.sleep(0.02)
         stop = am.PttEvent(action="stop", press_id=press, ts_us=now_us() + 300_000, frames=15)
         mark = len(self.sim.received)
@@ -332,7 +332,7 @@ class BusStack:
         mark = len(self.sim.received)
         started = time.perf_counter()
         inject = fm.Inject(inject_id=f"bench-inject-{i}", prompt="Tell the user: hello")
-        await request(self.nc, self.subjects.focus_rpc(), inject)
+        await request(self.nc, self.subjects.focus_rpc_of("bridge"), inject)
         item = await self.sim.wait_for("conversation.item.create", after=mark)
         await self.until_idle(ended + 1)
         return (item["_at"] - started) * 1e3

@@ -35,7 +35,7 @@ async def main(
     start = float(await asyncio.to_thread(sys.stdin.readline))
     subjects = Subjects(site)
     ids = [f"{prefix}{i}" for i in range(first, first + count)]
-    targets = [subjects.audio_out(sid) for sid in ids]
+    targets = [subjects.audio_out_of("bridge", sid) for sid in ids]
     chunk = pcm()
     frames = int(seconds * 1000 / FRAME_MS)
     late = 0

@@ -33,7 +33,7 @@ configure_logging("tests", "test", json=False, level=os.environ.get("HUXLEY_TEST
 @pytest.fixture(scope="session")
 def auth_store(tmp_path_factory: pytest.TempPathFactory) -> AuthStore:
     """The keys and creds of the test session (today's subjects granted too)."""
-    store = AuthStore.of(tmp_path_factory.mktemp("auth"), legacy=True)
+    store = AuthStore.of(tmp_path_factory.mktemp("auth"))
     store.init(int(time.time()))
     support.auth.STORE = store
     return store

@@ -143,7 +143,7 @@ class Household:
                 )
                 try:
                     reply = await request(
-                        self.stack.nc, self.stack.subjects.focus_rpc(), message, timeout=2.0
+                        self.stack.nc, self.stack.subjects.focus_rpc_of("bridge"), message, timeout=2.0
                     )
                     statuses.append(reply.status)
                 except FAILURES as exc:

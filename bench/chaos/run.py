@@ -59,7 +59,7 @@ async def _stored(stack: ChaosStack) -> dict[str, str | None]:
 
 async def _focus_quiet(stack: ChaosStack) -> bool:
     try:
-        snap = await request(stack.nc, stack.subjects.focus_rpc(), SnapshotRequest(), timeout=2.0)
+        snap = await request(stack.nc, stack.subjects.focus_rpc_of("bridge"), SnapshotRequest(), timeout=2.0)
     except FAILURES:
         return False
     return not snap.queue and snap.current_inject is None
@@ -144,7 +144,9 @@ async def run_chaos(faults: int, seed: int, root: Path) -> dict[str, Any]:
         quiet = await _poll(lambda: _focus_quiet(stack), 90)
         idle = await _poll(lambda: _bridge_idle(stack), 30)
         await asyncio.sleep(2)
-        snapshot = await request(stack.nc, stack.subjects.focus_rpc(), SnapshotRequest(), timeout=5.0)
+        snapshot = await request(
+            stack.nc, stack.subjects.focus_rpc_of("bridge"), SnapshotRequest(), timeout=5.0
+        )
         stuck = stuck_activities(snapshot.model_dump(mode="json"), await _live_instances(stack))
         book = await _book(stack, household, web)
         stored = await _stored(stack)

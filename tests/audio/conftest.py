@@ -146,11 +146,11 @@ class Bus:
         seq = first_seq
         for offset in range(0, len(pcm), FRAME_BYTES):
             frame = AudioFrame(stream=stream, seq=seq, ts_us=now_us(), pcm=pcm[offset : offset + FRAME_BYTES])
-            await self.nc.publish(self.subjects.audio_out(stream), encode_frame(frame))
+            await self.nc.publish(self.subjects.audio_out_of("bridge", stream), encode_frame(frame))
             seq += 1
         if eos:
             frame = AudioFrame(stream=stream, seq=seq, ts_us=now_us(), pcm=b"", eos=True)
-            await self.nc.publish(self.subjects.audio_out(stream), encode_frame(frame))
+            await self.nc.publish(self.subjects.audio_out_of("bridge", stream), encode_frame(frame))
             seq += 1
         await self.nc.flush()
         return seq
@@ -162,14 +162,14 @@ class Bus:
         seq = 0
         for offset in range(0, len(pcm), FRAME_BYTES):
             frame = AudioFrame(stream=stream, seq=seq, ts_us=now_us(), pcm=pcm[offset : offset + FRAME_BYTES])
-            await self.nc.publish(self.subjects.audio_out(stream), encode_frame(frame))
+            await self.nc.publish(self.subjects.audio_out_of("bridge", stream), encode_frame(frame))
             seq += 1
             ahead = started + seq * 0.02 - lead_ms / 1000 - loop.time()
             if ahead > 0:
                 await asyncio.sleep(ahead)
         if eos:
             end = AudioFrame(stream=stream, seq=seq, ts_us=now_us(), pcm=b"", eos=True)
-            await self.nc.publish(self.subjects.audio_out(stream), encode_frame(end))
+            await self.nc.publish(self.subjects.audio_out_of("bridge", stream), encode_frame(end))
         await self.nc.flush()
 
     async def produce(self, stream: str, freq: float, *, lead_ms: int = 100) -> None:
@@ -179,7 +179,7 @@ class Bus:
         while True:
             pcm = to_pcm(tone(freq, 20, amplitude=0.5, start_sample=seq * 480))
             frame = AudioFrame(stream=stream, seq=seq, ts_us=now_us(), pcm=pcm)
-            await self.nc.publish(self.subjects.audio_out(stream), encode_frame(frame))
+            await self.nc.publish(self.subjects.audio_out_of("bridge", stream), encode_frame(frame))
             seq += 1
             self.produced[stream] = seq
             self._progress.set()

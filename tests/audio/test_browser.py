@@ -54,7 +54,7 @@ async def shot(page, selector: str) -> np.ndarray:
 
 
 async def test_hold_to_talk_reply_playback_and_focus_panel(gateway: AudioService, bus: Bus, tmp_path: Path):
-    mic = await bus.watch(bus.subjects.audio_mic("assistant"))
+    mic = await bus.watch(bus.subjects.audio_mic_assistant())
     ptt = await bus.watch(bus.subjects.audio_ptt())
     played = await bus.watch(bus.subjects.audio_played())
     async with async_playwright() as pw:

@@ -36,7 +36,7 @@ async def test_wav_in_is_spoken_with_ptt_held_and_wav_out_is_the_speaker(
     audio_settings: AudioSettings, bus: Bus, tmp_path: Path
 ):
     ptt = await bus.watch(bus.subjects.audio_ptt())
-    mic = await bus.watch(bus.subjects.audio_mic("assistant"))
+    mic = await bus.watch(bus.subjects.audio_mic_assistant())
     played = await bus.watch(bus.subjects.audio_played())
     settings = audio_settings.model_copy(
         update={

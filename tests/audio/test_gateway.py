@@ -108,7 +108,7 @@ async def test_malformed_messages_are_logged_and_ignored(gateway: AudioService, 
 
 
 async def test_odd_length_and_oversize_audio_is_refused(gateway: AudioService, bus: Bus):
-    mic = await bus.watch(bus.subjects.audio_mic("assistant"))
+    mic = await bus.watch(bus.subjects.audio_mic_assistant())
     ptt = await bus.watch(bus.subjects.audio_ptt())
     good = to_pcm(tone(440, 40, amplitude=0.3))  # 1920 bytes
     async with websockets.connect(client_url(gateway)) as ws:
@@ -177,8 +177,8 @@ async def test_ptt_silences_content_at_once_then_publishes_start(gateway: AudioS
 async def test_mic_goes_to_a_foreground_claim_and_a_ptt_just_after_its_start_is_ignored(
     audio_settings: AudioSettings, bus: Bus
 ):
-    claim_mic = await bus.watch(bus.subjects.audio_mic("claim"))
-    assistant_mic = await bus.watch(bus.subjects.audio_mic("assistant"))
+    claim_mic = await bus.watch(bus.subjects.audio_mic_claim_all())
+    assistant_mic = await bus.watch(bus.subjects.audio_mic_assistant())
     ptt = await bus.watch(bus.subjects.audio_ptt())
     chunk = to_pcm(tone(300, 20, amplitude=0.2))
     # A wide guard, so "just after the claim started" holds however loaded the machine is.

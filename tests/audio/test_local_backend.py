@@ -67,7 +67,7 @@ def test_huxley_audio_devices_lists_them(alsa: dict[str, str]):
 async def test_pyaudio_backend_captures_and_plays_on_virtual_alsa_devices(
     alsa: dict[str, str], base_env: dict[str, str], bus: Bus, tmp_path: Path, site: str
 ):
-    claim_mic = await bus.watch(bus.subjects.audio_mic("claim"))
+    claim_mic = await bus.watch(bus.subjects.audio_mic_claim_all())
     played = await bus.watch(bus.subjects.audio_played())
     env = {
         **base_env,

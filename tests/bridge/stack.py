@@ -111,7 +111,7 @@ class Stack:
         frames = frames_of(marker_pcm(marker))
         for seq, pcm in enumerate(frames):
             frame = AudioFrame(press_id, seq, now_us(), pcm)
-            await self.nc.publish(self.subjects.audio_mic("assistant"), encode_frame(frame))
+            await self.nc.publish(self.subjects.audio_mic_assistant(), encode_frame(frame))
         held = max(len(frames) * 20_000, 300_000)
         stop = am.PttEvent(action="stop", press_id=press_id, ts_us=start + held, frames=len(frames))
         await self.publish(self.subjects.audio_ptt(), stop)
@@ -179,7 +179,7 @@ async def stack_without_focus(
         frame = decode_frame(msg.data)
         out.setdefault(frame.stream, bytearray()).extend(frame.pcm)
 
-    await nc.subscribe(subjects.audio_out_all(), cb=on_out)
+    await nc.subscribe(subjects.audio_out_owned_all(), cb=on_out)
     turns = await Heard.on(nc, subjects.bridge_event("turn"), bm.TurnEvent)
     async with (
         SimServer(parse_rules(rules), voice=VOICE) as sim,

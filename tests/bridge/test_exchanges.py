@@ -54,7 +54,7 @@ def exchange(nc: Client, settings: HuxleySettings, tmp_path: Path, skills: str =
 
 async def inject(s: Stack, inject_id: str, prompt: str, priority: str = "normal") -> None:
     message = fm.Inject(inject_id=inject_id, prompt=prompt, priority=fm.InjectPriority(priority))
-    assert (await request(s.nc, s.subjects.focus_rpc(), message)).status == "fired"
+    assert (await request(s.nc, s.subjects.focus_rpc_of("bridge"), message)).status == "fired"
 
 
 def said_time(s: Stack, nth: int = 0) -> str:
@@ -124,7 +124,7 @@ async def test_an_injected_turn_speaks_then_focus_starts_the_book_held_for_its_b
             return any(stream != ended.activity_id and pcm for stream, pcm in s.out.items())
 
         await until(book_playing, 15, "the book's frames")
-        snap = await request(nc, s.subjects.focus_rpc(), fm.SnapshotRequest())
+        snap = await request(nc, s.subjects.focus_rpc_of("bridge"), fm.SnapshotRequest())
         content = [a for a in snap.channels.get("content", []) if a.holder != "bridge"]
         assert content, snap
 

@@ -72,7 +72,7 @@ async def renews_pass(s: Stack, count: int) -> None:
     seen: list[float] = []
 
     async def moved() -> bool:
-        snap = await request(s.nc, s.subjects.focus_rpc(), fm.SnapshotRequest())
+        snap = await request(s.nc, s.subjects.focus_rpc_of("bridge"), fm.SnapshotRequest())
         deadline = snap.holders.get("bridge")
         if deadline is not None and (not seen or deadline != seen[-1]):
             seen.append(deadline)
@@ -103,10 +103,12 @@ async def test_an_inject_while_the_model_is_down_waits_and_is_spoken_once_when_i
         else:
             raise AssertionError("run_inject without a model was accepted")
 
-        reply = await request(nc, s.subjects.focus_rpc(), fm.Inject(inject_id="inj-tea", prompt=PROMPT))
+        reply = await request(
+            nc, s.subjects.focus_rpc_of("bridge"), fm.Inject(inject_id="inj-tea", prompt=PROMPT)
+        )
         assert reply.status == "queued"
         await renews_pass(s, 3)  # focus heard "not ready" again and again: it keeps the inject
-        snap = await request(nc, s.subjects.focus_rpc(), fm.SnapshotRequest())
+        snap = await request(nc, s.subjects.focus_rpc_of("bridge"), fm.SnapshotRequest())
         assert [q.inject_id for q in snap.queue] == ["inj-tea"] and snap.current_inject is None
         assert spoken(s, PROMPT) == 0
         assert not [i for i in injects.items if i.inject_id == "inj-tea" and i.status in ("fired", "done")]

@@ -55,7 +55,7 @@ async def test_a_press_runs_a_tool_and_the_answer_reaches_the_speaker_stream(sta
     ]
     assert outputs and "time" in json.loads(outputs[0]["item"]["output"])
     # DIALOG is given back: focus holds nothing for the bridge.
-    snap = await request(stack.nc, stack.subjects.focus_rpc(), fm.SnapshotRequest())
+    snap = await request(stack.nc, stack.subjects.focus_rpc_of("bridge"), fm.SnapshotRequest())
     assert not [a for views in snap.channels.values() for a in views if a.holder == "bridge"]
 
     async def turn_closed() -> bool:  # turn_end's reply closes the turn in the bridge too
@@ -94,7 +94,7 @@ async def test_a_press_during_speech_cancels_the_response_and_truncates_at_what_
 async def test_malformed_bus_input_is_refused_and_the_bridge_goes_on(stack: Stack) -> None:
     s = stack
     await s.nc.publish(s.subjects.audio_ptt(), b"{not json")
-    await s.nc.publish(s.subjects.audio_mic("assistant"), b"\x00\x01garbage")
+    await s.nc.publish(s.subjects.audio_mic_assistant(), b"\x00\x01garbage")
     await s.nc.publish(s.subjects.skills_manifest(), encode_obj({"v": 1, "host": 3}))
     reply = await s.nc.request(s.subjects.bridge_rpc(), encode_obj({"v": 1, "op": "run_inject"}), timeout=2)
     assert json.loads(reply.data)["error"]["code"] == "invalid"
@@ -138,7 +138,7 @@ async def test_the_model_dropping_mid_response_leaves_no_turn_stuck_and_no_dialo
     await stack.sim.wait_connections(2)  # the bridge came back on its own
 
     async def settled() -> bool:
-        snap = await request(stack.nc, stack.subjects.focus_rpc(), fm.SnapshotRequest())
+        snap = await request(stack.nc, stack.subjects.focus_rpc_of("bridge"), fm.SnapshotRequest())
         held = [a for views in snap.channels.values() for a in views if a.holder == "bridge"]
         bridge = await stack.snapshot()
         return not held and bridge.turn_id is None and bridge.connected
@@ -162,7 +162,7 @@ async def test_from_the_fourth_failed_attempt_the_reconnect_cue_plays(
         if frame.eos:
             finished.set()
 
-    await nc.subscribe(subjects.audio_out_all(), cb=on_out)
+    await nc.subscribe(subjects.audio_out_owned_all(), cb=on_out)
     await nc.flush()
     nowhere = "ws://127.0.0.1:9/v1"  # the discard port: nothing listens
     bridge = settings_of(BridgeSettings, settings, realtime_url=nowhere, reconnect_delays_s=(0.05,))

@@ -218,8 +218,14 @@ async def check_tap(env: dict[str, str], site: str, port: int, data: Path) -> No
             *[(f"{subjects.prefix}.test.event", b'{"v":1,"n":%d}' % n) for n in range(20)],
             (f"{subjects.prefix}.test.garbage", b"\xff\xfe not json"),
             (f"{subjects.prefix}.test.empty", b""),
-            (subjects.audio_out("tapcheck"), encode_frame(AudioFrame("tapcheck", 5, 0, b"\x00\x10" * 480))),
-            (subjects.audio_mic("claim"), encode_frame(AudioFrame("mic", 9, 0, bytes(960), eos=True))),
+            (
+                subjects.audio_out_of("bridge", "tapcheck"),
+                encode_frame(AudioFrame("tapcheck", 5, 0, b"\x00\x10" * 480)),
+            ),
+            (
+                subjects.audio_mic_claim("skill-x"),
+                encode_frame(AudioFrame("mic", 9, 0, bytes(960), eos=True)),
+            ),
         ]
         for subject, payload in ours:
             await nc.publish(subject, payload)

@@ -53,8 +53,8 @@ async def test_clients_of_a_killed_node_carry_on_through_another_seed(
     seeds = cluster.seed_urls
     focus = await clients.connect(service_identity(Role.FOCUS, cluster_site), seeds)
     audio = await clients.connect(service_identity(Role.AUDIO_IO, cluster_site), seeds)
-    await serve_echo(focus, s.focus_rpc())
-    assert await answered(audio, s.focus_rpc(), b"snapshot") == b"ok:snapshot"
+    await serve_echo(focus, s.focus_rpc_of("audio-io"))
+    assert await answered(audio, s.focus_rpc_of("audio-io"), b"snapshot") == b"ok:snapshot"
     # Kill the node the audio-io client is on (focus may be on it too).
     assert audio.connected_url is not None
     victim = cluster.index_of_port(audio.connected_url.port or 0)
@@ -66,6 +66,6 @@ async def test_clients_of_a_killed_node_carry_on_through_another_seed(
 
     await until(moved, 15, "the audio-io client to reconnect to another node")
     # Its requests are answered again, and its subscriptions live on the new node.
-    assert await answered(audio, s.focus_rpc(), b"again") == b"ok:again"
+    assert await answered(audio, s.focus_rpc_of("audio-io"), b"again") == b"ok:again"
     assert await reaches(focus, audio, s.focus_event("activity")) == b"hello"
     assert not any("violation" in e.lower() for e in clients.errors.get("audio-io", []))

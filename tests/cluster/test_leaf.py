@@ -61,9 +61,9 @@ async def test_a_leaf_client_talks_with_the_hub_for_its_site(
     s = Subjects(cluster_site)
     focus = await clients.connect(service_identity(Role.FOCUS, cluster_site), cluster.specs[1].url)
     bridge = await clients.connect(service_identity(Role.BRIDGE, cluster_site), cluster.specs[2].url)
-    await serve_echo(focus, s.focus_rpc())
+    await serve_echo(focus, s.focus_rpc_of("satellite"))
     # leaf -> hub request, the reply back into the leaf
-    assert await answered(on_leaf, s.focus_rpc(), b"snapshot") == b"ok:snapshot"
+    assert await answered(on_leaf, s.focus_rpc_of("satellite"), b"snapshot") == b"ok:snapshot"
     # hub -> leaf request (the bridge clears audio-io), the reply out of the leaf
     await serve_echo(on_leaf, s.audio_rpc())
     assert await answered(bridge, s.audio_rpc(), b"clear") == b"ok:clear"
@@ -79,11 +79,11 @@ async def test_the_leaf_cannot_reach_another_sites_subjects(
     other_focus = await clients.connect(service_identity(Role.FOCUS, OTHER_SITE), cluster.specs[1].url)
     other_bridge = await clients.connect(service_identity(Role.BRIDGE, OTHER_SITE), cluster.specs[1].url)
     bridge = await clients.connect(service_identity(Role.BRIDGE, cluster_site), cluster.specs[1].url)
-    await serve_echo(other_focus, other.focus_rpc())
+    await serve_echo(other_focus, other.focus_rpc_of("satellite"))
     # A positive control first: the leaf is up and this site's traffic crosses.
     assert await reaches(on_leaf, bridge, mine.audio_played()) == b"hello"
     with pytest.raises(nats.errors.NoRespondersError):
-        await on_leaf.request(other.focus_rpc(), b"snapshot", timeout=2)
+        await on_leaf.request(other.focus_rpc_of("satellite"), b"snapshot", timeout=2)
 
     # Its mic does not reach the other room's bridge; the other room's speaker
     # audio does not reach the leaf. Each denied message is followed by an
@@ -97,23 +97,23 @@ async def test_the_leaf_cannot_reach_another_sites_subjects(
     async def heard(msg: Msg) -> None:
         leaf_heard.append(msg.subject)
 
-    await other_bridge.subscribe(other.audio_mic("assistant"), cb=mic)
+    await other_bridge.subscribe(other.audio_mic_assistant(), cb=mic)
     await settle(other_bridge)
-    await on_leaf.subscribe(other.audio_out("tts"), cb=heard)
-    await on_leaf.subscribe(mine.audio_out("tts"), cb=heard)
+    await on_leaf.subscribe(other.audio_out_of("bridge", "tts"), cb=heard)
+    await on_leaf.subscribe(mine.audio_out_of("bridge", "tts"), cb=heard)
     await settle(on_leaf)
-    await on_leaf.publish(other.audio_mic("assistant"), b"secret")
+    await on_leaf.publish(other.audio_mic_assistant(), b"secret")
     assert await reaches(on_leaf, bridge, mine.audio_played()) == b"hello"
     assert other_mic == []
 
     async def mine_arrived() -> bool:
-        await other_bridge.publish(other.audio_out("tts"), b"x")
-        await bridge.publish(mine.audio_out("tts"), b"x")
+        await other_bridge.publish(other.audio_out_of("bridge", "tts"), b"x")
+        await bridge.publish(mine.audio_out_of("bridge", "tts"), b"x")
         await bridge.flush()
-        return mine.audio_out("tts") in leaf_heard
+        return mine.audio_out_of("bridge", "tts") in leaf_heard
 
     await until(mine_arrived, 15, "this site's audio on the leaf")
-    assert other.audio_out("tts") not in leaf_heard
+    assert other.audio_out_of("bridge", "tts") not in leaf_heard
 
 
 async def test_the_leaf_reconnects_after_the_hub_restarts(
@@ -121,14 +121,14 @@ async def test_the_leaf_reconnects_after_the_hub_restarts(
 ) -> None:
     s = Subjects(cluster_site)
     focus = await clients.connect(service_identity(Role.FOCUS, cluster_site), cluster.specs[1].url)
-    await serve_echo(focus, s.focus_rpc())
-    assert await answered(on_leaf, s.focus_rpc(), b"before") == b"ok:before"
+    await serve_echo(focus, s.focus_rpc_of("satellite"))
+    assert await answered(on_leaf, s.focus_rpc_of("satellite"), b"before") == b"ok:before"
     hub = cluster.servers[0]
     hub.kill()
     hub.start()
     # The leaf reconnects by itself (to this node or, having learned them,
     # another); its local client never noticed.
-    assert await answered(on_leaf, s.focus_rpc(), b"after") == b"ok:after"
+    assert await answered(on_leaf, s.focus_rpc_of("satellite"), b"after") == b"ok:after"
     bridge = await clients.connect(service_identity(Role.BRIDGE, cluster_site), cluster.specs[2].url)
     assert await reaches(bridge, on_leaf, s.bridge_event("session")) == b"hello"
     assert on_leaf.is_connected

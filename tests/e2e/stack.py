@@ -190,7 +190,7 @@ class Stack:
         )
 
     async def focus_snapshot(self) -> Snapshot:
-        return await request(self.nc, self.subjects.focus_rpc(), SnapshotRequest(), timeout=2.0)
+        return await request(self.nc, self.subjects.focus_rpc_of("bridge"), SnapshotRequest(), timeout=2.0)
 
     async def bridge_snapshot(self) -> BridgeSnapshot:
         return await request(self.nc, self.subjects.bridge_rpc(), BridgeSnapshotRequest(), timeout=2.0)

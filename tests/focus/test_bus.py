@@ -161,10 +161,10 @@ async def test_interrupt_replies_only_after_the_holders_acked(
     await nc.subscribe(subjects.focus_notify("slow"), cb=slow_holder)
     await settle(nc)
     acquire = m.Acquire(holder="slow", channel=Channel.CONTENT, interface="radio", patience_ms=60_000)
-    playing = await request(nc, subjects.focus_rpc(), acquire)
+    playing = await request(nc, subjects.focus_rpc_of("slow"), acquire)
     claim = m.Acquire(holder="slow", channel=Channel.COMMS, interface="calls")
-    call = await request(nc, subjects.focus_rpc(), claim)
-    reply = await request(nc, subjects.focus_rpc(), m.Interrupt(), timeout=5)
+    call = await request(nc, subjects.focus_rpc_of("slow"), claim)
+    reply = await request(nc, subjects.focus_rpc_of("bridge"), m.Interrupt(), timeout=5)
     order.append("interrupt replied")
     assert reply.ended_claim and set(reply.stopped) == {playing.activity_id, call.activity_id}
     assert order == ["holder acked none", "holder acked none", "interrupt replied"]
@@ -240,9 +240,9 @@ async def test_comms_single_claim_gets_claim_busy(holders: Any) -> None:
 async def test_bad_requests_get_the_error_envelope(
     nc: Client, site: str, focus: FocusService, payload: bytes, code: str
 ) -> None:
-    reply = json.loads((await nc.request(Subjects(site).focus_rpc(), payload, timeout=5)).data)
+    reply = json.loads((await nc.request(Subjects(site).focus_rpc_of("harness"), payload, timeout=5)).data)
     assert reply["error"]["code"] == code, reply
-    snapshot = await request(nc, Subjects(site).focus_rpc(), m.SnapshotRequest())
+    snapshot = await request(nc, Subjects(site).focus_rpc_of("harness"), m.SnapshotRequest())
     assert snapshot.queue == []  # and focus goes on
 
 
@@ -280,7 +280,7 @@ async def test_client_synthesizes_none_for_what_focus_dropped_unheard(
     await book.client._sub.unsubscribe()  # it will not hear the NONE
     await settle(nc)
     release = m.Release(holder="host", activity_id=held.activity_id)
-    await request(nc, Subjects(site).focus_rpc(), release, timeout=5)
+    await request(nc, Subjects(site).focus_rpc_of("host"), release, timeout=5)
     lost = await book.handler.wait_state(held.activity_id, "none")
     assert (lost.reason, lost.seq) == (EndReason.LEASE_EXPIRED, 0)
     assert book.client.state_of(held.activity_id) is None
@@ -291,7 +291,7 @@ async def test_client_releases_what_focus_lists_but_it_does_not_know(
 ) -> None:
     subjects = Subjects(site)
     stale = m.Acquire(holder="host-fixed", channel=Channel.CONTENT, interface="radio")
-    old = await request(nc, subjects.focus_rpc(), stale)  # a previous incarnation's
+    old = await request(nc, subjects.focus_rpc_of("host-fixed"), stale)  # a previous incarnation's
     log = await events(nc, site, "activity", ActivityEvent)
     client = FocusClient(nc, subjects, "host-fixed", RecordingHandler())
     await client.start()
@@ -323,7 +323,9 @@ async def test_follower_tracks_states_gains_and_resyncs(nc: Client, site: str, h
         Channel.CONTENT, "radio", content_type=ContentType.MIXABLE, patience_ms=300_000
     )
     seen = Recorder()
-    follower = FocusFollower(nc, Subjects(site), on_change=lambda s: seen.add((s.activity_id, s.state)))
+    follower = FocusFollower(
+        nc, Subjects(site), holder="audio-io", on_change=lambda s: seen.add((s.activity_id, s.state))
+    )
     await follower.start()
     try:
         assert follower.gain(radio.activity_id) == 1.0  # from the snapshot
@@ -352,7 +354,10 @@ async def test_follower_silences_a_replaced_stream_with_its_successor(
     old = await book.client.acquire(Channel.CONTENT, "audiobooks")
     seen = Recorder()
     follower = FocusFollower(
-        nc, Subjects(site), on_change=lambda s: seen.add((s.activity_id, s.state, s.reason))
+        nc,
+        Subjects(site),
+        holder="audio-io",
+        on_change=lambda s: seen.add((s.activity_id, s.state, s.reason)),
     )
     await follower.start()
     try:
@@ -445,3 +450,21 @@ async def test_client_stop_releases_and_the_handler_hears_it(
     await client.stop()
     assert handler.changes(held.activity_id) == [("foreground", None), ("none", "released")]
     assert focus.core.arbiter.get(held.activity_id) is None
+
+
+async def test_the_subject_names_who_acts(nc: Client, site: str, focus: FocusService) -> None:
+    """A body holder other than the subject's, and control ops from a skill, are refused."""
+    s = Subjects(site)
+    as_other = m.Acquire(holder="skill-radio", channel=Channel.ALERT, interface="siren")
+    for subject, req in (
+        (s.focus_rpc_of("skill-timers"), as_other),
+        (s.focus_rpc_of("skill-timers"), m.StopAll()),
+        (s.focus_rpc_of("skill-timers"), m.Interrupt()),
+        (s.focus_rpc_of("skill-timers"), m.TurnEnd(holder="skill-timers", activity_id="a-1")),
+    ):
+        with pytest.raises(WireError) as err:
+            await request(nc, subject, req)
+        assert err.value.code == ErrorCode.NOT_HOLDER
+    assert (await request(nc, s.focus_rpc_of("skill-timers"), m.SnapshotRequest())).channels is not None
+    await request(nc, s.focus_rpc_of("bridge"), m.StopAll())  # the bridge may
+    assert focus.core.arbiter.activities() == []

@@ -61,7 +61,7 @@ def subjects_of(s: Subjects, host: str) -> dict[str, tuple[str, Request[Any] | N
         "storage.schema": (s.storage_schema(PERSONA, "fuzz"), storage.SchemaGet()),
         "storage.sessions": (s.storage_sessions(PERSONA), storage.SessionList()),
         "storage.admin": (s.storage_admin(), storage.AdminExport(limit=1)),
-        "focus.rpc": (s.focus_rpc(), focus.SnapshotRequest()),
+        "focus.rpc": (s.focus_rpc_of("bridge"), focus.SnapshotRequest()),
         "focus.notify": (s.focus_notify("bridge"), None),
         "bridge.rpc": (s.bridge_rpc(), bridge.BridgeSnapshotRequest()),
         "skills.tool": (

@@ -63,7 +63,7 @@ class Bus:
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NatsServer, AuthStore]]:
     root = tmp_path_factory.mktemp("secured")
-    store = AuthStore.of(root / "data", legacy=False)  # the target table, without today's subjects
+    store = AuthStore.of(root / "data")
     config = store.init(int(time.time()))
     server = NatsServer(store_dir=root / "js", config_file=config, log_file=root / "nats.log").start()
     yield server, store

@@ -82,12 +82,12 @@ async def test_each_identity_does_its_own_work(bus: Bus, sec_site: str) -> None:
     assert (await c["focus"].nc.request(s.focus_notify(holder), b"focus", timeout=5)).data == b"ok:focus"
 
     # audio-io sends mic audio to the bridge and the claim's holder; plays a skill's stream
-    mic = await c["bridge"].nc.subscribe(s.audio_mic("assistant"))
+    mic = await c["bridge"].nc.subscribe(s.audio_mic_assistant())
     claim = await c["timers"].nc.subscribe(s.audio_mic_claim(holder))
     out = await c["audio"].nc.subscribe(s.audio_out_owned_all())
     for conn in (c["bridge"], c["timers"], c["audio"]):
         await settle(conn.nc)
-    await c["audio"].nc.publish(s.audio_mic("assistant"), b"frame")
+    await c["audio"].nc.publish(s.audio_mic_assistant(), b"frame")
     await c["audio"].nc.publish(s.audio_mic_claim(holder), b"frame")
     await c["timers"].nc.publish(s.audio_out_of(holder, "a-1"), b"frame")
     assert (await mic.next_msg(timeout=5)).data == b"frame"
@@ -115,16 +115,16 @@ async def test_a_skill_is_refused_everything_that_is_not_its_own(bus: Bus, sec_s
         s.storage_kv("other", "timers"),  # its own skill under another persona
         s.storage_sessions(PERSONA),  # the conversations
         s.storage_admin(),  # the whole-home export
-        s.audio_mic("assistant"),  # mic audio
+        s.audio_mic_assistant(),  # mic audio
         s.audio_mic_claim("skill-timers"),
         s.audio_played(),
         s.focus_notify("bridge"),  # replying as focus
         s.focus_event("activity"),
         s.focus_rpc_of("bridge"),  # focus as another holder
-        s.focus_rpc(),  # the shared subject that names nobody
+        f"{s.prefix}.focus.rpc",  # the old shared subject that named nobody
         s.skill_tool("audiobooks"),  # calling tools is the bridge's
         s.audio_out_of("bridge", "a-1"),  # another producer's stream
-        s.audio_out("a-1"),
+        f"{s.prefix}.audio.out.a-1",  # the old shared stream subject
         s.audio_rpc(),
         "$JS.API.STREAM.LIST",
     ]
@@ -132,7 +132,7 @@ async def test_a_skill_is_refused_everything_that_is_not_its_own(bus: Bus, sec_s
         await nc.publish(subject, b"x")
     subscribes = [
         s.skill_tool("audiobooks"),  # answering another skill's tools
-        s.audio_mic("assistant"),
+        s.audio_mic_assistant(),
         s.audio_mic_claim("skill-audiobooks"),  # someone else's claim
         s.focus_notify("skill-audiobooks"),
         inbox_prefix("realtime-bridge") + ".>",  # another part's replies
@@ -154,14 +154,14 @@ async def test_core_services_cannot_do_each_others_work(bus: Bus, sec_site: str)
     c = {name: await bus.connect(who[name]) for name in ("bridge", "audio", "focus", "storage")}
     refusals = {
         "bridge": [
-            s.audio_mic("assistant"),
+            s.audio_mic_assistant(),
             s.audio_played(),
             s.focus_notify("skill-timers"),
             s.storage_admin(),
         ],
         "audio": [s.skill_tool("timers"), s.focus_event("activity"), s.bridge_event("state")],
-        "focus": [s.audio_mic("assistant"), s.skill_tool("timers"), s.storage_kv(PERSONA, "timers")],
-        "storage": [s.focus_event("activity"), s.audio_out("a-1"), s.bridge_rpc()],
+        "focus": [s.audio_mic_assistant(), s.skill_tool("timers"), s.storage_kv(PERSONA, "timers")],
+        "storage": [s.focus_event("activity"), s.audio_out_of("bridge", "a-1"), s.bridge_rpc()],
     }
     for name, subjects in refusals.items():
         for subject in subjects:
@@ -185,22 +185,24 @@ async def test_the_observer_reads_but_cannot_publish_answer_or_hear(bus: Bus, se
     await observer.nc.subscribe(s.everything, cb=keep)
     await settle(observer.nc)
 
-    await audio.nc.publish(s.audio_mic("assistant"), b"frame")  # not delivered to the observer
+    await audio.nc.publish(s.audio_mic_assistant(), b"frame")  # not delivered to the observer
     await audio.nc.publish(s.audio_ptt(), b"{}")  # after the frame, from the same publisher
     await until(lambda: any(m.subject == s.audio_ptt() for m in seen), timeout=5, what="ptt")
-    assert not any(m.subject.startswith(s.audio_mic("assistant")) for m in seen)
+    assert not any(m.subject.startswith(s.audio_mic_assistant()) for m in seen)
 
     with pytest.raises(nats.errors.TimeoutError):  # only the forged answer could come
         await timers.nc.request(s.focus_rpc_of("skill-timers"), b"acquire", timeout=0.5)
     await observer.refused("publish", "_INBOX_skill-timers.", prefix=True)  # the reply subject
 
-    for subject in (s.focus_rpc_of("bridge"), s.audio_out("a-1"), s.storage_admin(), s.client_events()):
+    out = s.audio_out_of("bridge", "a-1")
+    forbidden = (s.focus_rpc_of("bridge"), out, s.storage_admin(), s.client_events())
+    for subject in forbidden:
         await observer.nc.publish(subject, b"x")
-    await observer.nc.subscribe(s.audio_mic("assistant"))
+    await observer.nc.subscribe(s.audio_mic_assistant())
     await settle(observer.nc)
-    for subject in (s.focus_rpc_of("bridge"), s.audio_out("a-1"), s.storage_admin(), s.client_events()):
+    for subject in forbidden:
         await observer.refused("publish", subject)
-    await observer.refused("subscription", s.audio_mic("assistant"))
+    await observer.refused("subscription", s.audio_mic_assistant())
 
 
 async def test_an_observer_allowed_the_mic_hears_it(bus: Bus, sec_site: str) -> None:
@@ -209,8 +211,8 @@ async def test_an_observer_allowed_the_mic_hears_it(bus: Bus, sec_site: str) -> 
     audio = await bus.connect(service_identity(Role.AUDIO_IO, sec_site))
     sub = await listener.nc.subscribe(s.everything)
     await settle(listener.nc)
-    await audio.nc.publish(s.audio_mic("assistant"), b"frame")
-    assert (await sub.next_msg(timeout=5)).subject == s.audio_mic("assistant")
+    await audio.nc.publish(s.audio_mic_assistant(), b"frame")
+    assert (await sub.next_msg(timeout=5)).subject == s.audio_mic_assistant()
 
 
 async def test_an_identity_is_bound_to_its_site(bus: Bus, sec_site: str) -> None:

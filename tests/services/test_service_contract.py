@@ -52,7 +52,7 @@ def storage_probes(s: Subjects, h: Health) -> list[Probe]:
 
 
 def skill_host_probes(s: Subjects, h: Health) -> list[Probe]:
-    probes = [Probe(s.skill_host_rpc(h.instance), valid=skills.DiscardEffect(effect_id="none"))]
+    probes = [Probe(s.skill_host_rpc(h.detail["holder"]), valid=skills.DiscardEffect(effect_id="none"))]
     # Each skill has its own tool subject; with storage up, every skill of the
     # persona serves. `system` gets a real call afterwards.
     serving = [name for name, d in h.detail["skills"].items() if d["status"] in ("ok", "degraded")]
@@ -79,7 +79,7 @@ SERVICES: dict[str, Case] = {
     "storage": Case("huxley_storage", storage_probes),
     "focus": Case(
         "huxley_focus",
-        lambda s, h: [Probe(s.focus_rpc(), valid=focus.SnapshotRequest())],
+        lambda s, h: [Probe(s.focus_rpc_of("bridge"), valid=focus.SnapshotRequest())],
     ),
     "realtime-bridge": Case(
         "huxley_bridge", lambda s, h: [Probe(s.bridge_rpc(), valid=bridge.BridgeSnapshotRequest())]

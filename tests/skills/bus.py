@@ -163,7 +163,7 @@ class FrameTap:
                 self.frames.append(decode_frame(msg.data))
                 self._changed.notify_all()
 
-        self.sub = await nc.subscribe(Subjects(site).audio_out_all(), cb=keep)
+        self.sub = await nc.subscribe(Subjects(site).audio_out_owned_all(), cb=keep)
         await settle(nc)
         return self
 

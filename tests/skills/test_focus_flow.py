@@ -134,7 +134,7 @@ async def test_a_claim_hears_the_mic_and_ends_once_on_ptt(nc, site, bridge, host
         await eventually(lambda: any(s.granted_at for s in host.live_claims))
         [session] = host.live_claims
         await eventually(lambda: session._mic is not None)
-        mic = Subjects(site).audio_mic("claim")
+        mic = Subjects(site).audio_mic_claim(host.holder)
         for seq in range(3):
             await nc.publish(mic, encode_frame(AudioFrame("mic", seq, now_us(), bytes([seq]) * 960)))
         await eventually(lambda: len(skill.heard) == 3)

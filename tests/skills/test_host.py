@@ -45,7 +45,7 @@ async def test_tool_round_trip_and_manifest(nc, site, host_settings):
     async with running(SkillHostService, host_settings("echo")) as host:
         announced = await watch.wait_for(lambda m: (skill_in(m, "echo") or {}).get("status") == "ok")
         echo = skill_in(announced, "echo")
-        assert echo is not None and announced["host"] == host.instance and announced["persona"] == "basic"
+        assert echo is not None and announced["host"] == host.holder and announced["persona"] == "basic"
         assert "echo" in [t["name"] for t in echo["tools"]]
         assert echo["prompt_context"] == "Echo repeats what it is given."
         reply = await call_tool(nc, site, "echo", "echo", {"a": [1, 2]}, turn_id="t-1")
@@ -53,7 +53,7 @@ async def test_tool_round_trip_and_manifest(nc, site, host_settings):
             "v": 1,
             "output": '{"a": [1, 2]}',
             "side_effect": None,
-            "host": host.instance,
+            "host": host.holder,
             "skill": "echo",
         }
 
@@ -201,10 +201,10 @@ async def test_announce_reconfigures_for_a_language_and_bye_on_stop(nc, site, ho
             Subjects(site).skills_announce(), encode(AnnounceRequest(reason="test", language="es"))
         )
         spanish = await watch.wait_for(lambda m: m["language"] == "es" and skill_in(m, "echo") is not None)
-        assert spanish["host"] == host.instance
+        assert spanish["host"] == host.holder
         assert host.slots["echo"].ctx is not None and host.slots["echo"].ctx.language == "es"
     bye = await watch.wait_for(lambda m: m["bye"] is True)
-    assert bye["host"] == host.instance
+    assert bye["host"] == host.holder
 
 
 async def test_secrets_are_a_private_file(nc, site, host_settings, tmp_path):

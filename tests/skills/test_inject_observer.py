@@ -33,7 +33,7 @@ async def test_an_inject_reaches_a_restarted_focus_promptly_with_an_observer(
     injects: list[dict[str, Any]] = []  # every inject request focus.rpc was sent
 
     async def observe(msg: Msg) -> None:  # `huxley tap`: sees everything, answers nothing
-        if msg.subject == subjects.focus_rpc():
+        if msg.subject.startswith(subjects.focus_rpc_all()[:-1]):
             body = json.loads(msg.data)
             if body.get("op") == "inject":
                 injects.append(body)

@@ -54,7 +54,7 @@ async def test_the_skills_panel_flow(nc, site, settings: HuxleySettings, storage
             client, lambda r: r.get("timers", {}).get("status") == "ok" and "system" in r
         )
         timers = rows["timers"]
-        assert timers["enabled"] is True and timers["host"] == host.instance
+        assert timers["enabled"] is True and timers["host"] == host.holder
         assert "set_timer" in timers["tools"] and timers["package"] == "huxley-skill-timers"
         assert {"current_config", "config_schema", "secret_keys_set", "secret_required_keys"} <= set(timers)
 

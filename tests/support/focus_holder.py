@@ -16,11 +16,13 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import nats
 
+from huxley_cli.identities import connection_env
 from huxley_runtime.focus_client import ActivityStatus, FocusClient, FocusFollower
 from huxley_runtime.logging import configure_logging
 from huxley_wire.errors import WireError
@@ -33,9 +35,9 @@ from huxley_wire.messages.focus import (
     FocusChange,
     InjectPriority,
 )
-from huxley_wire.permissions import Role
+from huxley_wire.permissions import skill_identity
 from huxley_wire.subjects import Subjects
-from support.auth import SiteAuth
+from support.auth import store
 from support.focus_peers import Recorder
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -92,7 +94,7 @@ async def serve(args: argparse.Namespace) -> None:
                 }
             )
 
-        follower = FocusFollower(nc, subjects, on_change=changed)
+        follower = FocusFollower(nc, subjects, holder=args.holder, on_change=changed)
         await follower.start()
     else:
         reporter = Reporter(args.hook_inject)
@@ -184,8 +186,9 @@ class HolderProcess:
     ):
         self.argv = [sys.executable, "-m", "support.focus_holder", "--nats", nats_url, "--site", site]
         self.argv += ["--holder", holder]
-        # A holder is a skill to focus: it connects as that skill's identity.
-        identity = SiteAuth(site).env(Role.SKILL, skills=(holder,))
+        # A holder is a skill to focus: it connects as a skill identity named
+        # after the holder (focus.rpc.<holder> is granted to that name only).
+        identity = connection_env(store(), skill_identity(site, "basic", (holder,), holder), int(time.time()))
         self.argv += ["--creds", identity["HUXLEY_NATS_CREDS"]]
         self.argv += ["--inbox-prefix", identity["HUXLEY_NATS_INBOX_PREFIX"]]
         if follow:

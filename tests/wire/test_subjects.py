@@ -7,7 +7,9 @@ def test_every_subject_carries_the_site():
     s = Subjects("kitchen")
     assert s.storage_kv("basic", "timers") == "huxley.kitchen.storage.kv.basic.timers"
     assert s.focus_notify("skill-host-1") == "huxley.kitchen.focus.notify.skill-host-1"
-    assert s.audio_out("a1") == "huxley.kitchen.audio.out.a1"
+    assert s.audio_out_of("bridge", "a1") == "huxley.kitchen.audio.out.bridge.a1"
+    assert s.focus_rpc_of("skill-timers") == "huxley.kitchen.focus.rpc.skill-timers"
+    assert s.audio_mic_claim("skill-timers") == "huxley.kitchen.audio.mic.claim.skill-timers"
     assert s.health("focus") == "huxley.kitchen.health.focus"
     assert Subjects().everything == "huxley.home.>"
 
@@ -20,5 +22,5 @@ def test_tokens_cannot_smuggle_wildcards(bad):
 
 def test_audio_subjects_are_recognised():
     s = Subjects()
-    assert s.is_audio(s.audio_out("x")) and s.is_audio(s.audio_mic("assistant"))
+    assert s.is_audio(s.audio_out_of("bridge", "x")) and s.is_audio(s.audio_mic_assistant())
     assert not s.is_audio(s.audio_ptt())

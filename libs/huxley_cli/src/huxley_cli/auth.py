@@ -42,11 +42,11 @@ def write_secret(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def user_permissions(grant: Grant, legacy: bool) -> dict[str, Any]:
+def user_permissions(grant: Grant) -> dict[str, Any]:
     """The permission fields of the user JWT for a grant."""
     return nats_jwt.user_permissions(
-        pub_allow=grant.publish_subjects(legacy),
-        sub_allow=grant.subscribe_subjects(legacy),
+        pub_allow=grant.publish_subjects(),
+        sub_allow=grant.subscribe_subjects(),
         sub_deny=grant.deny_subscribe_subjects(),
         allow_responses=grant.allow_responses,
     )
@@ -70,11 +70,10 @@ class AuthStore:
     """The keys and credentials of one data directory."""
 
     root: Path  # <data_dir>/auth
-    legacy: bool = True  # grant today's subjects too, until phase 2 moves the services
 
     @classmethod
-    def of(cls, data_dir: Path, legacy: bool = True) -> AuthStore:
-        return cls(data_dir.resolve() / "auth", legacy)
+    def of(cls, data_dir: Path) -> AuthStore:
+        return cls(data_dir.resolve() / "auth")
 
     # -- paths ---------------------------------------------------------------------------------
     @property
@@ -147,7 +146,7 @@ class AuthStore:
         if old is not None:
             self._revoke_key(old, now)
         user = Key.new("user")
-        permissions = user_permissions(grant_for(identity), self.legacy)
+        permissions = user_permissions(grant_for(identity))
         jwt = nats_jwt.user_jwt(self.account(), user.public, identity.name, now, permissions)
         write_secret(path, nats_jwt.creds(jwt, user.seed))
         write_secret(path.with_suffix(".json"), json.dumps(_identity_record(identity), indent=1) + "\n")
@@ -160,7 +159,7 @@ class AuthStore:
         path = self.creds_for(identity)
         if path.is_file():
             nats = nats_jwt.decode(nats_jwt.jwt_of_creds(path.read_text())).get("nats", {})
-            wanted = user_permissions(grant_for(identity), self.legacy)
+            wanted = user_permissions(grant_for(identity))
             if {k: nats.get(k) for k in ("pub", "sub", "resp")} == {
                 k: wanted.get(k) for k in ("pub", "sub", "resp")
             }:

@@ -19,6 +19,8 @@ from huxley_runtime.retry import CONNECT, retrying
 from huxley_runtime.settings import HuxleySettings
 from huxley_wire.permissions import inbox_prefix
 
+INBOX_PREFIX = inbox_prefix("x")[:-1]  # `_INBOX_`, before the identity's name
+
 log = get_logger(component="bus")
 
 
@@ -52,14 +54,30 @@ def connect_options(settings: HuxleySettings, name: str) -> dict[str, Any]:
 def inbox_prefix_of_creds(path: Path) -> str | None:
     """The inbox prefix of the identity a `.creds` file carries (its JWT's
     `name`), or None if the file has no readable name."""
+    name = name_of_creds(path)
+    return inbox_prefix(name) if name else None
+
+
+def name_of_creds(path: Path) -> str | None:
+    """The identity name (the JWT's `name`) a `.creds` file carries, or None."""
     try:
         lines = path.read_text().splitlines()
         jwt = lines[lines.index("-----BEGIN NATS USER JWT-----") + 1].strip()
         body = jwt.split(".")[1]
         name = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))["name"]
-        return inbox_prefix(name)
+        return name if isinstance(name, str) and name else None
     except (OSError, ValueError, IndexError, KeyError, TypeError):
         return None
+
+
+def identity_name(settings: HuxleySettings) -> str | None:
+    """Who this part is on the bus: the name its permissions are granted to
+    (from its inbox prefix or its creds), None without credentials. A focus
+    holder or an output-audio owner must use it: the subjects carry it."""
+    prefix = settings.nats_inbox_prefix
+    if prefix and prefix.startswith(INBOX_PREFIX) and len(prefix) > len(INBOX_PREFIX):
+        return prefix[len(INBOX_PREFIX) :]
+    return name_of_creds(settings.nats_creds) if settings.nats_creds else None
 
 
 async def connect(settings: HuxleySettings, name: str, *, give_up_after_s: float | None = None) -> Client:

@@ -2,14 +2,10 @@
 
 Pure data built from `Subjects`, so no subject is spelled twice. `huxley_cli.auth`
 turns a `Grant` into a user JWT; docs/security.md and tests/security check
-against it. Each rule carries its `stage`:
-
-- `now`: today's subject, and it stays;
-- `legacy`: today's subject that does not say who acts (`focus.rpc`,
-  `audio.out.<stream>`, `audio.mic.claim`, `focus.notify.*` for a host whose
-  instance id is random); granted only while services still use it (phase 2
-  of issue 12 moves them and drops these rules);
-- `phase2`: the subject that replaces it, carrying the holder or owner.
+against it. Where an action belongs to one part, its subject carries who acts
+(`focus.rpc.<holder>`, `audio.out.<owner>.<stream>`, `audio.mic.claim.<holder>`,
+`focus.notify.<holder>`, `skills.host.<host>`), so these rules alone bind each
+part to its own work.
 """
 
 from __future__ import annotations
@@ -31,12 +27,6 @@ class Role(StrEnum):
     SATELLITE = "satellite"  # a room device's leaf-node connection (its audio-io)
     # Tests only: stands in for the peers a test fakes (never minted by `huxley init`).
     HARNESS = "harness"
-
-
-class Stage(StrEnum):
-    NOW = "now"
-    LEGACY = "legacy"
-    PHASE2 = "phase2"
 
 
 SERVICE_ROLES = (Role.STORAGE, Role.FOCUS, Role.BRIDGE, Role.AUDIO_IO, Role.SKILL)
@@ -69,7 +59,6 @@ def inbox_prefix(identity: str) -> str:
 class Rule:
     subject: str
     why: str
-    stage: Stage = Stage.NOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,21 +97,19 @@ class Grant:
     def inbox_prefix(self) -> str:
         return inbox_prefix(self.identity.name)
 
-    def publish_subjects(self, legacy: bool = True) -> list[str]:
-        return _subjects(self.publish, legacy)
+    def publish_subjects(self) -> list[str]:
+        return _subjects(self.publish)
 
-    def subscribe_subjects(self, legacy: bool = True) -> list[str]:
-        return _subjects(self.subscribe, legacy)
+    def subscribe_subjects(self) -> list[str]:
+        return _subjects(self.subscribe)
 
     def deny_subscribe_subjects(self) -> list[str]:
-        return _subjects(self.deny_subscribe, True)
+        return _subjects(self.deny_subscribe)
 
 
-def _subjects(rules: tuple[Rule, ...], legacy: bool) -> list[str]:
+def _subjects(rules: tuple[Rule, ...]) -> list[str]:
     out: list[str] = []
     for rule in rules:
-        if rule.stage is Stage.LEGACY and not legacy:
-            continue
         if rule.subject not in out:
             out.append(rule.subject)
     return out
@@ -133,11 +120,11 @@ class _Builder:
     pub: list[Rule] = field(default_factory=list)
     sub: list[Rule] = field(default_factory=list)
 
-    def p(self, subject: str, why: str, stage: Stage = Stage.NOW) -> None:
-        self.pub.append(Rule(subject, why, stage))
+    def p(self, subject: str, why: str) -> None:
+        self.pub.append(Rule(subject, why))
 
-    def s(self, subject: str, why: str, stage: Stage = Stage.NOW) -> None:
-        self.sub.append(Rule(subject, why, stage))
+    def s(self, subject: str, why: str) -> None:
+        self.sub.append(Rule(subject, why))
 
 
 def _service_basics(b: _Builder, s: Subjects, identity: Identity, service: str) -> None:
@@ -164,8 +151,7 @@ def grant_for(identity: Identity) -> Grant:
         return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True)
     if role is Role.FOCUS:
         _service_basics(b, s, identity, "focus")
-        b.s(s.focus_rpc(), "serves focus requests", Stage.LEGACY)
-        b.s(s.focus_rpc_all(), "serves focus requests, per holder", Stage.PHASE2)
+        b.s(s.focus_rpc_all(), "serves focus requests, per holder")
         b.p(s.focus_notify_all(), "notifies holders")
         b.p(s.focus_events(), "publishes activity, queue and inject events")
         b.p(s.bridge_rpc(), "hands an inject to the bridge")
@@ -177,7 +163,7 @@ def grant_for(identity: Identity) -> Grant:
     if role is Role.BRIDGE:
         _service_basics(b, s, identity, "realtime-bridge")
         b.s(s.bridge_rpc(), "serves run_inject, completion, snapshot")
-        b.s(s.audio_mic("assistant"), "hears the user while PTT is held")
+        b.s(s.audio_mic_assistant(), "hears the user while PTT is held")
         b.s(s.audio_ptt(), "PTT presses")
         b.s(s.audio_played(), "playback reports")
         b.s(s.audio_event("control"), "web client controls")
@@ -194,10 +180,8 @@ def grant_for(identity: Identity) -> Grant:
             "its own settings (the day's model cost)",
         )
         b.p(s.audio_rpc(), "clears and sets volume")
-        b.p(s.focus_rpc(), "focus requests", Stage.LEGACY)
-        b.p(s.focus_rpc_of(BRIDGE_HOLDER), "focus requests as holder bridge", Stage.PHASE2)
-        b.p(s.audio_out_all(), "dialog audio", Stage.LEGACY)
-        b.p(s.audio_out_owned(BRIDGE_HOLDER), "dialog audio under its own name", Stage.PHASE2)
+        b.p(s.focus_rpc_of(BRIDGE_HOLDER), "focus requests as holder bridge")
+        b.p(s.audio_out_owned(BRIDGE_HOLDER), "dialog audio under its own name")
         return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True)
     if role in (Role.AUDIO_IO, Role.SATELLITE):
         # A satellite's leaf connection carries its audio-io and nothing else:
@@ -240,20 +224,17 @@ def grant_for(identity: Identity) -> Grant:
 
 def _audio_io_rules(b: _Builder, s: Subjects, identity: Identity, sessions: str) -> None:
     b.s(s.audio_rpc(), "serves clear, set_volume, snapshot")
-    b.s(s.audio_out_all(), "plays output audio", Stage.LEGACY)
-    b.s(s.audio_out_owned_all(), "plays output audio of every producer", Stage.PHASE2)
+    b.s(s.audio_out_owned_all(), "plays output audio of every producer")
     b.s(s.focus_events(), "follows focus for the mixer and the UI")
     b.s(s.bridge_events(), "relays the bridge to the web client")
     b.s(s.server_event(), "relays skill events to the web client")
-    b.p(s.audio_mic("assistant"), "mic audio while PTT is held (only audio-io)")
-    b.p(s.audio_mic("claim"), "mic audio for a claim", Stage.LEGACY)
-    b.p(s.audio_mic_claim_all(), "mic audio to the claim's holder", Stage.PHASE2)
+    b.p(s.audio_mic_assistant(), "mic audio while PTT is held (only audio-io)")
+    b.p(s.audio_mic_claim_all(), "mic audio to the claim's holder")
     b.p(s.audio_ptt(), "PTT presses")
     b.p(s.audio_played(), "playback reports (only audio-io)")
     b.p(s.audio_events(), "client connection and control events")
     b.p(s.client_events(), "web client events for skills")
-    b.p(s.focus_rpc(), "focus snapshot", Stage.LEGACY)
-    b.p(s.focus_rpc_of(identity.name), "focus requests as itself", Stage.PHASE2)
+    b.p(s.focus_rpc_of(identity.name), "focus requests as itself")
     b.p(s.bridge_rpc(), "bridge snapshot")
     b.p(sessions, "lists sessions for the web client")
     b.s(s.skills_manifest(), "lists the skills for the web client's skills panel")
@@ -270,24 +251,19 @@ def _skill_grant(identity: Identity, s: Subjects, b: _Builder) -> Grant:
         b.p(s.storage_kv(persona, skill), f"its own settings ({skill})")
         b.p(s.storage_schema(persona, skill), f"its own schema version ({skill})")
         b.s(s.skill_tool(skill), f"serves its own tools ({skill})")
-    b.s(s.skill_host_rpc(holder), "discards its effects", Stage.PHASE2)
-    b.s(s.skill_host_rpc_all(), "discards (host id is random today)", Stage.LEGACY)
-    b.s(s.focus_notify(holder), "its focus notices", Stage.PHASE2)
-    b.s(s.focus_notify_all(), "focus notices (holder id is random today)", Stage.LEGACY)
+    b.s(s.skill_host_rpc(holder), "discards its effects")
+    b.s(s.focus_notify(holder), "its focus notices")
     b.s(s.focus_event("activity"), "focus activity events")
     b.s(s.focus_event("inject"), "inject outcomes")
     b.s(s.bridge_event("session"), "session connects")
     b.s(s.skills_announce(), "announce requests")
     b.s(s.audio_played(), "playback reports")
     b.s(s.client_events(), "web client events")
-    b.s(s.audio_mic("claim"), "mic audio while holding a claim", Stage.LEGACY)
-    b.s(s.audio_mic_claim(holder), "mic audio of its own claim only", Stage.PHASE2)
-    b.p(s.focus_rpc(), "acquire, release, inject", Stage.LEGACY)
-    b.p(s.focus_rpc_of(holder), "focus for its own activities and injects", Stage.PHASE2)
+    b.s(s.audio_mic_claim(holder), "mic audio of its own claim only")
+    b.p(s.focus_rpc_of(holder), "focus for its own activities and injects")
     b.p(s.bridge_rpc(), "completion prompts")
     b.p(s.skills_manifest(), "its manifest")
-    b.p(s.audio_out_all(), "stream audio", Stage.LEGACY)
-    b.p(s.audio_out_owned(holder), "its own output streams", Stage.PHASE2)
+    b.p(s.audio_out_owned(holder), "its own output streams")
     b.p(s.server_event(), "events to the web client")
     return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True)
 
@@ -332,8 +308,7 @@ def markdown_table(site: str = "home") -> str:
     """The permission table as docs/security.md carries it (a test compares them)."""
 
     def cell(rules: tuple[Rule, ...], prefix: str = "") -> str:
-        marks = {Stage.NOW: "", Stage.LEGACY: " *(today, until phase 2)*", Stage.PHASE2: " *(phase 2)*"}
-        return "<br>".join(f"{prefix}`{r.subject}`{marks[r.stage]}" for r in rules) or "—"
+        return "<br>".join(f"{prefix}`{r.subject}`" for r in rules) or "—"
 
     lines = [
         "| identity | role | may publish | may subscribe | answers requests |",

@@ -79,12 +79,9 @@ class Subjects:
         return f"{self.prefix}.storage.admin"
 
     # -- focus ---------------------------------------------------------------
-    def focus_rpc(self) -> str:
-        return f"{self.prefix}.focus.rpc"
-
     def focus_rpc_of(self, holder: str) -> str:
-        """Focus requests of one holder (phase 2 of issue 12): the subject names
-        who acts, so permissions bind a holder to its own requests."""
+        """Focus requests of one holder: the subject names who acts, so
+        permissions bind a holder to its own requests (focus checks the body)."""
         return f"{self.prefix}.focus.rpc.{token(holder, 'holder')}"
 
     def focus_rpc_all(self) -> str:
@@ -135,13 +132,12 @@ class Subjects:
     def audio_rpc(self) -> str:
         return f"{self.prefix}.audio.rpc"
 
-    def audio_mic(self, route: str) -> str:
-        """Mic frames; route is `assistant` (PTT held) or `claim` (COMMS claim)."""
-        return f"{self.prefix}.audio.mic.{token(route, 'mic route')}"
+    def audio_mic_assistant(self) -> str:
+        """Mic frames while PTT is held (for the bridge)."""
+        return f"{self.prefix}.audio.mic.assistant"
 
     def audio_mic_claim(self, holder: str) -> str:
-        """Claim mic frames for one holder (phase 2 of issue 12): only the
-        claim's holder may subscribe."""
+        """Mic frames of a COMMS claim, for its holder only."""
         return f"{self.prefix}.audio.mic.claim.{token(holder, 'holder')}"
 
     def audio_mic_claim_all(self) -> str:
@@ -151,15 +147,9 @@ class Subjects:
         """Every mic subject, both routes and every claim."""
         return f"{self.prefix}.audio.mic.>"
 
-    def audio_out(self, stream_id: str) -> str:
-        return f"{self.prefix}.audio.out.{token(stream_id, 'stream id')}"
-
-    def audio_out_all(self) -> str:
-        return f"{self.prefix}.audio.out.*"
-
     def audio_out_of(self, owner: str, stream_id: str) -> str:
-        """Output frames under their producer's name (phase 2 of issue 12), so a
-        producer can publish only its own streams."""
+        """Output frames under their producer's name, so a producer can
+        publish only its own streams."""
         return f"{self.prefix}.audio.out.{token(owner, 'owner')}.{token(stream_id, 'stream id')}"
 
     def audio_out_owned(self, owner: str) -> str:

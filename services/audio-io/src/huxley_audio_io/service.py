@@ -1,9 +1,9 @@
 """Audio-io bus adapter: the mixer, the edge and the client relay on NATS.
 
-In:  audio.out.* (frames), focus.event.* (grants, queue, injects),
+In:  audio.out.<owner>.<stream> (frames), focus.event.* (grants, queue, injects),
      bridge.event.* and client.server_event (relayed to the client),
      skills.manifest (the skills panel), audio.rpc (clear, set_volume, snapshot).
-Out: audio.mic.assistant / audio.mic.claim (frames), audio.ptt, audio.played,
+Out: audio.mic.assistant / audio.mic.claim.<holder> (frames), audio.ptt, audio.played,
      audio.event.client / audio.event.control, client.event,
      skills.host.<host> (the skills panel's writes), skills.announce.
 
@@ -32,7 +32,7 @@ from huxley_audio_io.outbox import Outbox, Throttle
 from huxley_audio_io.relay import ClientRelay
 from huxley_audio_io.settings import AudioSettings
 from huxley_audio_io.skills_panel import SkillsPanel
-from huxley_runtime.bus import settle
+from huxley_runtime.bus import identity_name, settle
 from huxley_runtime.focus_client import ActivityStatus, FocusFollower
 from huxley_runtime.persona import Persona
 from huxley_runtime.retry import ANY_ERROR, FOREVER, Backoff, retrying
@@ -69,6 +69,7 @@ class AudioService(Service):
             applies_volume=self.backend.applies_volume,
         )
         self.focus = FocusView()
+        self.holder = identity_name(self.settings) or "audio-io"  # our focus.rpc.<holder>
         self.follower: FocusFollower | None = None
         self._catching_up = False  # applying a snapshot of the past, not live events
         self.relay = ClientRelay()
@@ -76,6 +77,7 @@ class AudioService(Service):
         # Observers of every rendered block (tests and the benchmark listen here).
         self.taps: list[Callable[[Block], None]] = []
         self._mic: tuple[Route, str] | None = None
+        self._mic_holder = "nobody"  # the holder of the claim the mic goes to (its subject)
         self._framers: dict[str, MicFramer] = {}
         self._unmute: asyncio.TimerHandle | None = None
         self._intake = 0  # output frames taken in
@@ -93,7 +95,7 @@ class AudioService(Service):
     # -- lifecycle -------------------------------------------------------------------
     async def on_start(self) -> None:
         nc, s = self.nc, self.subjects
-        await nc.subscribe(s.audio_out_all(), cb=self._on_frame)
+        await nc.subscribe(s.audio_out_owned_all(), cb=self._on_frame)
         await nc.subscribe(s.focus_event("queue"), cb=self._on_queue)
         await nc.subscribe(s.focus_event("inject"), cb=self._on_inject)
         await nc.subscribe(s.bridge_events(), cb=self._on_bridge)
@@ -105,7 +107,7 @@ class AudioService(Service):
         self.outbox.emit(s.skills_announce(), skills.AnnounceRequest(reason="audio-io skills panel"))
         # The follower keeps up with focus (snapshot at start, after a gap in
         # the event sequence, after a reconnect or a focus restart).
-        self.follower = FocusFollower(nc, s, on_change=self._on_focus_change)
+        self.follower = FocusFollower(nc, s, holder=self.holder, on_change=self._on_focus_change)
         self._catching_up = True
         try:
             await self.follower.start()
@@ -127,11 +129,8 @@ class AudioService(Service):
         await self.outbox.drain(self.nc)
 
     def endpoints(self) -> list[Endpoint]:
-        handlers: dict[Any, Any] = {
-            m.Clear: self._clear,
-            m.SetVolume: self._set_volume,
-            m.AudioSnapshotRequest: self._snapshot,
-        }
+        handlers: dict[Any, Any] = {m.Clear: self._clear, m.SetVolume: self._set_volume}
+        handlers[m.AudioSnapshotRequest] = self._snapshot
         return [Endpoint("rpc", self.subjects.audio_rpc(), handlers)]
 
     def health(self) -> tuple[str, dict[str, Any]]:
@@ -231,9 +230,8 @@ class AudioService(Service):
                 return  # it synced on its own meanwhile
             # Probe first: a failed resync would hold back events that
             # arrive meanwhile until the next one succeeds.
-            await request(
-                self.nc, self.subjects.focus_rpc(), SnapshotRequest(), timeout=SYNC.attempt_timeout_s
-            )
+            subject = self.subjects.focus_rpc_of(self.holder)
+            await request(self.nc, subject, SnapshotRequest(), timeout=SYNC.attempt_timeout_s)
             self._catching_up = True
             try:
                 await follower.resync()
@@ -342,6 +340,7 @@ class AudioService(Service):
         if target is None:
             return
         route, stream_id = target
+        self._mic_holder = claim.holder if claim else self._mic_holder
         framer = self._framers.get(stream_id)
         if framer is None:
             framer = self._framers[stream_id] = MicFramer(stream_id)
@@ -356,7 +355,8 @@ class AudioService(Service):
             self._publish_mic(route, framer.flush(at_us))  # the claim keeps its framer (seq goes on)
 
     def _publish_mic(self, route: Route, frames: list[AudioFrame]) -> None:
-        subject = self.subjects.audio_mic(route)
+        s = self.subjects  # a claim's frames go to its holder alone (only it may subscribe there)
+        subject = s.audio_mic_claim(self._mic_holder) if route is Route.CLAIM else s.audio_mic_assistant()
         for frame in frames:
             self.outbox.emit_raw(subject, encode_frame(frame))
 

@@ -1,4 +1,4 @@
-"""Focus bus adapter: focus.rpc served by one serialized actor over the pure
+"""Focus bus adapter: focus.rpc.<holder> served by one serialized actor over the pure
 core, notifications to holders, events, leases, persistence.
 
 Each operation runs under one FIFO lock (the actor): the core decides, the
@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from huxley_focus.callers import CONTROL_HOLDERS, check_caller, holder_of
 from huxley_focus.core import FocusCore
 from huxley_focus.courier import Courier
 from huxley_focus.effects import (
@@ -125,9 +126,21 @@ class FocusService(Service):
             m.TurnEnd: self._turn_end,
             m.SnapshotRequest: self._snapshot,
         }
+        # One endpoint for every holder's subject; the subject says who acts.
+        checked = {model: self._as_caller(handler) for model, handler in handlers.items()}
         # Concurrent dispatch + one FIFO lock: requests keep their arrival order,
         # and a snapshot need not wait behind a slow patience hook.
-        return [Endpoint("rpc", self.subjects.focus_rpc(), handlers, concurrent=True)]
+        return [Endpoint("rpc", self.subjects.focus_rpc_all(), checked, concurrent=True)]
+
+    def _as_caller(self, handler: Handler) -> Handler:
+        prefix = self.subjects.focus_rpc_all()[:-2]
+        control = CONTROL_HOLDERS | {self.core.bridge_holder}
+
+        async def checked(req: Any, subject: str) -> BaseModel:
+            check_caller(holder_of(subject, prefix), req, control)
+            return await handler(req, subject)
+
+        return checked
 
     # -- the operations ------------------------------------------------------------------
     async def _acquire(self, req: m.Acquire, subject: str) -> BaseModel:

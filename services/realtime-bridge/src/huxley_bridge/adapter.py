@@ -65,6 +65,7 @@ from huxley_wire.messages import audio as am
 from huxley_wire.messages import skills as sm
 from huxley_wire.messages.bridge import BridgeSnapshot, InjectAccepted, StatusEvent, TranscriptEvent
 from huxley_wire.messages.focus import FocusChange
+from huxley_wire.permissions import BRIDGE_HOLDER
 from huxley_wire.subjects import Subjects
 
 log = get_logger(component="adapter")
@@ -340,7 +341,9 @@ class BridgeAdapter:
                         await self.model.append_audio(pcm)
                 case c.PublishAudio(stream_id=stream, seq=seq, pcm=pcm, eos=eos):
                     frame = AudioFrame(stream, seq, now_us(), pcm, eos)
-                    await self.nc.publish(self.subjects.audio_out(stream), encode_frame(frame))
+                    await self.nc.publish(
+                        self.subjects.audio_out_of(BRIDGE_HOLDER, stream), encode_frame(frame)
+                    )
                 case c.Publish(kind=kind, message=message):
                     await self._publish(kind, message)
                 case c.InjectReply(inject_id=inject_id, status=status):

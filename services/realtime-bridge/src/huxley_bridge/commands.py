@@ -28,7 +28,7 @@ class AppendAudio:
 
 @dataclass(frozen=True, slots=True)
 class PublishAudio:
-    """An output frame on audio.out.<stream_id> (the adapter stamps ts_us)."""
+    """An output frame on audio.out.bridge.<stream_id> (the adapter stamps ts_us)."""
 
     stream_id: str
     seq: int

@@ -19,6 +19,7 @@ from huxley_wire.audio import AudioFrame, encode_frame, frames_of, now_us
 from huxley_wire.errors import WireError
 from huxley_wire.messages import audio as am
 from huxley_wire.messages.focus import ActivityKind, ActivityMeta, Channel, FocusChange, FocusState
+from huxley_wire.permissions import BRIDGE_HOLDER
 from huxley_wire.subjects import Subjects
 
 log = get_logger(component="adapter")
@@ -49,7 +50,7 @@ class CuePlayer:
             frames = frames_of(reconnect_cue())
             for seq, pcm in enumerate(frames):
                 frame = AudioFrame(stream, seq, now_us(), pcm, seq == len(frames) - 1)
-                await self.nc.publish(self.subjects.audio_out(stream), encode_frame(frame))
+                await self.nc.publish(self.subjects.audio_out_of(BRIDGE_HOLDER, stream), encode_frame(frame))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(drained, CUE_DRAIN_TIMEOUT_S)
         finally:

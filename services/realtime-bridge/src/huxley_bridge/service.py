@@ -53,7 +53,7 @@ class BridgeService(Service):
         s = self.subjects
         self._subs = [
             await self.nc.subscribe(s.audio_ptt(), cb=self._control(am.PttEvent, adapter.on_ptt)),
-            await self.nc.subscribe(s.audio_mic("assistant"), cb=self._on_mic),
+            await self.nc.subscribe(s.audio_mic_assistant(), cb=self._on_mic),
             await self.nc.subscribe(s.audio_played(), cb=self._control(am.PlayedEvent, adapter.on_played)),
             await self.nc.subscribe(
                 s.audio_event("control"), cb=self._control(am.ClientControl, adapter.on_control)

@@ -2,8 +2,8 @@
 
 The core (huxley_skill_host.core) decides when a claim is granted, muted and
 ended (exactly once); this carries it out. While granted its mic tap is open
-(frames from audio.mic.claim go to `on_mic_frame`) and `speaker_source`
-plays on audio.out.<activity_id>. The session asks the core to end the claim
+(frames from audio.mic.claim.<holder> go to `on_mic_frame`) and `speaker_source`
+plays on audio.out.<holder>.<activity_id>. The session asks the core to end the claim
 when its speaker runs out (`natural`) or fails (`error`), or the skill
 cancels it (`natural`), through `ask_end`; the core answers with the one
 `finish`.

@@ -105,11 +105,11 @@ class SkillAdmin:
     def _slot(self, skill: str) -> SkillSlot:
         slot = self.host.slots.get(skill)
         if slot is None:
-            raise WireError(ErrorCode.NOT_FOUND, f"skill {skill!r} does not run on {self.host.instance}")
+            raise WireError(ErrorCode.NOT_FOUND, f"skill {skill!r} does not run on {self.host.holder}")
         return slot
 
     def _changed(self, slot: SkillSlot) -> wire.SkillChanged:
-        return wire.SkillChanged(host=self.host.instance, skill=self.describe(slot))
+        return wire.SkillChanged(host=self.host.holder, skill=self.describe(slot))
 
     async def set_enabled(self, request: wire.SetSkillEnabled, subject: str) -> wire.SkillChanged:
         slot = self._slot(request.skill)

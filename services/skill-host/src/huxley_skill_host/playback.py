@@ -171,7 +171,8 @@ class Playback:
             self.log.error("patience_hook_raised", skill=skill, error=describe(exc), exc_info=exc)
 
     async def send_frame(self, frame: AudioFrame) -> None:
-        await self.host.nc.publish(self.host.subjects.audio_out(frame.stream), encode_frame(frame))
+        subject = self.host.subjects.audio_out_of(self.host.holder, frame.stream)  # under our own name
+        await self.host.nc.publish(subject, encode_frame(frame))
 
     async def release(self, activity: str, reason: f.EndReason) -> None:
         try:
@@ -248,7 +249,7 @@ class Playback:
             await handler(frame.pcm)
 
         nc = self.host.nc
-        sub = await nc.subscribe(self.host.subjects.audio_mic("claim"), cb=on_frame)
+        sub = await nc.subscribe(self.host.subjects.audio_mic_claim(self.host.holder), cb=on_frame)
         await nc.flush()
 
         class Tap:

@@ -28,6 +28,7 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from huxley_runtime.bus import identity_name
 from huxley_runtime.focus_client import FocusClient
 from huxley_runtime.persona import Persona, load_persona
 from huxley_runtime.service import Endpoint, Service
@@ -73,6 +74,9 @@ class SkillHostService(Service):
         if settings is not None and not isinstance(settings, SkillHostSettings):
             settings = SkillHostSettings.model_construct(**dict(settings))
         super().__init__(settings)
+        # Our focus holder, host id and output owner: the identity name our
+        # permissions are granted to (focus.rpc.<it>, audio.out.<it>.*, ...).
+        self.holder = identity_name(self.settings) or self.instance
         self.persona: Persona | None = None
         self.language = "en"
         self.data_dir = Path(".")
@@ -120,12 +124,12 @@ class SkillHostService(Service):
         self.language = self.persona.language_code
         self.data_dir = self.persona.data_dir(self.settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        # The holder id is our instance id: focus.notify.<instance> (served by
-        # the client, which also keeps our lease) tells us what to play.
+        # focus.notify.<holder> (served by the client, which also keeps our
+        # lease) tells us what to play.
         self._focus = FocusClient(
             self.nc,
             self.subjects,
-            self.instance,
+            self.holder,
             self,
             patience_hook_timeout_s=self.settings.patience_hook_timeout_s,
         )
@@ -161,7 +165,7 @@ class SkillHostService(Service):
             SetSkillSecret: self.admin.set_secret,
             DeleteSkillSecret: self.admin.delete_secret,
         }
-        return [Endpoint("host", self.subjects.skill_host_rpc(self.instance), handlers)]
+        return [Endpoint("host", self.subjects.skill_host_rpc(self.holder), handlers)]
 
     async def on_stop(self) -> None:
         with contextlib.suppress(Exception):
@@ -187,6 +191,7 @@ class SkillHostService(Service):
             status = "ok"
         focus = "ok" if focus_ok else "unreachable"
         return status, {
+            "holder": self.holder,  # its focus holder and host id (skills.host.<holder>)
             "persona": self.persona.name if self.persona else None,
             "language": self.language,
             "skills": {name: slot.health() for name, slot in self.slots.items()},
@@ -274,7 +279,7 @@ class SkillHostService(Service):
     # -- manifest and lease ----------------------------------------------------------------------------
     def manifest(self, *, bye: bool = False) -> Manifest:
         return Manifest(
-            host=self.instance,
+            host=self.holder,
             persona=self.persona.name if self.persona else "",
             language=self.language,
             skills=[self.admin.describe(slot) for slot in self.slots.values()],

@@ -2,7 +2,7 @@
 
 The core (huxley_skill_host.core) decides when a pump starts and stops;
 this runs it. Each `start()` calls the stream's factory anew and sends 20 ms
-frames on audio.out.<activity_id> in real time with a small lead, `seq`
+frames on audio.out.<holder>.<activity_id> in real time with a small lead, `seq`
 continuing across pauses; `stop()` cancels it once (a second cancel could
 cut the skill's `finally`, its position save, short). When the iterator runs
 out or raises an end-of-stream frame is sent. Either way the pump reports

@@ -78,7 +78,7 @@ async def call_tool(host: SkillHostService, slot: SkillSlot, call: ToolCall) -> 
             )
         effect = effect_to_wire(host, slot.name, result.side_effect)
         log.info("tool_called", tool=call.tool, side_effect=effect.kind if effect else None)
-    return ToolReply(output=result.output, side_effect=effect, host=host.instance, skill=slot.name)
+    return ToolReply(output=result.output, side_effect=effect, host=host.holder, skill=slot.name)
 
 
 def effect_to_wire(host: SkillHostService, skill: str, effect: SideEffect | None) -> SideEffectWire | None:

@@ -83,6 +83,7 @@ class FocusFollower:
         nc: Client,
         subjects: Subjects,
         *,
+        holder: str,
         on_change: ChangeCallback | None = None,
         check_interval_s: float = 1.0,
         resync_every_s: float = 60.0,
@@ -92,6 +93,7 @@ class FocusFollower:
         bus traffic); `resync_every_s`: how often focus is asked regardless."""
         self.nc = nc
         self.subjects = subjects
+        self.holder = holder  # whose focus.rpc subject the snapshot goes on (our identity)
         self.on_change = on_change
         self.check_interval_s = check_interval_s
         self.resync_every_s = resync_every_s
@@ -169,9 +171,8 @@ class FocusFollower:
                 await self._apply(event)
 
     async def _snapshot(self) -> m.Snapshot:
-        return await request(
-            self.nc, self.subjects.focus_rpc(), m.SnapshotRequest(), timeout=self.request_timeout_s
-        )
+        subject = self.subjects.focus_rpc_of(self.holder)
+        return await request(self.nc, subject, m.SnapshotRequest(), timeout=self.request_timeout_s)
 
     async def _on_event(self, msg: Msg) -> None:
         try:

@@ -327,7 +327,7 @@ class FocusClient:
     # -- requests ---------------------------------------------------------------------------------
     async def _request[M: BaseModel](self, req: Request[M], *, timeout: float | None = None) -> M:
         return await request(
-            self.nc, self.subjects.focus_rpc(), req, timeout=timeout or self.request_timeout_s
+            self.nc, self.subjects.focus_rpc_of(self.holder), req, timeout=timeout or self.request_timeout_s
         )
 
     async def _retrying[M: BaseModel](self, req: Request[M], *, policy: RetryPolicy = IDEMPOTENT) -> M:

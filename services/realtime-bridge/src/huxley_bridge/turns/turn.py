@@ -13,6 +13,7 @@ from typing import Literal
 from huxley_bridge.effects import HeldEffect
 from huxley_bridge.outstream import OutputStream
 from huxley_wire.messages.skills import TOOL_TIMEOUT_S
+from huxley_wire.permissions import BRIDGE_HOLDER
 
 TurnKind = Literal["user", "completion", "injected"]
 Phase = Literal[
@@ -21,7 +22,7 @@ Phase = Literal[
 # What the bus hears of a phase: `starting` is not announced; `ending` (turn_end sent) is `ended`.
 ANNOUNCED: dict[str, str | None] = {"ending": "ended", "starting": None}
 MAX_REMEMBERED_TURNS = 64
-HOLDER = "bridge"  # D8: one bridge per site, a fixed holder id
+HOLDER = BRIDGE_HOLDER  # D8: one bridge per site, a fixed holder id (its identity grants it)
 
 
 @dataclass(frozen=True)
