@@ -467,4 +467,4 @@ async def test_the_subject_names_who_acts(nc: Client, site: str, focus: FocusSer
         assert err.value.code == ErrorCode.NOT_HOLDER
     assert (await request(nc, s.focus_rpc_of("skill-timers"), m.SnapshotRequest())).channels is not None
     await request(nc, s.focus_rpc_of("bridge"), m.StopAll())  # the bridge may
-    assert focus.core.arbiter.activities() == []
+    assert list(focus.core.arbiter.activities()) == []

@@ -38,7 +38,7 @@ async def renews_of(nc: Client, site: str, holder: str) -> list[float]:
         if body.get("op") == "renew" and body.get("holder") == holder:
             seen.append(len(seen))
 
-    await nc.subscribe(Subjects(site).focus_rpc(), cb=spy)
+    await nc.subscribe(Subjects(site).focus_rpc_of(holder), cb=spy)
     await nc.flush()
     return seen
 
@@ -76,7 +76,11 @@ async def test_a_follower_resyncs_when_a_fresh_focus_starts_without_polling(
     memory_only = settings(nats_url, site, tmp_path, focus_persist=False)
     seen = Recorder()
     follower = FocusFollower(
-        nc, Subjects(site), on_change=lambda s: seen.add((s.activity_id, s.state)), resync_every_s=3600
+        nc,
+        Subjects(site),
+        holder="host",
+        on_change=lambda s: seen.add((s.activity_id, s.state)),
+        resync_every_s=3600,
     )
     client = FocusClient(nc, Subjects(site), "host", RecordingHandler())
     try:
