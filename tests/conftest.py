@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from nats.aio.client import Client
 
 import support.auth
@@ -29,10 +30,17 @@ from support.auth import SiteAuth
 
 configure_logging("tests", "test", json=False, level=os.environ.get("HUXLEY_TEST_LOG_LEVEL", "warning"))
 
+# CI replays the same hypothesis examples on every run, so its verdict is about
+# the change and not the draw; on a developer's machine hypothesis explores
+# (and keeps what it found in .hypothesis/), which is where new cases come from.
+hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
+
 
 @pytest.fixture(scope="session")
 def auth_store(tmp_path_factory: pytest.TempPathFactory) -> AuthStore:
-    """The keys and creds of the test session (today's subjects granted too)."""
+    """The keys and creds of the test session."""
     store = AuthStore.of(tmp_path_factory.mktemp("auth"))
     store.init(int(time.time()))
     support.auth.STORE = store
