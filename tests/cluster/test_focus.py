@@ -64,12 +64,14 @@ async def room(cluster: Cluster, clients: Clients, cluster_site: str, tmp_path: 
     probe = await clients.connect(service_identity(Role.FOCUS, cluster_site), seeds)
     await jetstream_ready(probe)
     await r.start_focus(seeds)
-    books = await clients.connect(skill_identity(cluster_site, "basic", ("audiobooks",)), seeds)
+    book_host = skill_identity(cluster_site, "basic", ("audiobooks",))
+    books = await clients.connect(book_host, seeds)
     bridge_nc = await clients.connect(service_identity(Role.BRIDGE, cluster_site), seeds)
     health = await wait_healthy(probe, cluster_site, "focus")
     assert health.detail["persisted"] is True
     r.handler = RecordingHandler()
-    r.book = FocusClient(books, Subjects(cluster_site), "host", r.handler)
+    # A holder asks focus on its own subject: its holder id is its identity's name.
+    r.book = FocusClient(books, Subjects(cluster_site), book_host.name, r.handler)
     await r.book.start()
     r.bridge = await BridgePeer(bridge_nc, cluster_site).start()
     yield r
