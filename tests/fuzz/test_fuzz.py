@@ -110,8 +110,9 @@ def _short(payload: bytes) -> str:
 async def test_every_request_subject_survives_fuzz(stack: ChaosStack) -> None:
     nc = stack.nc
     before = await instances(stack)
-    host = before["skill-host"]
-    assert host is not None
+    health = await stack.health("skill-host")
+    assert health is not None
+    host = str(health.detail["holder"])  # skills.host.<holder>: the host's identity name
     models = by_subject_kind()
     targets = subjects_of(stack.subjects, host)
     assert set(targets) == set(models)
