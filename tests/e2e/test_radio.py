@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client
 
+from e2e.rig_audio import HARNESS_CREDS_ENV
 from e2e.speaker import BOOK, Timeline
 from e2e.stack import PERSONA, BusLog, Stack
 from e2e.station import Station, open_station
@@ -23,7 +24,9 @@ from e2e.test_e2e import dialog_is_free, references, spoken_ms
 from huxley_realtime_sim import SimServer
 from huxley_realtime_sim.rules import load_rules
 from huxley_realtime_sim.voice import ToneVoice
+from huxley_wire.permissions import Role
 from huxley_wire.subjects import Subjects
+from support.auth import SiteAuth
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +71,7 @@ skills:
 
 @pytest.fixture
 async def radio_stack(
-    nc: Client, site: str, base_env: dict[str, str], tmp_path: Path, station: Station
+    nc: Client, site: str, base_env: dict[str, str], tmp_path: Path, station: Station, auth: SiteAuth
 ) -> AsyncIterator[Stack]:
     async with SimServer(load_rules(RULES), voice=ToneVoice()) as sim:
         env = {
@@ -79,6 +82,7 @@ async def radio_stack(
             "HUXLEY_STORAGE_BACKUPS": "0",
             "HUXLEY_STORAGE_SQLITE_SYNCHRONOUS": "NORMAL",
             "HUXLEY_SCHEMA_WAIT_S": "0.2",
+            HARNESS_CREDS_ENV: str(auth.creds(Role.HARNESS)),  # the audio rig's press hook
             "HUXLEY_AUDIO_BACKEND": "file",
             "HUXLEY_AUDIO_FILE_OUT": str(tmp_path / "speaker.wav"),
             "HUXLEY_REALTIME_URL": sim.url,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from huxley_runtime.persona import PersonaError, load_persona
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.subjects import token
 
@@ -15,14 +16,26 @@ PERSONA_SUFFIXES = (".yaml", ".yml")
 def configured(listed: str, personas_dir: Path, persona: str = "") -> frozenset[str]:
     """The personas of `HUXLEY_STORAGE_PERSONAS` (comma-separated), or, unset,
     every persona file in the personas directory and the home's own
-    `HUXLEY_PERSONA` (a persona file's name is its file name)."""
+    `HUXLEY_PERSONA` (a name, or a persona file)."""
     names = [name.strip() for name in listed.split(",") if name.strip()]
     if not names:
         if personas_dir.is_dir():
-            names = [p.stem for p in personas_dir.iterdir() if p.suffix in PERSONA_SUFFIXES and p.is_file()]
+            names = [
+                name_of(p) for p in personas_dir.iterdir() if p.suffix in PERSONA_SUFFIXES and p.is_file()
+            ]
         if persona:
-            names.append(Path(persona).stem if Path(persona).suffix in PERSONA_SUFFIXES else persona)
+            ref = Path(persona)
+            names.append(name_of(ref) if ref.suffix in PERSONA_SUFFIXES else persona)
     return frozenset(token(name, "persona") for name in names)
+
+
+def name_of(path: Path) -> str:
+    """A persona file's `name:` (what the other parts put in the subject), or
+    its file name when it does not load (storage still starts)."""
+    try:
+        return load_persona(path).name
+    except PersonaError:
+        return path.stem
 
 
 class ServedPersonas:
