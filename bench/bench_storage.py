@@ -81,6 +81,7 @@ async def run_backend(env: BenchEnv, nc: Client, backend: str, url: str | None) 
         "HUXLEY_SITE": site,
         "HUXLEY_DATA_DIR": str(env.workdir / f"storage-{backend}"),
         "HUXLEY_STORAGE_BACKUPS": "0",
+        "HUXLEY_STORAGE_PERSONAS": "bench",  # storage serves only configured personas
         "HUXLEY_LOG_LEVEL": "warning",
     }
     if url:
