@@ -1,7 +1,8 @@
 """The offline demo as a newcomer tries it (issue 14): `huxley up` without an
 OpenAI key, the web client's WebSocket, a press with a keypad tone for "set a
 timer", the time, the doorbell from the page, and the timer heard once —
-its own prompt no longer sets a new timer, so nothing follows it."""
+its own prompt no longer sets a new timer, so nothing follows it — and the
+demo book that `huxley up` speaks into the empty library plays."""
 
 from __future__ import annotations
 
@@ -114,6 +115,19 @@ async def test_the_offline_household(tmp_path, site):
                     {"seconds": 10, "message": "10 seconds are up"}
                 ]
                 assert await timers.list_settings("timer:") == []
+
+                # "Play the book": the library started empty, `huxley up` spoke
+                # a demo book into it, and the audiobooks skill streams it.
+                assert (data / "basic" / "audiobooks" / "Huxley" / "The Book.wav").exists()
+                book_frames: list[str] = []
+
+                async def on_book_frame(msg: Msg) -> None:
+                    book_frames.append(msg.subject)
+
+                await nc.subscribe(subjects.audio_out_owned("skill-host"), cb=on_book_frame)
+                await press(ws, "3")  # "Play the book."
+                await until(lambda: "Here's your book." in said, 30, "the book to be announced")
+                await until(lambda: len(book_frames) >= 10, 30, "the book to stream")
         finally:
             await nc.close()
     finally:

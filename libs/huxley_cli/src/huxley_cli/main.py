@@ -92,6 +92,15 @@ def _banner(lines: list[str]) -> None:
     print("=" * width, flush=True)
 
 
+def _offer_demo_book(persona_ref: str, personas_dir: Path, data: Path) -> tuple[str, ...]:
+    """Offline, a fresh library gets a short spoken book so "play the book" works."""
+    from huxley_cli.demo_book import ensure_demo_book, library_of
+    from huxley_runtime.persona import load_persona
+
+    library = library_of(load_persona(persona_ref, personas_dir), data)
+    return () if library is None else ensure_demo_book(library).lines
+
+
 async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, data_dir: Path | None) -> int:
     settings = HuxleySettings()
     data = (data_dir or settings.data_dir).resolve()
@@ -155,6 +164,7 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
             "!! OPENAI_API_KEY is not set: OFFLINE MODE.",
             f"!! The voice is the local scripted Realtime simulator on port {sim_port},",
             "!! not OpenAI. Set OPENAI_API_KEY and restart for the real model.",
+            *_offer_demo_book(persona_ref, settings.personas_dir.resolve(), data),
         ]
     from huxley_audio_io.pairing import gateway_lines
 

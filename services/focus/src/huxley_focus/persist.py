@@ -77,63 +77,21 @@ def load(core: FocusCore, saved: SavedFocus, now: float) -> list[Effect]:
     return out
 
 
+# The saved models carry exactly the fields of the core's records (a test keeps
+# them equal), so each direction is a field-for-field copy.
+
+
 def _save_activity(a: Activity) -> SavedActivity:
-    return SavedActivity(
-        activity_id=a.activity_id,
-        channel=a.channel,
-        interface=a.interface,
-        holder=a.holder,
-        content_type=a.content_type,
-        patience_ms=a.patience_ms,
-        meta=a.meta,
-        acquired_at=a.acquired_at,
-        state=a.state,
-        patience_deadline=a.patience_deadline,
-        granted_at=a.granted_at,
-        announced=a.announced,
-        parked=a.parked,
-    )
+    return SavedActivity.model_validate(a, from_attributes=True)
 
 
 def _load_activity(s: SavedActivity) -> Activity:
-    return Activity(
-        activity_id=s.activity_id,
-        channel=s.channel,
-        interface=s.interface,
-        holder=s.holder,
-        content_type=s.content_type,
-        patience_ms=s.patience_ms,
-        meta=s.meta,
-        acquired_at=s.acquired_at,
-        state=s.state,
-        patience_deadline=s.patience_deadline,
-        granted_at=s.granted_at,
-        announced=s.announced,
-        parked=s.parked,
-    )
+    return Activity(**dict(s))
 
 
 def _save_entry(entry: InjectEntry) -> SavedInject:
-    return SavedInject(
-        inject_id=entry.inject_id,
-        prompt=entry.prompt,
-        priority=entry.priority,
-        dedup_key=entry.dedup_key,
-        skill=entry.skill,
-        wait=entry.wait,
-        enqueued_at=entry.enqueued_at,
-        expires_at=entry.expires_at,
-    )
+    return SavedInject.model_validate(entry, from_attributes=True)
 
 
 def _load_entry(saved: SavedInject) -> InjectEntry:
-    return InjectEntry(
-        inject_id=saved.inject_id,
-        prompt=saved.prompt,
-        priority=saved.priority,
-        dedup_key=saved.dedup_key,
-        skill=saved.skill,
-        wait=saved.wait,
-        enqueued_at=saved.enqueued_at,
-        expires_at=saved.expires_at,
-    )
+    return InjectEntry(**dict(saved))
