@@ -1,0 +1,99 @@
+"""A whole voice turn through a satellite: the hub (three nodes) runs storage,
+focus, the skill-host and the bridge against the simulator; the room device
+runs only audio-io, on a leaf nats-server joined to the hub with the site's
+satellite creds (auth on at the hub, the leaf's link limited to its site).
+
+A press on the device is answered on the device's speaker; the leaf server
+restarting in the middle of the model's answer (the device's own bus and
+its link to the hub both gone) ends that turn with a status, and the next
+press is answered, with nobody doing anything in between."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import pytest
+from e2e.conftest import Book
+from e2e.speaker import Timeline
+from e2e.test_e2e import HELLO, LONG, dialog_is_free, references, spoken_ms
+
+from cluster.conftest import Clients, jetstream_ready
+from cluster.whole_stack import ClusterStack, start_satellite, start_stack
+from huxley_cli.natsserver.cluster import Cluster
+from huxley_realtime_sim import SimServer
+from huxley_wire.permissions import Role, service_identity
+from support.waiting import until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def stack(
+    cluster: Cluster, clients: Clients, cluster_site: str, tmp_path: Path, sim: SimServer, book: Book
+) -> AsyncIterator[ClusterStack]:
+    probe = await clients.connect(service_identity(Role.FOCUS, cluster_site), cluster.seed_urls)
+    await jetstream_ready(probe)  # focus keeps three copies
+    leaf = start_satellite(cluster, clients, cluster_site, tmp_path)
+    try:
+        seeds = cluster.seed_urls
+        running = await start_stack(
+            cluster, clients, cluster_site, tmp_path, sim, book, harness_urls=seeds, satellite=leaf
+        )
+        try:
+            yield running
+        finally:
+            await running.stop()
+    finally:
+        leaf.stop()
+
+
+async def press_once_listening(stack: ClusterStack, key: str) -> None:
+    """Press as soon as the device's press hook is back on its leaf server
+    (no responders: nothing was pressed, so asking again is safe)."""
+
+    async def pressed() -> bool:
+        try:
+            await stack.press(key)
+        except nats.errors.NoRespondersError:
+            return False
+        return True
+
+    await until(pressed, 30, f"a press of {key} on the satellite")
+
+
+async def test_a_satellite_turn_completes_and_survives_its_leaf_restarting(stack: ClusterStack) -> None:
+    assert stack.satellite is not None
+    mark = stack.log.mark
+    await stack.press("0")
+    first = await stack.turn_ended(after=mark)
+    # The device played the whole answer and said so across the leaf.
+    await stack.played_at_least(first["activity_id"], spoken_ms(HELLO) - 100, after=mark)
+    await dialog_is_free(stack)
+
+    second = stack.log.mark
+    await stack.press("2")
+    speaking = await stack.log.wait("bridge.event.turn", lambda t: t["phase"] == "speaking", after=second)
+    await stack.played_at_least(speaking["activity_id"], 500, after=second)
+    stack.satellite.kill()  # SIGKILL: the device's bus and its link to the hub
+    stack.satellite.start()
+    cut = await stack.log.wait(
+        "bridge.event.turn",
+        lambda t: t["turn_id"] == speaking["turn_id"] and t["phase"] in ("ended", "cancelled"),
+        after=second,
+        timeout=30,
+    )
+    await dialog_is_free(stack)
+
+    third = stack.log.mark
+    await press_once_listening(stack, "0")
+    last = await stack.turn_ended(after=third)
+    await stack.played_at_least(last["activity_id"], spoken_ms(HELLO) - 100, after=third)
+    await dialog_is_free(stack)
+
+    heard = Timeline(await stack.speaker(), references(HELLO, LONG))
+    assert heard.order()[0] == HELLO and heard.order()[-1] == HELLO, (cut, heard.describe())
+    assert LONG in heard.order(), heard.describe()
+    assert heard.heard_ms(HELLO) >= 2 * (spoken_ms(HELLO) - 100), heard.describe()
+    assert heard.heard_ms(LONG) < spoken_ms(LONG), heard.describe()  # the restart cost some of it

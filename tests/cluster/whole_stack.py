@@ -1,0 +1,183 @@
+"""tests/e2e's whole stack (storage, focus, a skill-host, the rig audio-io,
+the realtime bridge, the simulator in this process) on the test's own
+cluster: every hub service gets every seed URL and its own identity from the
+cluster's AuthStore; audio-io runs either at the hub or on a satellite, a
+leaf nats-server joined to the hub with the site's satellite creds.
+
+Health goes through an observer (the satellite answers only the bridge's,
+the observer's and the admin's inboxes across the leaf); presses go where
+the press hook listens (the hub, or the satellite's leaf server).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nats
+from e2e.conftest import BRIDGE_TOOL_TIMEOUT_S, SKILLS, TOOLS, Book
+from e2e.e2e_skills import install
+from e2e.rig_audio import HARNESS_CREDS_ENV, press_subject
+from e2e.stack import BusLog, Stack, copy_book, write_persona
+from nats.aio.client import Client
+
+from cluster.conftest import Clients
+from huxley_cli.auth import AuthStore
+from huxley_cli.identities import connection_env
+from huxley_cli.natsserver import NatsServer
+from huxley_cli.natsserver.cluster import Cluster
+from huxley_cli.natsserver.leaf import leaf_server
+from huxley_realtime_sim import SimServer, marker_pcm
+from huxley_runtime.rpc import request
+from huxley_wire.errors import WireError
+from huxley_wire.messages.common import Health, HealthRequest
+from huxley_wire.permissions import Identity, Role, grant_for, harness_identity, satellite_identity
+from huxley_wire.subjects import Subjects
+from support.auth import SiteAuth
+from support.services import ServiceProcess
+from support.waiting import WAIT_S
+
+TESTS = Path(__file__).resolve().parents[1]
+STACK_WAIT_S = 60.0  # bring-up on a busy two-core machine: three nodes and six processes
+
+
+@dataclass
+class ClusterStack(Stack):
+    observer: Client | None = None
+    press_nc: Client | None = None  # where the press hook listens
+    satellite: NatsServer | None = None  # the leaf server audio-io is on, if any
+    local: dict[str, bool] = field(default_factory=dict)  # service -> no creds (on the leaf)
+
+    def start(self, overrides: dict[str, dict[str, str]] | None = None) -> None:
+        overrides = overrides or {}
+        for name, module in self.services.items():
+            env = {**self.env, **overrides.get(name, {})}
+            log = self.root / "logs" / f"{name}.log"
+            # The creds are in `overrides` (the cluster's store, not the session's).
+            self.procs[name] = ServiceProcess(module, env, log, identity=False).start()
+
+    async def health(self, service: str) -> Health | None:
+        assert self.observer is not None
+        try:
+            return await request(self.observer, self.subjects.health(service), HealthRequest(), timeout=1.0)
+        except WireError:
+            return None
+
+    async def press(self, key: str, *, hold_ms: int = 400) -> int:
+        assert self.press_nc is not None
+        pcm = marker_pcm(key, lead_ms=100, tail_ms=max(60, hold_ms - 240))
+        reply = await self.press_nc.request(press_subject(self.site), pcm, timeout=WAIT_S)
+        fed_ms: int = json.loads(reply.data)["fed_ms"]
+        return fed_ms
+
+
+def identities(site: str, store: AuthStore, persona: Path) -> dict[str, Identity]:
+    """Who each hub service runs as (skill-host: the persona's skills)."""
+    auth = SiteAuth(site, store)
+    return {
+        "storage": auth.identity(Role.STORAGE),
+        "focus": auth.identity(Role.FOCUS),
+        "skill-host": auth.identity(Role.SKILL, persona=str(persona), personas_dir=persona.parent),
+        "audio-io": auth.identity(Role.AUDIO_IO),
+        "realtime-bridge": auth.identity(Role.BRIDGE),
+    }
+
+
+async def start_stack(
+    cluster: Cluster,
+    clients: Clients,
+    site: str,
+    root: Path,
+    sim: SimServer,
+    book: Book,
+    *,
+    harness_urls: str,
+    satellite: NatsServer | None = None,
+) -> ClusterStack:
+    """The stack up and ready: services on the seeds (audio-io on `satellite`
+    when given), the harness and the observer on `harness_urls`."""
+    store = clients.store
+    dist = install(root / "site-packages")
+    persona = write_persona(root / "persona" / "e2e.yaml")
+    harness = harness_identity(site)
+    env = {
+        "HUXLEY_NATS_URL": cluster.seed_urls,
+        "HUXLEY_SITE": site,
+        "HUXLEY_DATA_DIR": str(root / "data"),
+        "HUXLEY_PERSONAS_DIR": str(TESTS.parent / "personas"),
+        "HUXLEY_LOG_JSON": "1",
+        "HUXLEY_PERSONA": str(persona),
+        "PYTHONPATH": f"{dist}:{TESTS}",
+        "HUXLEY_LOG_LEVEL": "info",
+        "HUXLEY_STORAGE_BACKUPS": "0",
+        "HUXLEY_STORAGE_SQLITE_SYNCHRONOUS": "NORMAL",
+        "HUXLEY_SCHEMA_WAIT_S": "0.2",
+        "HUXLEY_FOCUS_KV_REPLICAS": "3",
+        HARNESS_CREDS_ENV: str(clients.creds(harness)),
+        "HUXLEY_AUDIO_BACKEND": "file",
+        "HUXLEY_AUDIO_FILE_OUT": str(root / "speaker.wav"),
+        "HUXLEY_REALTIME_URL": sim.url,
+        "HUXLEY_TOOL_TIMEOUT_S": str(BRIDGE_TOOL_TIMEOUT_S),
+    }
+    now = int(time.time())
+    who = identities(site, store, persona)
+    overrides = {name: connection_env(store, identity, now) for name, identity in who.items()}
+    if satellite is not None:
+        # As `huxley satellite` runs it: the leaf's URL, the satellite creds'
+        # inbox (the prefix the hub lets back in), no creds, no harness.
+        overrides["audio-io"] = {
+            "HUXLEY_NATS_URL": satellite.url,
+            "HUXLEY_NATS_INBOX_PREFIX": grant_for(satellite_identity(site)).inbox_prefix,
+            HARNESS_CREDS_ENV: "",
+        }
+    nc = await clients.connect(harness, harness_urls, dont_randomize=True)
+    observer_identity = Identity(Role.OBSERVER, site, "observer")
+    observer = await clients.connect(observer_identity, harness_urls, dont_randomize=True)
+    press_nc = nc
+    if satellite is not None:
+        press_nc = await nats.connect(satellite.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1)
+        clients.conns.append(press_nc)
+    stack = ClusterStack(nc, site, root, sim, env, await BusLog().start(nc, Subjects(site)))
+    stack.observer, stack.press_nc, stack.satellite = observer, press_nc, satellite
+    copy_book(book.path, stack.data_dir)
+    stack.start(overrides)
+    try:
+        await stack.wait_ready(tools=TOOLS, skills=SKILLS)
+    except BaseException:
+        await stack.stop()
+        raise
+    return stack
+
+
+def start_satellite(cluster: Cluster, clients: Clients, site: str, root: Path) -> NatsServer:
+    """The room device's leaf server, joined to every hub node with the
+    site's satellite creds (as `huxley satellite --hub a,b,c` does)."""
+    creds = clients.creds(satellite_identity(site))
+    return leaf_server(root / "satellite", f"satellite-{site}", cluster.leaf_urls, creds).start()
+
+
+def clients_on(cluster: Cluster, node: int) -> list[dict[str, Any]]:
+    """The client connections of one node (its /connz), each with its `name`."""
+    url = cluster.specs[node].monitor_url
+    assert url is not None, "start the cluster with monitor=True"
+    with urllib.request.urlopen(f"{url}/connz?limit=1024", timeout=5) as reply:
+        conns: list[dict[str, Any]] = json.load(reply).get("connections") or []
+    return conns
+
+
+def placement(cluster: Cluster, names: list[str]) -> dict[str, int]:
+    """The node each named client is connected to."""
+    found: dict[str, int] = {}
+    for node, server in enumerate(cluster.servers):
+        if server.process is None:
+            continue
+        for conn in clients_on(cluster, node):
+            name = conn.get("name") or ""
+            for wanted in names:
+                if name == wanted or name.startswith(f"{wanted}-"):
+                    found[wanted] = node
+    return found
