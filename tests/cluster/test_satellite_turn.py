@@ -3,10 +3,11 @@ focus, the skill-host and the bridge against the simulator; the room device
 runs only audio-io, on a leaf nats-server joined to the hub with the site's
 satellite creds (auth on at the hub, the leaf's link limited to its site).
 
-A press on the device is answered on the device's speaker; the leaf server
-restarting in the middle of the model's answer (the device's own bus and
-its link to the hub both gone) ends that turn with a status, and the next
-press is answered, with nobody doing anything in between."""
+A press on the device is answered on the device's speaker (an answer and a
+book); the next press stops the book; the leaf server restarting in the
+middle of the model's answer (the device's own bus and its link to the hub
+both gone) ends that turn with a status, and the next press is answered,
+with nobody doing anything in between."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from pathlib import Path
 import nats
 import pytest
 from e2e.conftest import Book
-from e2e.speaker import Timeline
-from e2e.test_e2e import HELLO, LONG, dialog_is_free, references, spoken_ms
+from e2e.speaker import BOOK, Timeline
+from e2e.test_e2e import ACK, HELLO, LONG, book_playing, dialog_is_free, references, spoken_ms
 
 from cluster.conftest import Clients, jetstream_ready
 from cluster.whole_stack import ClusterStack, start_satellite, start_stack
@@ -37,10 +38,7 @@ async def stack(
     await jetstream_ready(probe)  # focus keeps three copies
     leaf = start_satellite(cluster, clients, cluster_site, tmp_path)
     try:
-        seeds = cluster.seed_urls
-        running = await start_stack(
-            cluster, clients, cluster_site, tmp_path, sim, book, harness_urls=seeds, satellite=leaf
-        )
+        running = await start_stack(cluster, clients, cluster_site, tmp_path, sim, book, satellite=leaf)
         try:
             yield running
         finally:
@@ -63,17 +61,24 @@ async def press_once_listening(stack: ClusterStack, key: str) -> None:
     await until(pressed, 30, f"a press of {key} on the satellite")
 
 
-async def test_a_satellite_turn_completes_and_survives_its_leaf_restarting(stack: ClusterStack) -> None:
+async def test_a_satellite_turn_completes_and_survives_its_leaf_restarting(
+    stack: ClusterStack, book: Book
+) -> None:
     assert stack.satellite is not None
     mark = stack.log.mark
-    await stack.press("0")
-    first = await stack.turn_ended(after=mark)
-    # The device played the whole answer and said so across the leaf.
-    await stack.played_at_least(first["activity_id"], spoken_ms(HELLO) - 100, after=mark)
-    await dialog_is_free(stack)
+    await stack.press("3")
+    await stack.turn_ended(after=mark)
+    # The device plays the book and says so across the leaf.
+    book_id = await book_playing(stack, after=mark, ms=1000)
 
+    # A press on the device stops the book (the bridge interrupts for it:
+    # the satellite itself asks focus for nothing but snapshots).
     second = stack.log.mark
     await stack.press("2")
+    stopped = await stack.log.wait(
+        "focus.event.activity", lambda a: a["activity_id"] == book_id and a["state"] == "none", after=second
+    )
+    assert stopped["reason"] == "user_ptt"
     speaking = await stack.log.wait("bridge.event.turn", lambda t: t["phase"] == "speaking", after=second)
     await stack.played_at_least(speaking["activity_id"], 500, after=second)
     stack.satellite.kill()  # SIGKILL: the device's bus and its link to the hub
@@ -92,8 +97,8 @@ async def test_a_satellite_turn_completes_and_survives_its_leaf_restarting(stack
     await stack.played_at_least(last["activity_id"], spoken_ms(HELLO) - 100, after=third)
     await dialog_is_free(stack)
 
-    heard = Timeline(await stack.speaker(), references(HELLO, LONG))
-    assert heard.order()[0] == HELLO and heard.order()[-1] == HELLO, (cut, heard.describe())
-    assert LONG in heard.order(), heard.describe()
-    assert heard.heard_ms(HELLO) >= 2 * (spoken_ms(HELLO) - 100), heard.describe()
+    heard = Timeline(await stack.speaker(), references(ACK, LONG, HELLO), book.pcm)
+    assert heard.order()[:3] == [ACK, BOOK, LONG], (cut, heard.describe())
+    assert heard.order()[-1] == HELLO, (cut, heard.describe())
+    assert heard.heard_ms(HELLO) >= spoken_ms(HELLO) - 100, heard.describe()
     assert heard.heard_ms(LONG) < spoken_ms(LONG), heard.describe()  # the restart cost some of it

@@ -22,7 +22,7 @@ import nats
 from e2e.conftest import BRIDGE_TOOL_TIMEOUT_S, SKILLS, TOOLS, Book
 from e2e.e2e_skills import install
 from e2e.rig_audio import HARNESS_CREDS_ENV, press_subject
-from e2e.stack import BusLog, Stack, copy_book, write_persona
+from e2e.stack import SERVICES, BusLog, Stack, copy_book, write_persona
 from nats.aio.client import Client
 
 from cluster.conftest import Clients
@@ -39,7 +39,7 @@ from huxley_wire.permissions import Identity, Role, grant_for, harness_identity,
 from huxley_wire.subjects import Subjects
 from support.auth import SiteAuth
 from support.services import ServiceProcess
-from support.waiting import WAIT_S
+from support.waiting import WAIT_S, until
 
 TESTS = Path(__file__).resolve().parents[1]
 STACK_WAIT_S = 60.0  # bring-up on a busy two-core machine: three nodes and six processes
@@ -50,15 +50,8 @@ class ClusterStack(Stack):
     observer: Client | None = None
     press_nc: Client | None = None  # where the press hook listens
     satellite: NatsServer | None = None  # the leaf server audio-io is on, if any
-    local: dict[str, bool] = field(default_factory=dict)  # service -> no creds (on the leaf)
-
-    def start(self, overrides: dict[str, dict[str, str]] | None = None) -> None:
-        overrides = overrides or {}
-        for name, module in self.services.items():
-            env = {**self.env, **overrides.get(name, {})}
-            log = self.root / "logs" / f"{name}.log"
-            # The creds are in `overrides` (the cluster's store, not the session's).
-            self.procs[name] = ServiceProcess(module, env, log, identity=False).start()
+    watcher: int = 0  # the node of the harness and the observer
+    nodes: dict[str, int] = field(default_factory=dict)  # hub service -> its first node
 
     async def health(self, service: str) -> Health | None:
         assert self.observer is not None
@@ -95,11 +88,12 @@ async def start_stack(
     sim: SimServer,
     book: Book,
     *,
-    harness_urls: str,
     satellite: NatsServer | None = None,
 ) -> ClusterStack:
     """The stack up and ready: services on the seeds (audio-io on `satellite`
-    when given), the harness and the observer on `harness_urls`."""
+    when given); the harness and the observer then on the node with the
+    fewest of them and never the bridge's (`watcher`), so a test can kill
+    the bridge's node and still see everything."""
     store = clients.store
     dist = install(root / "site-packages")
     persona = write_persona(root / "persona" / "e2e.yaml")
@@ -126,6 +120,7 @@ async def start_stack(
     now = int(time.time())
     who = identities(site, store, persona)
     overrides = {name: connection_env(store, identity, now) for name, identity in who.items()}
+    hub_services = list(who)
     if satellite is not None:
         # As `huxley satellite` runs it: the leaf's URL, the satellite creds'
         # inbox (the prefix the hub lets back in), no creds, no harness.
@@ -134,23 +129,52 @@ async def start_stack(
             "HUXLEY_NATS_INBOX_PREFIX": grant_for(satellite_identity(site)).inbox_prefix,
             HARNESS_CREDS_ENV: "",
         }
-    nc = await clients.connect(harness, harness_urls, dont_randomize=True)
-    observer_identity = Identity(Role.OBSERVER, site, "observer")
-    observer = await clients.connect(observer_identity, harness_urls, dont_randomize=True)
-    press_nc = nc
-    if satellite is not None:
-        press_nc = await nats.connect(satellite.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1)
-        clients.conns.append(press_nc)
-    stack = ClusterStack(nc, site, root, sim, env, await BusLog().start(nc, Subjects(site)))
-    stack.observer, stack.press_nc, stack.satellite = observer, press_nc, satellite
-    copy_book(book.path, stack.data_dir)
-    stack.start(overrides)
+        hub_services.remove("audio-io")
+    copy_book(book.path, root / "data")
+
+    def all_connected() -> dict[str, int] | None:
+        found = placement(cluster, hub_services)
+        return found if len(found) == len(hub_services) else None
+
+    procs = start_services(env, overrides, root)
     try:
+        where = await until(all_connected, STACK_WAIT_S, "every hub service connected")
+        watcher = min(
+            range(len(cluster.specs)),
+            key=lambda n: (where["realtime-bridge"] == n, sorted(where.values()).count(n)),
+        )
+        urls = [cluster.specs[watcher].url] + [s.url for i, s in enumerate(cluster.specs) if i != watcher]
+        nc = await clients.connect(harness, ",".join(urls), dont_randomize=True)
+        observer_identity = Identity(Role.OBSERVER, site, "observer")
+        observer = await clients.connect(observer_identity, ",".join(urls), dont_randomize=True)
+        press_nc = nc
+        if satellite is not None:
+            press_nc = await nats.connect(satellite.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1)
+            clients.conns.append(press_nc)
+        log = await BusLog().start(nc, Subjects(site))
+        stack = ClusterStack(
+            nc, site, root, sim, env, log, procs, observer, press_nc, satellite, watcher, where
+        )
         await stack.wait_ready(tools=TOOLS, skills=SKILLS)
-    except BaseException:
-        await stack.stop()
+    except BaseException as exc:
+        for proc in procs.values():
+            proc.kill()
+        if isinstance(exc, AssertionError):
+            tails = "\n".join(f"--- {name}\n{p.output()[-2000:]}" for name, p in procs.items())
+            raise AssertionError(f"{exc}\n{tails}") from None
         raise
     return stack
+
+
+def start_services(
+    env: dict[str, str], overrides: dict[str, dict[str, str]], root: Path
+) -> dict[str, ServiceProcess]:
+    procs: dict[str, ServiceProcess] = {}
+    for name, module in SERVICES.items():
+        log = root / "logs" / f"{name}.log"
+        # Each one's creds are in `overrides` (the cluster's store, not the session's).
+        procs[name] = ServiceProcess(module, {**env, **overrides.get(name, {})}, log, identity=False).start()
+    return procs
 
 
 def start_satellite(cluster: Cluster, clients: Clients, site: str, root: Path) -> NatsServer:

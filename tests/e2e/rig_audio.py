@@ -68,12 +68,12 @@ class RigAudioService(AudioService):
     async def on_start(self) -> None:
         await super().on_start()
         creds = os.environ.get(HARNESS_CREDS_ENV)
+        urls = [u.strip() for u in self.settings.nats_url.split(",") if u.strip()]  # a cluster's seeds
         if creds:
             prefix = inbox_prefix_of_creds(Path(creds))
-            url = self.settings.nats_url
-            self.rig_nc = await nats.connect(url, user_credentials=creds, inbox_prefix=prefix)
+            self.rig_nc = await nats.connect(urls, user_credentials=creds, inbox_prefix=prefix)
         else:  # a satellite's: its local leaf server asks for no creds, and presses stay on it
-            self.rig_nc = await nats.connect(self.settings.nats_url)
+            self.rig_nc = await nats.connect(urls)
         await self.rig_nc.subscribe(press_subject(self.settings.site), cb=self._on_press)
         await settle(self.rig_nc)
 
