@@ -36,15 +36,15 @@ async def stack(
 ) -> AsyncIterator[ClusterStack]:
     probe = await clients.connect(service_identity(Role.FOCUS, cluster_site), cluster.seed_urls)
     await jetstream_ready(probe)  # focus keeps three copies
-    leaf = start_satellite(cluster, clients, cluster_site, tmp_path)
+    device = start_satellite(cluster, clients, cluster_site, tmp_path)
     try:
-        running = await start_stack(cluster, clients, cluster_site, tmp_path, sim, book, satellite=leaf)
+        running = await start_stack(cluster, clients, cluster_site, tmp_path, sim, book, satellite=device)
         try:
             yield running
         finally:
             await running.stop()
     finally:
-        leaf.stop()
+        device.server.stop()
 
 
 async def press_once_listening(stack: ClusterStack, key: str) -> None:

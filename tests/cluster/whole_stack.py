@@ -30,12 +30,12 @@ from huxley_cli.auth import AuthStore
 from huxley_cli.identities import connection_env
 from huxley_cli.natsserver import NatsServer
 from huxley_cli.natsserver.cluster import Cluster
-from huxley_cli.natsserver.leaf import leaf_server
+from huxley_cli.satellite_cmd import SatellitePlan, plan, start_leaf
 from huxley_realtime_sim import SimServer, marker_pcm
 from huxley_runtime.rpc import request
 from huxley_wire.errors import WireError
 from huxley_wire.messages.common import Health, HealthRequest
-from huxley_wire.permissions import Identity, Role, grant_for, harness_identity, satellite_identity
+from huxley_wire.permissions import Identity, Role, harness_identity, satellite_identity
 from huxley_wire.subjects import Subjects
 from support.auth import SiteAuth
 from support.services import ServiceProcess
@@ -88,7 +88,7 @@ async def start_stack(
     sim: SimServer,
     book: Book,
     *,
-    satellite: NatsServer | None = None,
+    satellite: Satellite | None = None,
 ) -> ClusterStack:
     """The stack up and ready: services on the seeds (audio-io on `satellite`
     when given); the harness and the observer then on the node with the
@@ -123,12 +123,8 @@ async def start_stack(
     hub_services = list(who)
     if satellite is not None:
         # As `huxley satellite` runs it: the leaf's URL, the satellite creds'
-        # inbox (the prefix the hub lets back in), no creds, no harness.
-        overrides["audio-io"] = {
-            "HUXLEY_NATS_URL": satellite.url,
-            "HUXLEY_NATS_INBOX_PREFIX": grant_for(satellite_identity(site)).inbox_prefix,
-            HARNESS_CREDS_ENV: "",
-        }
+        # inbox (the prefix the hub lets back in), no creds; no harness.
+        overrides["audio-io"] = {**satellite.plan.audio_env(satellite.server.url), HARNESS_CREDS_ENV: ""}
         hub_services.remove("audio-io")
     copy_book(book.path, root / "data")
 
@@ -149,11 +145,24 @@ async def start_stack(
         observer = await clients.connect(observer_identity, ",".join(urls), dont_randomize=True)
         press_nc = nc
         if satellite is not None:
-            press_nc = await nats.connect(satellite.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1)
+            press_nc = await nats.connect(
+                satellite.server.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1
+            )
             clients.conns.append(press_nc)
         log = await BusLog().start(nc, Subjects(site))
         stack = ClusterStack(
-            nc, site, root, sim, env, log, procs, observer, press_nc, satellite, watcher, where
+            nc,
+            site,
+            root,
+            sim,
+            env,
+            log,
+            procs,
+            observer,
+            press_nc,
+            satellite and satellite.server,
+            watcher,
+            where,
         )
         await stack.wait_ready(tools=TOOLS, skills=SKILLS)
     except BaseException as exc:
@@ -177,11 +186,19 @@ def start_services(
     return procs
 
 
-def start_satellite(cluster: Cluster, clients: Clients, site: str, root: Path) -> NatsServer:
+@dataclass
+class Satellite:
+    plan: SatellitePlan
+    server: NatsServer
+
+
+def start_satellite(cluster: Cluster, clients: Clients, site: str, root: Path) -> Satellite:
     """The room device's leaf server, joined to every hub node with the
-    site's satellite creds (as `huxley satellite --hub a,b,c` does)."""
+    site's satellite creds, planned and started as `huxley satellite --hub
+    a,b,c` does (its audio-io is started with the stack)."""
     creds = clients.creds(satellite_identity(site))
-    return leaf_server(root / "satellite", f"satellite-{site}", cluster.leaf_urls, creds).start()
+    p = plan(",".join(cluster.leaf_urls), creds, site, root / "device")
+    return Satellite(p, start_leaf(p))
 
 
 def clients_on(cluster: Cluster, node: int) -> list[dict[str, Any]]:
