@@ -51,6 +51,7 @@ class ClusterStack(Stack):
     press_nc: Client | None = None  # where the press hook listens
     satellite: NatsServer | None = None  # the leaf server audio-io is on, if any
     watcher: int = 0  # the node of the harness and the observer
+    target: str = "realtime-bridge"  # the service whose node a test may kill (not the watcher's)
     nodes: dict[str, int] = field(default_factory=dict)  # hub service -> its first node
 
     async def health(self, service: str) -> Health | None:
@@ -89,11 +90,12 @@ async def start_stack(
     book: Book,
     *,
     satellite: Satellite | None = None,
+    target: str = "realtime-bridge",
 ) -> ClusterStack:
     """The stack up and ready: services on the seeds (audio-io on `satellite`
     when given); the harness and the observer then on the node with the
-    fewest of them and never the bridge's (`watcher`), so a test can kill
-    the bridge's node and still see everything."""
+    fewest of them and never `target`'s (`watcher`), so a test can kill
+    that service's node and still see everything."""
     store = clients.store
     dist = install(root / "site-packages")
     persona = write_persona(root / "persona" / "e2e.yaml")
@@ -137,7 +139,7 @@ async def start_stack(
         where = await until(all_connected, STACK_WAIT_S, "every hub service connected")
         watcher = min(
             range(len(cluster.specs)),
-            key=lambda n: (where["realtime-bridge"] == n, sorted(where.values()).count(n)),
+            key=lambda n: (where[target] == n, sorted(where.values()).count(n)),
         )
         urls = [cluster.specs[watcher].url] + [s.url for i, s in enumerate(cluster.specs) if i != watcher]
         nc = await clients.connect(harness, ",".join(urls), dont_randomize=True)
@@ -150,20 +152,9 @@ async def start_stack(
             )
             clients.conns.append(press_nc)
         log = await BusLog().start(nc, Subjects(site))
-        stack = ClusterStack(
-            nc,
-            site,
-            root,
-            sim,
-            env,
-            log,
-            procs,
-            observer,
-            press_nc,
-            satellite and satellite.server,
-            watcher,
-            where,
-        )
+        stack = ClusterStack(nc, site, root, sim, env, log, procs)
+        stack.observer, stack.press_nc, stack.satellite = observer, press_nc, satellite and satellite.server
+        stack.watcher, stack.target, stack.nodes = watcher, target, where
         await stack.wait_ready(tools=TOOLS, skills=SKILLS)
     except BaseException as exc:
         for proc in procs.values():
