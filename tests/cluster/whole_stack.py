@@ -128,6 +128,7 @@ async def start_stack(
         # inbox (the prefix the hub lets back in), no creds; no harness.
         overrides["audio-io"] = {**satellite.plan.audio_env(satellite.server.url), HARNESS_CREDS_ENV: ""}
         hub_services.remove("audio-io")
+        hub_services.append("satellite")  # the leaf connection, on one hub node
     copy_book(book.path, root / "data")
 
     def all_connected() -> dict[str, int] | None:
@@ -147,8 +148,13 @@ async def start_stack(
         observer = await clients.connect(observer_identity, ",".join(urls), dont_randomize=True)
         press_nc = nc
         if satellite is not None:
+            errors = clients.errors.setdefault("device", [])
+
+            async def on_error(exc: Exception) -> None:
+                errors.append(str(exc))  # the leaf restarting, in the tests that do it
+
             press_nc = await nats.connect(
-                satellite.server.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1
+                satellite.server.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1, error_cb=on_error
             )
             clients.conns.append(press_nc)
         log = await BusLog().start(nc, Subjects(site))
@@ -193,16 +199,18 @@ def start_satellite(cluster: Cluster, clients: Clients, site: str, root: Path) -
 
 
 def clients_on(cluster: Cluster, node: int) -> list[dict[str, Any]]:
-    """The client connections of one node (its /connz), each with its `name`."""
+    """The clients (/connz) and leaf nodes (/leafz) of one node, each with its `name`."""
     url = cluster.specs[node].monitor_url
     assert url is not None, "start the cluster with monitor=True"
-    with urllib.request.urlopen(f"{url}/connz?limit=1024", timeout=5) as reply:
-        conns: list[dict[str, Any]] = json.load(reply).get("connections") or []
-    return conns
+    found: list[dict[str, Any]] = []
+    for path, key in (("connz?limit=1024", "connections"), ("leafz", "leafs")):
+        with urllib.request.urlopen(f"{url}/{path}", timeout=5) as reply:
+            found += json.load(reply).get(key) or []
+    return found
 
 
 def placement(cluster: Cluster, names: list[str]) -> dict[str, int]:
-    """The node each named client is connected to."""
+    """The node each named client or leaf node (`satellite-<site>`) is on."""
     found: dict[str, int] = {}
     for node, server in enumerate(cluster.servers):
         if server.process is None:
