@@ -12,11 +12,15 @@ from pathlib import Path
 
 import nats
 import pytest
+from e2e.conftest import RULES, Book, make_book
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from huxley_cli.auth import AuthStore
 from huxley_cli.natsserver.cluster import Cluster, start_cluster
+from huxley_realtime_sim import SimServer
+from huxley_realtime_sim.rules import load_rules
+from huxley_realtime_sim.voice import ToneVoice
 from huxley_runtime.bus import settle
 from huxley_wire.permissions import Identity, grant_for
 from support.waiting import until
@@ -76,6 +80,19 @@ async def clients(auth: AuthStore) -> AsyncIterator[Clients]:
     await made.close()
 
 
+@pytest.fixture(scope="session")
+def book(tmp_path_factory: pytest.TempPathFactory) -> Book:
+    """tests/e2e's book (a chirp), for the whole-stack tests."""
+    return make_book(tmp_path_factory.mktemp("book"))
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimServer]:
+    """The Realtime simulator with tests/e2e's rules, in this process."""
+    async with SimServer(load_rules(RULES), voice=ToneVoice()) as server:
+        yield server
+
+
 @pytest.fixture
 def cluster_site() -> str:
     return f"c{secrets.token_hex(4)}"
@@ -83,7 +100,7 @@ def cluster_site() -> str:
 
 @pytest.fixture
 def cluster(tmp_path: Path, auth: AuthStore) -> Iterator[Cluster]:
-    running = start_cluster(tmp_path / "cluster", auth.config_path, leaf=True)
+    running = start_cluster(tmp_path / "cluster", auth.config_path, leaf=True, monitor=True)
     yield running
     running.stop()
 

@@ -44,9 +44,13 @@ class Book:
 
 @pytest.fixture(scope="session")
 def book(tmp_path_factory: pytest.TempPathFactory) -> Book:
+    return make_book(tmp_path_factory.mktemp("book"))
+
+
+def make_book(directory: Path) -> Book:
     """A 12 s chirp (300 Hz rising 80 Hz/s): every 20 ms of it is unique, so a
     block on the speaker tells where in the book it comes from."""
-    path = tmp_path_factory.mktemp("book") / "Chirps.wav"
+    path = directory / "Chirps.wav"
     subprocess.run(
         [
             "ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi",

@@ -10,7 +10,8 @@ while it plays, exactly as the file backend feeds its input file. The reply
 
 The service connects as audio-io; the press hook, a test's, has a connection
 of its own as the test harness (HUXLEY_TEST_HARNESS_CREDS), so audio-io's
-identity needs no test subject.
+identity needs no test subject. On a satellite (tests/cluster) there are no
+harness creds: the hook listens on the leaf server, where the test presses.
 """
 
 from __future__ import annotations
@@ -66,10 +67,13 @@ class RigAudioService(AudioService):
 
     async def on_start(self) -> None:
         await super().on_start()
-        creds = os.environ[HARNESS_CREDS_ENV]
-        self.rig_nc = await nats.connect(
-            self.settings.nats_url, user_credentials=creds, inbox_prefix=inbox_prefix_of_creds(Path(creds))
-        )
+        creds = os.environ.get(HARNESS_CREDS_ENV)
+        urls = [u.strip() for u in self.settings.nats_url.split(",") if u.strip()]  # a cluster's seeds
+        if creds:
+            prefix = inbox_prefix_of_creds(Path(creds))
+            self.rig_nc = await nats.connect(urls, user_credentials=creds, inbox_prefix=prefix)
+        else:  # a satellite's: its local leaf server asks for no creds, and presses stay on it
+            self.rig_nc = await nats.connect(urls)
         await self.rig_nc.subscribe(press_subject(self.settings.site), cb=self._on_press)
         await settle(self.rig_nc)
 

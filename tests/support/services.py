@@ -45,11 +45,15 @@ async def wait_healthy(nc: Client, site: str, service: str, timeout_s: float = 2
 
 class ServiceProcess:
     """A service as a child process (`python -m <module>`), its output kept in a
-    file; it connects as its own identity unless `env` names creds."""
+    file; it connects as its own identity unless `env` names creds (or
+    `identity` is False: a satellite's audio-io asks its local leaf server
+    with no creds at all)."""
 
-    def __init__(self, module: str, env: dict[str, str], log_path: Path, cwd: Path = REPO) -> None:
+    def __init__(
+        self, module: str, env: dict[str, str], log_path: Path, cwd: Path = REPO, *, identity: bool = True
+    ) -> None:
         self.module = module
-        self.env = env_with_identity(module, env)
+        self.env = env_with_identity(module, env) if identity else env
         self.log_path = log_path
         self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None

@@ -17,7 +17,8 @@ from huxley_wire.messages import focus as m
 from huxley_wire.subjects import InvalidToken, token
 
 # Holders that may act for the user. Audio-io sends none of these today; it
-# is the user's hands (PTT), so it may.
+# is the user's hands (PTT), so it may. A satellite's audio-io (holder
+# `satellite`) needs none either: the bridge interrupts for its PTT (D-leaf-1).
 CONTROL_HOLDERS = frozenset({"bridge", "audio-io"})
 CONTROL_OPS = (m.Interrupt, m.StopForeground, m.StopAll, m.StopChannel, m.TurnEnd)
 

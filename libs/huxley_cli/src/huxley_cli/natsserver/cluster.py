@@ -27,6 +27,7 @@ class NodeSpec:
     route_port: int
     store_dir: Path
     leaf_port: int | None = None  # accepts satellites (leaf nodes) when set
+    monitor_port: int | None = None  # nats-server's HTTP monitoring (/connz: who is on it)
 
     @property
     def route_url(self) -> str:
@@ -35,6 +36,10 @@ class NodeSpec:
     @property
     def url(self) -> str:
         return f"nats://{self.host}:{self.client_port}"
+
+    @property
+    def monitor_url(self) -> str | None:
+        return None if self.monitor_port is None else f"http://{self.host}:{self.monitor_port}"
 
 
 def node_config(node: NodeSpec, peers: list[NodeSpec], auth: str | None, cluster: str = CLUSTER_NAME) -> str:
@@ -54,12 +59,19 @@ def node_config(node: NodeSpec, peers: list[NodeSpec], auth: str | None, cluster
     ]
     if node.leaf_port is not None:
         lines.append(f"leafnodes: {{ listen: {json.dumps(f'{node.host}:{node.leaf_port}')} }}")
+    if node.monitor_port is not None:
+        lines.append(f"http: {json.dumps(f'{node.host}:{node.monitor_port}')}")
     text = "\n".join(lines) + "\n"
     return text + ("\n" + auth if auth else "")
 
 
 def plan(
-    root: Path, size: int = 3, host: str = "127.0.0.1", leaf: bool = False, prefix: str = "n"
+    root: Path,
+    size: int = 3,
+    host: str = "127.0.0.1",
+    leaf: bool = False,
+    prefix: str = "n",
+    monitor: bool = False,
 ) -> list[NodeSpec]:
     """Node specs with free ports, names n1..nN, stores under `root/<name>`."""
     return [
@@ -70,6 +82,7 @@ def plan(
             route_port=free_port(host),
             store_dir=root / f"{prefix}{i}" / "js",
             leaf_port=free_port(host) if leaf else None,
+            monitor_port=free_port(host) if monitor else None,
         )
         for i in range(1, size + 1)
     ]
@@ -109,11 +122,12 @@ def start_cluster(
     leaf: bool = False,
     binary: Path | None = None,
     timeout_s: float = 15.0,
+    monitor: bool = False,
 ) -> Cluster:
     """Write each node's config under `root/<name>/` and start them all; a
     node listens before its peers do, and routes retry until they connect."""
     auth = auth_config.read_text() if auth_config is not None else None
-    specs = plan(root, size, leaf=leaf)
+    specs = plan(root, size, leaf=leaf, monitor=monitor)
     cluster = Cluster(specs)
     try:
         for spec in specs:
