@@ -37,6 +37,8 @@ from huxley_cli.skill_image import (
     revoke_job,
 )
 
+STOP_TIMEOUT_S = 10
+
 skill_app = typer.Typer(
     help="Published skills as containers of a compose deployment (on the host).", no_args_is_help=True
 )
@@ -158,7 +160,8 @@ def _undo(deployment: Deployment, names: Names, revoke: bool) -> list[str]:
     """Everything `add` made for these names, gone; what was removed."""
     done: list[str] = []
     for container in deployment.containers(**{PACKAGE_LABEL: names.package.name}):
-        container.remove(force=True)  # SIGKILL: the skill's state is in storage and its outbox
+        container.stop(timeout=STOP_TIMEOUT_S)  # SIGTERM: the skill host tears its skills down
+        container.remove(force=True)
         done.append(f"container {container.name}")
     if revoke:
         init = deployment.service("init")
