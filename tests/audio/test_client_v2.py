@@ -127,7 +127,13 @@ async def test_marketplace_install_and_restart_are_answered(gateway: AudioServic
         event = await client.next("install_event")
         assert event["kind"] == "complete" and event["ok"] is False
         assert event["package"] == "huxley-skill-stocks" and event["error_code"] == "not_available"
-        assert "not available" in (await client.next("status"))["message"]
+        why = (await client.next("status"))["message"]
+        assert "not available" in why and "`huxley skill add huxley-skill-stocks`" in why
+        assert event["error_message"] == why
+
+        await client.send({"type": "install_skill", "package": "x; rm -rf /"})
+        await client.next("install_event")
+        assert "rm -rf" not in (await client.next("status"))["message"]  # not echoed as a command
 
         await client.send({"type": "restart_server"})
         assert "Restart is not available" in (await client.next("status"))["message"]

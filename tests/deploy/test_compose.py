@@ -4,7 +4,9 @@
 container per skill and the autoheal watchdog, each healthy; they work
 together over the bus; an anonymous client is refused; a skill container
 sees none of the databases nor another skill's files; a crashed container is
-restarted by Docker and a stuck (SIGSTOPped) one by autoheal.
+restarted by Docker and a stuck (SIGSTOPped) one by autoheal; `huxley skill
+add` runs a published skill from PyPI in a container of its own and `huxley
+skill remove` takes it away, its credential refused.
 
 scripts/docker-test-env.sh provides the engine (and, since no registry is
 reachable here, local stand-ins for the two base images), and afterwards
@@ -27,6 +29,7 @@ import httpx
 import nats
 import nats.errors
 import pytest
+import websockets
 from nats.aio.client import Client
 
 from huxley_cli.natsserver import free_port
@@ -319,3 +322,127 @@ async def test_a_stuck_container_is_restarted_by_autoheal_and_healthy_again(stac
     assert ("skill-host", "skill-reminders") in {(s["service"], s["instance"]) for s in seen if s["healthy"]}
     logs = sh([*stack.compose, "logs", "--no-color", "autoheal"], stack.env)
     assert "autoheal_restarting" in logs and "skill-reminders" in logs
+
+
+ADDED_PACKAGE = "huxley-skill-stocks"  # published, not in our image, and it loads with no key or config
+ADDED_VERSION = "0.1.0"
+
+
+def huxley_skill(stack: Stack, *args: str) -> str:
+    """`huxley skill ...` on the host, against this compose project."""
+    command = [sys.executable, "-m", "huxley_cli.main", "skill", *args, "--project", stack.project]
+    return sh(command, stack.env, timeout=900)
+
+
+def pair_code(stack: Stack) -> str:
+    return sh([*stack.compose, "exec", "-T", "audio-io", "huxley", "pair"], stack.env).strip()
+
+
+async def skills_state(stack: Stack) -> dict[str, dict[str, Any]]:
+    """The gateway's `skills_state`, asked over its WebSocket as a paired client."""
+    url = f"ws://127.0.0.1:{stack.web_port}/ws?token={await asyncio.to_thread(pair_code, stack)}"
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "get_skills_state"}))
+        async with asyncio.timeout(30):
+            while True:
+                frame = await ws.recv()
+                if isinstance(frame, str) and (message := json.loads(frame))["type"] == "skills_state":
+                    return {skill["name"]: skill for skill in message["skills"]}
+
+
+async def test_huxley_skill_add_runs_a_published_skill_in_its_own_container_and_remove_undoes_it(
+    stack: Stack,
+) -> None:
+    """`huxley skill add` builds the PyPI package into an image FROM ours and
+    starts it, locked down like the compose skills, with its own identity:
+    the gateway lists its tools and the bridge calls one. `huxley skill
+    remove` takes it all away; its credential is refused from then on, and
+    the reload that refuses it leaves JetStream on."""
+    await all_healthy(stack, ["nats", "storage", "focus", "audio-io"])
+    container = f"{stack.project}-skill-stocks"
+    image = f"huxley-skill-stocks:{stack.project}"
+    volumes = {stack.volume("creds-skill-stocks"), stack.volume("data-skill-stocks")}
+    out = huxley_skill(stack, "add", f"{ADDED_PACKAGE}=={ADDED_VERSION}", "--quiet")
+    try:
+        assert f"{container} started (stocks; identity skill-stocks" in out, out
+
+        async def listed() -> bool:
+            stocks = (await skills_state(stack)).get("stocks")
+            return stocks is not None and stocks["host"] == "skill-stocks" and stocks["status"] == "ok"
+
+        await until(listed, 120, "the added stocks skill in the gateway's skills_state")
+        stocks = (await skills_state(stack))["stocks"]
+        assert stocks["package"] == ADDED_PACKAGE and stocks["version"] == ADDED_VERSION
+        assert "get_stock_price" in stocks["tools"], stocks
+
+        bridge = await stack.connect("realtime-bridge")
+        try:
+            call = ToolCall(call_id="s1", tool="get_stock_price", args={"symbol": "AAPL"})
+            reply = await request(bridge, Subjects("home").skill_tool("stocks"), call, timeout=30)
+            assert reply.skill == "stocks" and reply.output, reply  # no API key: it says so
+        finally:
+            await bridge.close()
+
+        info = json.loads(sh(["docker", "inspect", container]))[0]
+        assert info["Config"]["User"] == "10001:10001"
+        assert info["HostConfig"]["CapDrop"] == ["ALL"] and not info["HostConfig"]["CapAdd"]
+        assert info["HostConfig"]["ReadonlyRootfs"] is True
+        assert {m.get("Name") for m in info["Mounts"]} == volumes
+        assert list(info["NetworkSettings"]["Networks"]) == [f"{stack.project}_default"]
+        assert info["Config"]["Labels"]["huxley.autoheal"] == "true"
+        assert "huxley-skill-stocks" in sh(["docker", "image", "inspect", image])
+
+        refused = huxley_skill_refusal(stack, "add", ADDED_PACKAGE)
+        assert "already runs" in refused, refused
+        creds = stack.creds_of("skill-stocks")
+    finally:
+        out = huxley_skill(stack, "remove", ADDED_PACKAGE)
+    assert "identity skill-stocks (revoked)" in out, out
+
+    assert runs(["docker", "inspect", container]).returncode != 0
+    assert runs(["docker", "image", "inspect", image]).returncode != 0
+    assert not volumes & set(sh(["docker", "volume", "ls", "-q"]).split())
+
+    async def creds_refused() -> bool:
+        try:
+            nc = await nats.connect(
+                stack.nats, user_credentials=str(creds), allow_reconnect=False, connect_timeout=3
+            )
+        except (nats.errors.Error, OSError):
+            return True
+        await nc.close()
+        return False
+
+    await until(creds_refused, 30, "the removed skill's credential refused")
+    focus = await stack.connect("focus")
+    try:
+        kv = await focus.jetstream().key_value("huxley_home_focus")  # JetStream survived the reload
+        await kv.status()
+    finally:
+        await focus.close()
+
+    async def unlisted() -> bool:
+        return "stocks" not in await skills_state(stack)
+
+    await until(unlisted, 90, "the removed skill gone from skills_state")
+
+
+def huxley_skill_refusal(stack: Stack, *args: str) -> str:
+    command = [sys.executable, "-m", "huxley_cli.main", "skill", *args, "--project", stack.project]
+    done = subprocess.run(command, cwd=REPO, env=stack.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    return done.stderr
+
+
+async def test_install_skill_from_the_client_says_which_host_command_to_run(stack: Stack) -> None:
+    """The gateway has no Docker socket in compose: the client is told why
+    and what to run on the host."""
+    async with websockets.connect(f"ws://127.0.0.1:{stack.web_port}/ws?token={pair_code(stack)}") as ws:
+        await ws.send(json.dumps({"type": "install_skill", "package": "huxley-skill-news"}))
+        async with asyncio.timeout(30):
+            while True:
+                frame = await ws.recv()
+                if isinstance(frame, str) and (message := json.loads(frame))["type"] == "status":
+                    break
+    assert "`huxley skill add huxley-skill-news`" in message["message"], message
+    assert "no access to the Docker engine" in message["message"]

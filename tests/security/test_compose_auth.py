@@ -4,6 +4,7 @@ the nats container mounts it; idempotent across `docker compose up`s."""
 
 from __future__ import annotations
 
+import signal
 import stat
 import time
 from pathlib import Path
@@ -13,8 +14,10 @@ import nats.errors
 import pytest
 
 from huxley_cli.auth import AuthStore
-from huxley_cli.compose_auth import CREDS_FILE, bundle, parse_owner
+from huxley_cli.compose_auth import CREDS_FILE, bundle, compose_revoke, compose_skill, parse_owner
 from huxley_cli.natsserver import NatsServer
+from huxley_runtime.bus import inbox_prefix_of_creds
+from support.waiting import until
 
 SKILLS = ["system", "timers"]
 
@@ -30,6 +33,7 @@ def make(tmp_path: Path) -> tuple[AuthStore, Path]:
         out,
         nats_mount=out / "nats",
         nats_url="nats://nats:4222",
+        jetstream_dir=tmp_path / "js",
         now=int(time.time()),
     )
     return store, out
@@ -59,9 +63,10 @@ def test_each_identity_gets_a_directory_with_only_its_creds(tmp_path: Path) -> N
 
 def test_a_second_run_keeps_every_credential(tmp_path: Path) -> None:
     _, out = make(tmp_path)
-    before = {p: p.read_text() for p in out.rglob("*") if p.is_file()}
+    # The creds; the server config is re-signed (its JWTs carry the time).
+    before = {p: p.read_text() for p in out.rglob("*.creds")}
     make(tmp_path)
-    assert {p: p.read_text() for p in out.rglob("*") if p.is_file()} == before
+    assert {p: p.read_text() for p in out.rglob("*.creds")} == before
 
 
 def test_owner_parses() -> None:
@@ -73,12 +78,63 @@ async def test_the_exported_config_serves_the_exported_creds_and_refuses_anonymo
     _, out = make(tmp_path)
     config = out / "nats" / "nats-server.conf"
     assert f'"{out / "nats" / "operator.jwt"}"' in config.read_text()
-    server = NatsServer(store_dir=tmp_path / "js", config_file=config, log_file=tmp_path / "nats.log").start()
+    server = NatsServer(
+        store_dir=tmp_path / "js", config_file=config, log_file=tmp_path / "nats.log", jetstream_flags=False
+    ).start()
     try:
         nc = await nats.connect(server.url, user_credentials=str(out / "skill-timers" / CREDS_FILE))
         await nc.flush()
         await nc.close()
         with pytest.raises((nats.errors.Error, OSError)):
             await nats.connect(server.url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
+    finally:
+        server.stop()
+
+
+async def test_an_added_skill_is_served_and_its_revocation_reloads_without_losing_jetstream(
+    tmp_path: Path,
+) -> None:
+    """What `huxley skill add` and `remove` run in their one-shot containers:
+    the added skill's creds connect with no reload; after the revocation and
+    a reload (SIGHUP) they are refused, and JetStream (focus's state) is
+    still on, which it was not while the flags alone enabled it."""
+    _, out = make(tmp_path)
+    data = tmp_path / "data"
+    compose_skill("skill-stocks", out=out, skill=["stocks"], owner="0:0", data_dir=data)
+    added = out / "skill-stocks" / CREDS_FILE
+    server = NatsServer(
+        store_dir=tmp_path / "js",
+        config_file=out / "nats" / "nats-server.conf",
+        log_file=tmp_path / "nats.log",
+        jetstream_flags=False,
+    ).start()
+    try:
+        nc = await nats.connect(server.url, user_credentials=str(added), allow_reconnect=False)
+        await nc.close()
+        compose_revoke(
+            "skill-stocks", out=out, nats_mount=out / "nats", nats_store=tmp_path / "js", data_dir=data
+        )
+        assert server.process is not None
+        server.process.send_signal(signal.SIGHUP)
+
+        async def refused() -> bool:
+            try:
+                nc = await nats.connect(server.url, user_credentials=str(added), allow_reconnect=False)
+            except (nats.errors.Error, OSError):
+                return True
+            await nc.close()
+            return False
+
+        await until(refused, timeout=10, what="the revoked skill's creds refused")
+        focus_creds = out / "focus" / CREDS_FILE
+        focus = await nats.connect(
+            server.url, user_credentials=str(focus_creds), inbox_prefix=inbox_prefix_of_creds(focus_creds)
+        )
+        try:
+            kv = await focus.jetstream().create_key_value(bucket="focus_home")
+            await kv.put("probe", b"1")
+            assert (await kv.get("probe")).value == b"1"
+        finally:
+            await focus.close()
     finally:
         server.stop()

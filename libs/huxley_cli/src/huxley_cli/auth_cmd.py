@@ -18,6 +18,7 @@ import typer
 
 from huxley_cli.auth import AuthStore, compose_snippet, nats_context, write_secret
 from huxley_cli.compose_auth import compose as compose_command
+from huxley_cli.compose_auth import compose_revoke, compose_skill
 from huxley_runtime.settings import HuxleySettings
 from huxley_wire.permissions import (
     SERVICE_ROLES,
@@ -153,3 +154,5 @@ def revoke(
 
 
 auth_app.command("compose")(compose_command)
+auth_app.command("compose-skill")(compose_skill)
+auth_app.command("compose-revoke")(compose_revoke)

@@ -27,6 +27,7 @@ from huxley_runtime.settings import HuxleySettings
 from huxley_wire.permissions import Identity, inbox_prefix, skill_identity
 
 CREDS_FILE = "nats.creds"
+JETSTREAM_DIR = Path("/data")  # the nats container's data volume
 
 
 def parse_owner(text: str) -> tuple[int, int]:
@@ -49,9 +50,10 @@ def export_creds(store: AuthStore, identity: Identity, out: Path, now: int) -> P
     return target
 
 
-def export_server(store: AuthStore, out: Path, mounted_at: Path) -> Path:
+def export_server(store: AuthStore, out: Path, mounted_at: Path, jetstream_dir: Path = JETSTREAM_DIR) -> Path:
     """The server config and operator JWT, pointing at `mounted_at` (where the
-    nats container mounts `<out>/nats`)."""
+    nats container mounts `<out>/nats`). JetStream is enabled here rather than
+    by flags, which a reload (after a revocation) does not keep."""
     here = out / "nats"
     jwt = here / "operator.jwt"
     write_secret(jwt, store.operator_jwt_path.read_text())
@@ -59,6 +61,7 @@ def export_server(store: AuthStore, out: Path, mounted_at: Path) -> Path:
         f"operator: {json.dumps(str(store.operator_jwt_path))}",
         f"operator: {json.dumps(str(mounted_at / 'operator.jwt'))}",
     )
+    config += f"jetstream: {{store_dir: {json.dumps(str(jetstream_dir))}}}\n"
     path = here / "nats-server.conf"
     write_secret(path, config)
     return path
@@ -72,6 +75,7 @@ def bundle(
     out: Path,
     *,
     nats_mount: Path,
+    jetstream_dir: Path = JETSTREAM_DIR,
     nats_url: str,
     now: int,
     owner: tuple[int, int] | None = None,
@@ -82,7 +86,7 @@ def bundle(
 
     init_home(store, site, now)
     identities = core_identities(site) + [skill_identity(site, persona, (skill,)) for skill in skills]
-    written = [export_server(store, out, nats_mount)]
+    written = [export_server(store, out, nats_mount, jetstream_dir)]
     for identity in identities:
         path = export_creds(store, identity, out, now)
         written.append(path)
@@ -104,6 +108,9 @@ def compose(
     nats_mount: Annotated[Path, typer.Option(help="Where the nats container mounts <out>/nats")] = Path(
         "/etc/huxley-nats"
     ),
+    nats_store: Annotated[
+        Path, typer.Option(help="The nats container's JetStream directory")
+    ] = JETSTREAM_DIR,
     nats_url: Annotated[
         str, typer.Option(help="The bus URL inside the compose network")
     ] = "nats://nats:4222",
@@ -119,9 +126,51 @@ def compose(
         skill or [],
         out,
         nats_mount=nats_mount,
+        jetstream_dir=nats_store,
         nats_url=nats_url,
         now=int(time.time()),
         owner=parse_owner(owner),
     )
     for path in paths:
         print(f"huxley: {path}")
+
+
+def compose_skill(
+    identity: Annotated[str, typer.Argument(help="The skill container's identity (skill-<name>)")],
+    out: Annotated[Path, typer.Option(help="Where the identity's directory goes")],
+    skill: Annotated[list[str], typer.Option(help="A skill it runs (repeat)")],
+    owner: Annotated[str, typer.Option(help="uid[:gid] that reads the creds")] = "10001:10001",
+    data_dir: Annotated[Path | None, typer.Option(help="Where the keys live (<data_dir>/auth)")] = None,
+) -> None:
+    """One added skill container's creds, for `huxley skill add` (run in a
+    one-shot container that mounts the keys). The server needs no reload: it
+    trusts whatever the account key signs."""
+    settings = HuxleySettings()
+    store = AuthStore.of(data_dir or settings.data_dir)
+    now = int(time.time())
+    store.init(now)
+    wanted = skill_identity(settings.site, settings.persona, tuple(skill), identity)
+    target = export_creds(store, wanted, out, now)
+    _give(target, parse_owner(owner))
+    print(f"huxley: {target}")
+
+
+def compose_revoke(
+    identity: Annotated[str, typer.Argument(help="The identity to withdraw")],
+    out: Annotated[Path, typer.Option(help="Where the server config directory (nats/) goes")],
+    nats_mount: Annotated[Path, typer.Option(help="Where the nats container mounts <out>/nats")] = Path(
+        "/etc/huxley-nats"
+    ),
+    nats_store: Annotated[
+        Path, typer.Option(help="The nats container's JetStream directory")
+    ] = JETSTREAM_DIR,
+    data_dir: Annotated[Path | None, typer.Option(help="Where the keys live (<data_dir>/auth)")] = None,
+) -> None:
+    """Revoke an identity and rewrite the server config nats reads, for
+    `huxley skill remove`; nats-server applies it on reload (SIGHUP)."""
+    settings = HuxleySettings()
+    store = AuthStore.of(data_dir or settings.data_dir)
+    if not store.revoke(settings.site, identity, int(time.time())):
+        print(f"huxley: no creds for {identity!r}; nothing to revoke")
+    export_server(store, out, nats_mount, nats_store)
+    print(f"huxley: revoked {identity}; reload nats-server")

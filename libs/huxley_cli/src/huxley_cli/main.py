@@ -19,6 +19,7 @@ from huxley_cli.audio_cmd import audio_app
 from huxley_cli.auth_cmd import auth_app, init
 from huxley_cli.natsserver import NatsServer, port_is_free
 from huxley_cli.satellite_cmd import satellite
+from huxley_cli.skill_cmd import skill_app
 from huxley_cli.status import discover, missing_services, render
 from huxley_cli.storage_cmd import storage_app
 from huxley_cli.supervisor import ChildSpec, Supervisor
@@ -37,6 +38,7 @@ app = typer.Typer(help="huxley-nats: a voice assistant as services on a NATS bus
 app.add_typer(storage_app, name="storage")
 app.add_typer(audio_app, name="audio")
 app.add_typer(auth_app, name="auth")
+app.add_typer(skill_app, name="skill")
 app.command("init")(init)
 app.command("satellite")(satellite)
 

@@ -2,12 +2,12 @@
 know of, as the reference's `marketplace_state` carries them.
 
 A static list shipped with us (no registry fetch: the deployment may have no
-internet, and installing from the client is not offered here yet), each
-entry marked `installed` when a skill host of ours serves that skill. Pure.
+internet), each entry marked `installed` when a skill host of ours serves that skill. Pure.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from huxley_audio_io import client_protocol as proto
@@ -15,6 +15,7 @@ from huxley_audio_io import client_protocol as proto
 REGISTRY_VERSION = "huxley-nats-static-1"
 GENERATED_AT = "2026-12-07"
 PREFIX = "huxley-skill-"
+_PACKAGE = re.compile(r"huxley-skill-[a-z0-9][a-z0-9-]{0,60}(==[A-Za-z0-9.+!-]{1,40})?")
 
 # (package, display name, tagline, categories, needs config)
 PUBLISHED: tuple[tuple[str, str, str, tuple[str, ...], bool], ...] = (
@@ -29,10 +30,19 @@ PUBLISHED: tuple[tuple[str, str, str, tuple[str, ...], bool], ...] = (
     ("huxley-skill-timers", "Timers", "Kitchen timers that ring", ("productivity",), False),
 )
 
-INSTALL_REFUSED = (
-    "Installing skills from the client is not available in this deployment: each skill runs in its "
-    "own container, which is added on the host (the Docker-based `huxley skill add` comes later)."
-)
+
+def install_refused(package: str) -> str:
+    """Why the client cannot install, and what to run instead. The gateway is
+    the part of the house that faces the network: it never holds the Docker
+    engine's socket (that is root on the host), so skills are added there."""
+    # The client's text goes back into the command only if it is a package name.
+    shown = package if _PACKAGE.fullmatch(package) else f"{PREFIX}<name>"
+    return (
+        "Installing skills from the client is not available: each skill runs in its own container, "
+        "and the web gateway has no access to the Docker engine. On the host, run "
+        f"`huxley skill add {shown}` (a compose deployment; `huxley skill remove` undoes it). "
+        "Under `huxley up`, install the package into its environment and list it in the persona's skills."
+    )
 
 
 def entries(installed: set[str]) -> list[dict[str, Any]]:
@@ -65,9 +75,8 @@ def state(installed: set[str], now_ms: int) -> proto.Out:
 
 def refuse_install(package: str) -> list[proto.Out]:
     """`install_skill` here: a completed, failed install and a status saying why."""
+    why = install_refused(package)
     return [
-        proto.install_event(
-            "complete", package, ok=False, error_code="not_available", error_message=INSTALL_REFUSED
-        ),
-        proto.status(INSTALL_REFUSED),
+        proto.install_event("complete", package, ok=False, error_code="not_available", error_message=why),
+        proto.status(why),
     ]
