@@ -68,7 +68,9 @@ class RigAudioService(AudioService):
         await super().on_start()
         creds = os.environ[HARNESS_CREDS_ENV]
         self.rig_nc = await nats.connect(
-            self.settings.nats_url, user_credentials=creds, inbox_prefix=inbox_prefix_of_creds(Path(creds))
+            self.settings.nats_url,
+            user_credentials=creds,
+            inbox_prefix=inbox_prefix_of_creds(Path(creds), self.settings.site),
         )
         await self.rig_nc.subscribe(press_subject(self.settings.site), cb=self._on_press)
         await settle(self.rig_nc)

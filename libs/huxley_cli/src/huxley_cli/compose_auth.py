@@ -90,7 +90,7 @@ def bundle(
             _give(path, owner)
     # nats-box (the observer's consumer) runs as root: its files stay root's.
     observer = out / "observer"
-    context = nats_context(nats_url, observer / CREDS_FILE, inbox_prefix("observer"))
+    context = nats_context(nats_url, observer / CREDS_FILE, inbox_prefix("observer", site))
     context["creds"] = str(Path("/huxley-observer") / CREDS_FILE)
     written.append(observer / "huxley.json")
     write_secret(written[-1], json.dumps(context, indent=2) + "\n")
