@@ -45,7 +45,7 @@ from huxley_wire.messages import audio as am
 from huxley_wire.messages.common import Health, HealthRequest
 from huxley_wire.subjects import Subjects
 
-STEPS = (1, 2, 4, 8)
+STEPS = (1, 2, 4, 8, 12, 16)
 SATURATED_X = 2.0  # a step whose user-turn p99 passes this many one-room p50s is saturated
 TEA = "Tea is ready."
 RULES = f"""
