@@ -18,7 +18,7 @@ from cli.test_up import MARK_VAR, marked_processes, run
 
 from huxley_cli.main import SERVICE_MODULES
 from huxley_cli.natsserver import free_port
-from huxley_cli.up_sites import parse_sites, room_specs
+from huxley_cli.up_sites import parse_sites, room_lines, room_specs
 from huxley_wire.subjects import SERVICES, InvalidToken
 from support.procs import alive
 from support.services import REPO
@@ -47,6 +47,7 @@ def test_each_room_gets_its_own_services_and_one_storage_serves_them_all():
     assert by_name["audio-io@kitchen"].env["HUXLEY_WEB_PORT"] == "8765"
     assert by_name["audio-io@bedroom"].env["HUXLEY_WEB_PORT"] == "8766"
     assert len(specs) == 1 + 4 * 2
+    assert room_lines(sites, 8765) == "kitchen (web :8765), bedroom (web :8766)"
 
 
 def test_one_room_is_the_stack_it_always_was():

@@ -25,7 +25,7 @@ from huxley_cli.supervisor import ChildSpec, Supervisor
 from huxley_cli.tap import format_message
 from huxley_cli.tool_bus import OBSERVER, run_file, tool_bus
 from huxley_cli.up_auth import UpAuth
-from huxley_cli.up_sites import ROOM_SERVICES, parse_sites, read_sites, room_specs, sites_file
+from huxley_cli.up_sites import ROOM_SERVICES, parse_sites, read_sites, room_lines, room_specs, sites_file
 from huxley_cli.watchdog import WatchdogConfig
 from huxley_runtime.rpc import gather_replies
 from huxley_runtime.settings import HuxleySettings
@@ -154,7 +154,8 @@ async def _up(
     # each room its own focus, skill-host, bridge and audio-io (up_sites.py).
     from huxley_audio_io.settings import AudioSettings
 
-    specs = room_specs(SERVICE_MODULES, sys.executable, env, rooms, child_auth, AudioSettings().web_port)
+    web_port = AudioSettings().web_port
+    specs = room_specs(SERVICE_MODULES, sys.executable, env, rooms, child_auth, web_port)
     notes = []
     if not os.environ.get("OPENAI_API_KEY"):
         from huxley_cli.natsserver import free_port
@@ -181,11 +182,7 @@ async def _up(
             f"bus        : {url} (authenticated: creds in {auth.store.root})",
             f"watch it   : {cli} status   |   {cli} tap   (another terminal; as the read-only observer)",
             f"data       : {data}",
-            *(
-                [f"rooms      : {', '.join(rooms)} (one storage; the rest per room)"]
-                if len(rooms) > 1
-                else []
-            ),
+            *([f"rooms      : {room_lines(rooms, web_port)}; one storage"] if len(rooms) > 1 else []),
             *notes,
             "",
             "Ctrl-C stops everything.",

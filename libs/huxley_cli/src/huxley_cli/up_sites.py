@@ -52,6 +52,13 @@ def audio_port(base: int, index: int) -> int:
     return 0 if base == 0 else base + index
 
 
+def room_lines(sites: list[str], web_port: int) -> str:
+    """What the banner says of the rooms: each with its web client's port."""
+    return ", ".join(
+        f"{site} (web :{audio_port(web_port, i)})" if web_port else site for i, site in enumerate(sites)
+    )
+
+
 def room_specs(
     modules: Mapping[str, str],
     python: str,
