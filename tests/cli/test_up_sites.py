@@ -33,7 +33,8 @@ def auth_env(sites: list[str]) -> dict[tuple[str, str], dict[str, str]]:
 
 def test_each_room_gets_its_own_services_and_one_storage_serves_them_all():
     sites = ["kitchen", "bedroom"]
-    specs = room_specs(SERVICE_MODULES, "py", {"HUXLEY_NATS_URL": "u"}, sites, auth_env(sites), 8765)
+    env = {"HUXLEY_NATS_URL": "u", "HUXLEY_DATA_DIR": "/d"}
+    specs = room_specs(SERVICE_MODULES, "py", env, sites, auth_env(sites), 8765)
     by_name = {spec.name: spec for spec in specs}
     assert specs[0].name == "storage"
     storage = by_name["storage"]
@@ -47,6 +48,9 @@ def test_each_room_gets_its_own_services_and_one_storage_serves_them_all():
     assert by_name["audio-io@kitchen"].env["HUXLEY_WEB_PORT"] == "8765"
     assert by_name["audio-io@bedroom"].env["HUXLEY_WEB_PORT"] == "8766"
     assert len(specs) == 1 + 4 * 2
+    # Each room's injects in flight in its own outbox (the first keeps the default).
+    assert "HUXLEY_INJECT_OUTBOX_DIR" not in by_name["skill-host@kitchen"].env
+    assert by_name["skill-host@bedroom"].env["HUXLEY_INJECT_OUTBOX_DIR"] == "/d/outbox/bedroom"
     assert room_lines(sites, 8765) == "kitchen (web :8765), bedroom (web :8766)"
 
 

@@ -85,6 +85,11 @@ def room_specs(
             child_env = {**env, "HUXLEY_SITE": site, **auth_env[(service, site)]}
             if service == "audio-io" and len(sites) > 1:
                 child_env["HUXLEY_WEB_PORT"] = str(audio_port(web_port, index))
+            if service == "skill-host" and index > 0 and "HUXLEY_DATA_DIR" in env:
+                # Its injects in flight are its own: a shared outbox would be
+                # re-sent by the other room's host at its start (the first
+                # room keeps the one-room home's, like storage does).
+                child_env["HUXLEY_INJECT_OUTBOX_DIR"] = str(Path(env["HUXLEY_DATA_DIR"]) / "outbox" / site)
             name = child_name(service, site, sites)
             specs.append(ChildSpec(name, [python, "-m", module], child_env, health=service, site=site))
     return specs
