@@ -87,4 +87,4 @@ def observer_options(data_dir: Path, site: str) -> dict[str, str]:
     from huxley_wire.permissions import inbox_prefix
 
     creds = AuthStore.of(data_dir).creds_path(site, "observer")
-    return {"user_credentials": str(creds), "inbox_prefix": inbox_prefix("observer")}
+    return {"user_credentials": str(creds), "inbox_prefix": inbox_prefix("observer", site)}

@@ -38,7 +38,7 @@ from huxley_runtime.rpc import request
 from huxley_runtime.settings import HuxleySettings
 from huxley_wire.errors import WireError
 from huxley_wire.messages.common import Health, HealthRequest
-from huxley_wire.permissions import harness_identity, inbox_prefix
+from huxley_wire.permissions import harness_identity
 from huxley_wire.subjects import Subjects
 
 HERE = Path(__file__).resolve().parent
@@ -220,7 +220,7 @@ class ChaosStack:
                     self.nats_server.url,
                     name="chaos-driver",
                     user_credentials=str(driver_creds),
-                    inbox_prefix=inbox_prefix(driver.name),
+                    inbox_prefix=driver.inbox_prefix,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.2,
                     connect_timeout=2,

@@ -26,7 +26,7 @@ from huxley_cli.auth import AuthStore
 from huxley_cli.natsserver import free_port
 from huxley_realtime_sim import marker_pcm
 from huxley_runtime.storage_client import SettingsClient
-from huxley_wire.permissions import harness_identity, inbox_prefix
+from huxley_wire.permissions import harness_identity
 from huxley_wire.subjects import Subjects
 from support.services import REPO
 from support.waiting import until
@@ -81,7 +81,7 @@ async def test_the_offline_household(tmp_path, site):
         harness = harness_identity(site)
         creds = AuthStore.of(data).ensure(harness, int(time.time()))
         nc = await nats.connect(
-            f"nats://127.0.0.1:{port}", user_credentials=str(creds), inbox_prefix=inbox_prefix(harness.name)
+            f"nats://127.0.0.1:{port}", user_credentials=str(creds), inbox_prefix=harness.inbox_prefix
         )
         said: list[str] = []
         set_timer_calls: list[dict[str, Any]] = []

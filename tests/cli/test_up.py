@@ -194,7 +194,7 @@ async def check_tap(env: dict[str, str], site: str, port: int, data: Path) -> No
     # The test harness, minted from the stack's own keys (`huxley up` ran init).
     harness = AuthStore.of(data).ensure(harness_identity(site), int(time.time()))
     nc = await nats.connect(
-        f"nats://127.0.0.1:{port}", user_credentials=str(harness), inbox_prefix=inbox_prefix("harness")
+        f"nats://127.0.0.1:{port}", user_credentials=str(harness), inbox_prefix=inbox_prefix("harness", site)
     )
     try:
         assert tap.stderr is not None

@@ -105,12 +105,12 @@ def cluster(tmp_path: Path, auth: AuthStore) -> Iterator[Cluster]:
     running.stop()
 
 
-async def jetstream_ready(nc: Client) -> None:
+async def jetstream_ready(nc: Client, probe: str) -> None:
     """The cluster can place a three-replica bucket: the meta leader is elected
     and every peer is current (the account answering is not enough: a busy
-    machine answers before the peers are placeable)."""
+    machine answers before the peers are placeable). `probe`: a bucket `nc`
+    may make (focus's rights reach its own site's bucket only); deleted after."""
     js = nc.jetstream(timeout=2)
-    probe = f"ready_{secrets.token_hex(3)}"
 
     async def placeable() -> bool:
         try:

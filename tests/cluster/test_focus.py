@@ -18,7 +18,7 @@ from huxley_focus.settings import FocusSettings
 from huxley_runtime.focus_client import FocusClient
 from huxley_wire.messages.focus import ActivityMeta, Channel, InjectPriority
 from huxley_wire.permissions import Role, service_identity, skill_identity
-from huxley_wire.subjects import Subjects
+from huxley_wire.subjects import Subjects, focus_kv_bucket
 from support.focus_peers import BridgePeer, RecordingHandler
 from support.services import wait_healthy
 from support.waiting import until
@@ -62,7 +62,7 @@ async def room(cluster: Cluster, clients: Clients, cluster_site: str, tmp_path: 
     seeds = cluster.seed_urls
     r = Room(cluster, clients, cluster_site, tmp_path)
     probe = await clients.connect(service_identity(Role.FOCUS, cluster_site), seeds)
-    await jetstream_ready(probe)
+    await jetstream_ready(probe, focus_kv_bucket(cluster_site))
     await r.start_focus(seeds)
     book_host = skill_identity(cluster_site, "basic", ("audiobooks",))
     books = await clients.connect(book_host, seeds)

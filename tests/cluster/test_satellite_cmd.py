@@ -25,8 +25,8 @@ def test_the_plan_builds_the_leaf_config(clients: Clients, tmp_path: Path) -> No
     creds = clients.creds(satellite_identity("kitchen"))
     p = plan("nats://hub.local:7422,hub2.local", creds, "kitchen", tmp_path / "data", port=5000)
     assert p.hubs == ["nats-leaf://hub.local:7422", "nats-leaf://hub2.local:7422"]
-    assert p.inbox_prefix == "_INBOX_satellite"
-    assert p.audio_env("nats://127.0.0.1:5000")["HUXLEY_NATS_INBOX_PREFIX"] == "_INBOX_satellite"
+    assert p.inbox_prefix == "_INBOX_satellite@kitchen"  # the room in the prefix (issue 16)
+    assert p.audio_env("nats://127.0.0.1:5000")["HUXLEY_NATS_INBOX_PREFIX"] == "_INBOX_satellite@kitchen"
     text = leaf_config("satellite-kitchen", "127.0.0.1", 5000, p.hubs, p.creds)
     assert 'listen: "127.0.0.1:5000"' in text
     assert f'credentials: "{creds.resolve()}"' in text

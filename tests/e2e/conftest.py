@@ -69,20 +69,14 @@ async def sim() -> AsyncIterator[SimServer]:
         yield server
 
 
-@pytest.fixture
-async def stack(
-    nc: Client,
-    site: str,
-    base_env: dict[str, str],
-    tmp_path: Path,
-    sim: SimServer,
-    book: Book,
-    auth: SiteAuth,
-) -> AsyncIterator[Stack]:
-    dist = install(tmp_path / "site-packages")
-    persona = write_persona(tmp_path / "persona" / "e2e.yaml")
-    env = {
+def stack_env(base_env: dict[str, str], root: Path, sim: SimServer, auth: SiteAuth) -> dict[str, str]:
+    """The environment of every process of one room's stack under `root`."""
+    dist = install(root / "site-packages")
+    persona = write_persona(root / "persona" / "e2e.yaml")
+    return {
         **base_env,
+        "HUXLEY_SITE": auth.site,
+        "HUXLEY_DATA_DIR": str(root / "data"),
         "HUXLEY_PERSONA": str(persona),
         "PYTHONPATH": f"{dist}:{TESTS}",
         "HUXLEY_LOG_LEVEL": "info",
@@ -94,11 +88,24 @@ async def stack(
         # audio-io (its press hook connects as the test harness)
         HARNESS_CREDS_ENV: str(auth.creds(Role.HARNESS)),
         "HUXLEY_AUDIO_BACKEND": "file",
-        "HUXLEY_AUDIO_FILE_OUT": str(tmp_path / "speaker.wav"),
+        "HUXLEY_AUDIO_FILE_OUT": str(root / "speaker.wav"),
         # bridge
         "HUXLEY_REALTIME_URL": sim.url,
         "HUXLEY_TOOL_TIMEOUT_S": str(BRIDGE_TOOL_TIMEOUT_S),
     }
+
+
+@pytest.fixture
+async def stack(
+    nc: Client,
+    site: str,
+    base_env: dict[str, str],
+    tmp_path: Path,
+    sim: SimServer,
+    book: Book,
+    auth: SiteAuth,
+) -> AsyncIterator[Stack]:
+    env = stack_env(base_env, tmp_path, sim, auth)
     stack = Stack(nc, site, tmp_path, sim, env, await BusLog().start(nc, Subjects(site)))
     copy_book(book.path, stack.data_dir)
     stack.start()

@@ -70,7 +70,7 @@ class RigAudioService(AudioService):
         creds = os.environ.get(HARNESS_CREDS_ENV)
         urls = [u.strip() for u in self.settings.nats_url.split(",") if u.strip()]  # a cluster's seeds
         if creds:
-            prefix = inbox_prefix_of_creds(Path(creds))
+            prefix = inbox_prefix_of_creds(Path(creds), self.settings.site)
             self.rig_nc = await nats.connect(urls, user_credentials=creds, inbox_prefix=prefix)
         else:  # a satellite's: its local leaf server asks for no creds, and presses stay on it
             self.rig_nc = await nats.connect(urls)

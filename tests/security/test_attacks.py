@@ -25,7 +25,7 @@ from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import focus as m
 from huxley_wire.messages import storage as st
 from huxley_wire.messages.focus import Channel
-from huxley_wire.permissions import Identity, Role, inbox_prefix
+from huxley_wire.permissions import Identity, Role
 from huxley_wire.subjects import Subjects
 from support.auth import SiteAuth
 from support.services import running
@@ -56,7 +56,7 @@ async def attacker(nats_url: str, identity: Identity) -> Attacker:
     found.nc = await nats.connect(
         nats_url,
         user_credentials=str(path),
-        inbox_prefix=inbox_prefix(identity.name),
+        inbox_prefix=identity.inbox_prefix,
         error_cb=on_error,
         allow_reconnect=False,
     )

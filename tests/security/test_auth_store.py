@@ -13,7 +13,7 @@ from dataclasses import replace
 from huxley_cli import nats_jwt
 from huxley_cli.auth import AuthStore
 from huxley_cli.auth_cmd import init_home
-from huxley_runtime.bus import connect, connect_options, settle
+from huxley_runtime.bus import connect, connect_options, identity_name, settle
 from huxley_runtime.settings import HuxleySettings
 from huxley_wire.permissions import Identity, Role, service_identity, skill_identity
 from huxley_wire.subjects import Subjects
@@ -80,6 +80,10 @@ def test_the_inbox_prefix_comes_from_the_creds(tmp_path):
     assert connect_options(settings, "focus")["inbox_prefix"] == "_INBOX_focus"
     explicit = settings.model_copy(update={"nats_inbox_prefix": "_INBOX_other"})
     assert connect_options(explicit, "focus")["inbox_prefix"] == "_INBOX_other"
+    # The same name in another room is another identity: its prefix names the site.
+    kitchen = settings.model_copy(update={"site": "kitchen"})
+    assert connect_options(kitchen, "focus")["inbox_prefix"] == "_INBOX_focus@kitchen"
+    assert identity_name(kitchen.model_copy(update={"nats_inbox_prefix": "_INBOX_focus@kitchen"})) == "focus"
 
 
 async def test_a_service_connects_and_requests_with_only_its_creds(bus: Bus, sec_site: str):
@@ -92,10 +96,10 @@ async def test_a_service_connects_and_requests_with_only_its_creds(bus: Bus, sec
     await bridge.nc.subscribe(subject, cb=answer)
     await settle(bridge.nc)
     creds = bus.store.ensure(service_identity(Role.FOCUS, sec_site), int(time.time()))
-    settings = HuxleySettings(nats_url=bus.server.url, nats_creds=creds, _env_file=None)  # type: ignore[call-arg]
+    settings = HuxleySettings(nats_url=bus.server.url, site=sec_site, nats_creds=creds, _env_file=None)  # type: ignore[call-arg]
     nc = await connect(settings, "focus-test", give_up_after_s=5)
     try:
         reply = await nc.request(subject, b"", timeout=5)
-        assert reply.data == b"ok" and reply.subject.startswith("_INBOX_focus.")
+        assert reply.data == b"ok" and reply.subject.startswith(f"_INBOX_focus@{sec_site}.")
     finally:
         await nc.close()

@@ -4,8 +4,12 @@ the nats container mounts it; idempotent across `docker compose up`s."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import signal
 import stat
+import subprocess
 import time
 from pathlib import Path
 
@@ -17,6 +21,7 @@ from huxley_cli.auth import AuthStore
 from huxley_cli.compose_auth import CREDS_FILE, bundle, compose_revoke, compose_skill, parse_owner
 from huxley_cli.natsserver import NatsServer
 from huxley_runtime.bus import inbox_prefix_of_creds
+from support.services import REPO
 from support.waiting import until
 
 SKILLS = ["system", "timers"]
@@ -138,3 +143,47 @@ async def test_an_added_skill_is_served_and_its_revocation_reloads_without_losin
             await focus.close()
     finally:
         server.stop()
+
+
+def test_a_home_with_more_rooms_and_one_more_rooms_creds(tmp_path: Path) -> None:
+    """docker-compose.yml with HUXLEY_STORAGE_SITES, then docker-compose.site.yml
+    for the bedroom: the room's init mints its own parts only, at its site."""
+    store = AuthStore.of(tmp_path / "data")
+    home_out, room_out = tmp_path / "home", tmp_path / "room"
+    common = {"nats_url": "nats://nats:4222", "now": int(time.time())}
+    bundle(
+        store,
+        "kitchen",
+        "basic",
+        SKILLS,
+        home_out,
+        nats_mount=home_out / "nats",
+        also_sites=("bedroom",),
+        **common,
+    )
+    for name in ("storage", "observer", "admin"):
+        assert store.identity("kitchen", name).also_sites == ("bedroom",)  # type: ignore[union-attr]
+    bundle(store, "bedroom", "basic", ["timers"], room_out, nats_mount=room_out / "nats", room=True, **common)
+    assert {p.name for p in room_out.iterdir()} == {"focus", "realtime-bridge", "audio-io", "skill-timers"}
+    for name in ("focus", "realtime-bridge", "audio-io", "skill-timers"):
+        assert store.identity("bedroom", name).site == "bedroom"  # type: ignore[union-attr]
+
+
+def test_the_room_compose_file_runs_a_room_on_the_homes_bus() -> None:
+    if shutil.which("docker") is None:
+        pytest.skip("no docker CLI")
+    env = {**os.environ, "SITE": "bedroom", "WEB_PORT": "8766"}
+    rendered = subprocess.run(
+        ["docker", "compose", "-f", str(REPO / "docker-compose.site.yml"), "config", "--format", "json"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    config = json.loads(rendered.stdout)
+    assert config["name"] == "huxley-bedroom"
+    services = config["services"]
+    assert {"focus", "realtime-bridge", "audio-io", "skill-timers"} <= set(services)
+    assert not {"nats", "storage"} & set(services)  # the home's
+    for name, service in services.items():
+        assert service["environment"]["HUXLEY_SITE"] == "bedroom", name
+    assert "--room" in services["init"]["command"]
+    network = config["networks"]["default"]
+    assert network["name"] == "huxley_default" and network["external"] is True

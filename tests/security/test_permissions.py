@@ -15,7 +15,7 @@ from huxley_cli import nats_jwt
 from huxley_cli.nats_jwt import Key
 from huxley_runtime.bus import settle
 from huxley_wire.permissions import Identity, Role, inbox_prefix, service_identity, skill_identity
-from huxley_wire.subjects import Subjects
+from huxley_wire.subjects import Subjects, focus_kv_bucket
 from security.conftest import Bus, Conn
 from support.waiting import until
 
@@ -66,7 +66,7 @@ async def test_each_identity_does_its_own_work(bus: Bus, sec_site: str) -> None:
     await echo(c["storage"], s.health("storage"), queue="storage-1")
     await echo(c["storage"], "$SRV.PING")
     reply = await c["timers"].nc.request(s.storage_kv(PERSONA, "timers"), b"get", timeout=5)
-    assert reply.data == b"ok:get" and reply.subject.startswith(inbox_prefix("skill-timers") + ".")
+    assert reply.data == b"ok:get" and reply.subject.startswith(inbox_prefix("skill-timers", sec_site) + ".")
     assert (await c["observer"].nc.request(s.health("storage"), b"", timeout=5)).data == b"ok:"
     assert (await c["observer"].nc.request("$SRV.PING", b"", timeout=5)).data == b"ok:"
 
@@ -135,7 +135,7 @@ async def test_a_skill_is_refused_everything_that_is_not_its_own(bus: Bus, sec_s
         s.audio_mic_assistant(),
         s.audio_mic_claim("skill-audiobooks"),  # someone else's claim
         s.focus_notify("skill-audiobooks"),
-        inbox_prefix("realtime-bridge") + ".>",  # another part's replies
+        inbox_prefix("realtime-bridge", s.site) + ".>",  # another part's replies
         "_INBOX.>",
         s.storage_kv_all(),
         s.everything,
@@ -192,7 +192,7 @@ async def test_the_observer_reads_but_cannot_publish_answer_or_hear(bus: Bus, se
 
     with pytest.raises(nats.errors.TimeoutError):  # only the forged answer could come
         await timers.nc.request(s.focus_rpc_of("skill-timers"), b"acquire", timeout=0.5)
-    await observer.refused("publish", "_INBOX_skill-timers.", prefix=True)  # the reply subject
+    await observer.refused("publish", inbox_prefix("skill-timers", s.site) + ".", prefix=True)  # the reply
 
     out = s.audio_out_of("bridge", "a-1")
     forbidden = (s.focus_rpc_of("bridge"), out, s.storage_admin(), s.client_events())
@@ -234,11 +234,31 @@ async def test_an_identity_is_bound_to_its_site(bus: Bus, sec_site: str) -> None
 async def test_focus_keeps_its_state_in_jetstream_kv(bus: Bus, sec_site: str) -> None:
     focus = await bus.connect(service_identity(Role.FOCUS, sec_site))
     js = focus.nc.jetstream()
-    kv = await js.create_key_value(bucket=f"focus_{sec_site}")
-    await kv.put("holders.bridge", b"1763784003.0")
-    assert (await kv.get("holders.bridge")).value == b"1763784003.0"
-    await js.delete_key_value(f"focus_{sec_site}")
+    bucket = focus_kv_bucket(sec_site)
+    kv = await js.create_key_value(bucket=bucket)
+    await kv.put("state", b"1763784003.0")
+    assert (await kv.get("state")).value == b"1763784003.0"
+    assert (await kv.status()).bucket == bucket
+    await js.delete_key_value(bucket)
     assert focus.clean(), focus.errors
+
+
+async def test_a_rooms_focus_cannot_reach_another_rooms_focus_state(bus: Bus, sec_site: str) -> None:
+    """Focus's JetStream rights cover its own site's bucket only (issue 16)."""
+    kitchen, bedroom = f"{sec_site}k", f"{sec_site}b"
+    theirs = await bus.connect(service_identity(Role.FOCUS, bedroom))
+    bucket = focus_kv_bucket(bedroom)
+    kv = await theirs.nc.jetstream().create_key_value(bucket=bucket)
+    await kv.put("state", b"bedroom")
+    mine = await bus.connect(service_identity(Role.FOCUS, kitchen))
+    js = mine.nc.jetstream(timeout=0.5)
+    with pytest.raises((nats.errors.TimeoutError, nats.js.errors.Error)):
+        await (await js.key_value(bucket)).get("state")
+    await mine.refused("publish", f"$JS.API.STREAM.INFO.KV_{bucket}")
+    await mine.nc.publish(f"$KV.{bucket}.state", b"forged")
+    await mine.refused("publish", f"$KV.{bucket}.state")
+    assert (await kv.get("state")).value == b"bedroom"
+    await theirs.nc.jetstream().delete_key_value(bucket)
 
 
 async def test_a_rotated_credential_is_refused_after_a_reload(bus: Bus, sec_site: str) -> None:

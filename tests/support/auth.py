@@ -10,6 +10,7 @@ harness stands in for the peers a test fakes)."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,6 @@ from huxley_wire.permissions import (
     Identity,
     Role,
     harness_identity,
-    inbox_prefix,
     service_identity,
 )
 
@@ -64,6 +64,7 @@ class SiteAuth:
         persona: str = "basic",
         personas_dir: Path = PERSONAS,
         name: str = "",
+        also_sites: tuple[str, ...] = (),
     ) -> Identity:
         role = Role(role)
         if role is Role.SKILL:
@@ -76,8 +77,9 @@ class SiteAuth:
         if role is Role.HARNESS:
             return harness_identity(self.site, name or "harness")
         if role in (Role.OBSERVER, Role.ADMIN):
-            return Identity(role, self.site, name or str(role))
-        return service_identity(role, self.site)
+            return Identity(role, self.site, name or str(role), also_sites=also_sites)
+        identity = service_identity(role, self.site)
+        return replace(identity, also_sites=also_sites) if also_sites else identity
 
     def creds(self, role: Role | str, **options: Any) -> Path:
         return self.store.ensure(self.identity(role, **options), int(time.time()))
@@ -90,7 +92,7 @@ class SiteAuth:
         """The settings fields (`nats_creds`, `nats_inbox_prefix`) of a role."""
         identity = self.identity(role, **options)
         path = self.store.ensure(identity, int(time.time()))
-        return {"nats_creds": path, "nats_inbox_prefix": inbox_prefix(identity.name)}
+        return {"nats_creds": path, "nats_inbox_prefix": identity.inbox_prefix}
 
     async def connect(self, url: str, role: Role | str = Role.HARNESS, **options: Any) -> Client:
         """A raw client as `role` (the harness by default)."""
@@ -100,7 +102,7 @@ class SiteAuth:
             url,
             name=f"test-{identity.name}",
             user_credentials=str(path),
-            inbox_prefix=inbox_prefix(identity.name),
+            inbox_prefix=identity.inbox_prefix,
         )
 
 
@@ -126,6 +128,8 @@ def with_identity(settings: Any, service_name: str) -> Any:
             "personas_dir": settings.personas_dir,
             "name": settings.instance,
         }
+    if role is Role.STORAGE and getattr(settings, "storage_sites", ""):
+        options = {"also_sites": tuple(s.strip() for s in settings.storage_sites.split(",") if s.strip())}
     return settings.model_copy(update=SiteAuth(settings.site).fields(role, **options))
 
 
@@ -143,4 +147,7 @@ def env_with_identity(module: str, env: dict[str, str]) -> dict[str, str]:
             "personas_dir": Path(env.get("HUXLEY_PERSONAS_DIR", str(PERSONAS))),
             "name": env.get("HUXLEY_INSTANCE", ""),
         }
+    if role is Role.STORAGE and env.get("HUXLEY_STORAGE_SITES"):
+        listed = env["HUXLEY_STORAGE_SITES"].split(",")
+        options = {"also_sites": tuple(s.strip() for s in listed if s.strip())}
     return {**env, **SiteAuth(env["HUXLEY_SITE"]).env(role, **options)}

@@ -196,6 +196,7 @@ class AuthStore:
             persona=data.get("persona"),
             skills=tuple(data.get("skills", ())),
             hear_mic=bool(data.get("hear_mic", False)),
+            also_sites=tuple(data.get("also_sites", ())),
         )
 
     @staticmethod
@@ -213,6 +214,7 @@ def _identity_record(identity: Identity) -> dict[str, Any]:
         "persona": identity.persona,
         "skills": list(identity.skills),
         "hear_mic": identity.hear_mic,
+        "also_sites": list(identity.also_sites),
     }
 
 

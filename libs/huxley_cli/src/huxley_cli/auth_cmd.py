@@ -25,7 +25,6 @@ from huxley_wire.permissions import (
     Identity,
     Role,
     grant_for,
-    inbox_prefix,
     satellite_identity,
     service_identity,
     skill_identity,
@@ -84,7 +83,7 @@ def add_skill(
     skill = ",".join(skills)
     path = store.ensure(identity, now)
     print(f"# creds: {path} (only this container mounts it)")
-    print(compose_snippet(skill, identity.name, path, inbox_prefix(identity.name)), end="")
+    print(compose_snippet(skill, identity.name, path, identity.inbox_prefix), end="")
 
 
 @auth_app.command()

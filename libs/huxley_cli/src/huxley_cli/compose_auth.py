@@ -17,14 +17,23 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from huxley_cli.auth import AuthStore, nats_context, write_secret
+from huxley_cli.up_sites import parse_sites
 from huxley_runtime.settings import HuxleySettings
-from huxley_wire.permissions import Identity, inbox_prefix, skill_identity
+from huxley_wire.permissions import (
+    MULTI_SITE_ROLES,
+    Identity,
+    Role,
+    inbox_prefix,
+    service_identity,
+    skill_identity,
+)
 
 CREDS_FILE = "nats.creds"
 JETSTREAM_DIR = Path("/data")  # the nats container's data volume
@@ -80,12 +89,30 @@ def bundle(
     now: int,
     owner: tuple[int, int] | None = None,
     root_owned: tuple[str, ...] = ("observer",),
+    also_sites: tuple[str, ...] = (),
+    room: bool = False,
 ) -> list[Path]:
-    """Every file the deployment needs; idempotent (unchanged creds are kept)."""
-    from huxley_cli.auth_cmd import core_identities, init_home  # auth_cmd registers this command
+    """Every file the deployment needs; idempotent (unchanged creds are kept).
+    `also_sites`: the home's further rooms, which its storage, observer and
+    admin cover. `room`: one more room's creds only (docker-compose.site.yml):
+    its focus, bridge, audio-io and skills, no server config."""
+    from huxley_cli.auth_cmd import core_identities  # auth_cmd registers this command
 
-    init_home(store, site, now)
-    identities = core_identities(site) + [skill_identity(site, persona, (skill,)) for skill in skills]
+    store.init(now)
+    skill_ids = [skill_identity(site, persona, (skill,)) for skill in skills]
+    if room:
+        rooms = [service_identity(role, site) for role in (Role.FOCUS, Role.BRIDGE, Role.AUDIO_IO)]
+        written: list[Path] = []
+        for identity in rooms + skill_ids:
+            written.append(export_creds(store, identity, out, now))
+            _give(written[-1], owner)
+        return written
+    others = tuple(s for s in also_sites if s != site)
+    home = [
+        replace(i, also_sites=others) if others and i.role in MULTI_SITE_ROLES else i
+        for i in core_identities(site)
+    ]
+    identities = home + skill_ids
     written = [export_server(store, out, nats_mount, jetstream_dir)]
     for identity in identities:
         path = export_creds(store, identity, out, now)
@@ -94,7 +121,7 @@ def bundle(
             _give(path, owner)
     # nats-box (the observer's consumer) runs as root: its files stay root's.
     observer = out / "observer"
-    context = nats_context(nats_url, observer / CREDS_FILE, inbox_prefix("observer"))
+    context = nats_context(nats_url, observer / CREDS_FILE, inbox_prefix("observer", site))
     context["creds"] = str(Path("/huxley-observer") / CREDS_FILE)
     written.append(observer / "huxley.json")
     write_secret(written[-1], json.dumps(context, indent=2) + "\n")
@@ -115,6 +142,12 @@ def compose(
         str, typer.Option(help="The bus URL inside the compose network")
     ] = "nats://nats:4222",
     data_dir: Annotated[Path | None, typer.Option(help="Where the keys live (<data_dir>/auth)")] = None,
+    sites: Annotated[
+        str, typer.Option(help="The home's further rooms (comma-separated): its storage serves them too")
+    ] = "",
+    room: Annotated[
+        bool, typer.Option("--room", help="One more room's creds only (docker-compose.site.yml)")
+    ] = False,
 ) -> None:
     """Keys, server config and one creds directory per identity, for compose."""
     settings = HuxleySettings()
@@ -130,6 +163,8 @@ def compose(
         nats_url=nats_url,
         now=int(time.time()),
         owner=parse_owner(owner),
+        also_sites=tuple(parse_sites(sites, settings.site)),
+        room=room,
     )
     for path in paths:
         print(f"huxley: {path}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from huxley_cli.auth import AuthStore
 from huxley_runtime.persona import load_persona
-from huxley_wire.permissions import Identity, inbox_prefix, skill_identity
+from huxley_wire.permissions import Identity, skill_identity
 
 CREDS_ENV = "HUXLEY_NATS_CREDS"
 INBOX_ENV = "HUXLEY_NATS_INBOX_PREFIX"
@@ -20,7 +20,7 @@ INBOX_ENV = "HUXLEY_NATS_INBOX_PREFIX"
 def connection_env(store: AuthStore, identity: Identity, now: int) -> dict[str, str]:
     """The environment a child needs to connect as `identity` (minted if needed)."""
     path = store.ensure(identity, now)
-    return {CREDS_ENV: str(path), INBOX_ENV: inbox_prefix(identity.name)}
+    return {CREDS_ENV: str(path), INBOX_ENV: identity.inbox_prefix}
 
 
 def persona_skills(persona: str, personas_dir: Path) -> tuple[str, tuple[str, ...]]:

@@ -26,6 +26,7 @@ from huxley_cli.supervisor import ChildSpec, Supervisor
 from huxley_cli.tap import format_message
 from huxley_cli.tool_bus import OBSERVER, run_file, tool_bus
 from huxley_cli.up_auth import UpAuth
+from huxley_cli.up_sites import ROOM_SERVICES, parse_sites, read_sites, room_lines, room_specs, sites_file
 from huxley_cli.watchdog import WatchdogConfig
 from huxley_runtime.rpc import gather_replies
 from huxley_runtime.settings import HuxleySettings
@@ -103,17 +104,30 @@ def _offer_demo_book(persona_ref: str, personas_dir: Path, data: Path) -> tuple[
     return () if library is None else ensure_demo_book(library).lines
 
 
-async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, data_dir: Path | None) -> int:
+async def _up(
+    persona: str | None,
+    nats_url: str | None,
+    nats_port: int | None,
+    data_dir: Path | None,
+    sites: str | None = None,
+) -> int:
     settings = HuxleySettings()
     data = (data_dir or settings.data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     persona_ref = persona or settings.persona
+    try:
+        rooms = parse_sites(sites, settings.site)
+    except ValueError as exc:
+        print(f"huxley: --sites: {exc}", file=sys.stderr, flush=True)
+        return 2
     # `huxley init` on every start (idempotent): keys, server config, the core creds.
-    auth = UpAuth.prepare(data, settings.site)
+    auth = UpAuth.prepare(data, rooms[0], tuple(rooms))
     try:
         child_auth = {
-            name: auth.child_env(name, persona_ref, settings.personas_dir.resolve())
+            (name, site): auth.child_env(name, persona_ref, settings.personas_dir.resolve(), site)
+            for site in rooms
             for name in SERVICE_MODULES
+            if name in ROOM_SERVICES or site == rooms[0]
         }
     except ValueError as exc:  # a persona that is missing or lists no skills
         print(f"huxley: {exc}", file=sys.stderr, flush=True)
@@ -137,20 +151,22 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
         print(f"huxley: nats-server {nats.binary} (JetStream in {data / 'nats'}) at {url}", flush=True)
     run_file(data).parent.mkdir(parents=True, exist_ok=True)
     run_file(data).write_text(url + "\n")
+    sites_file(data).write_text(",".join(rooms) + "\n")
 
     env = {
         "HUXLEY_NATS_URL": url,
         "HUXLEY_DATA_DIR": str(data),
-        "HUXLEY_SITE": settings.site,
+        "HUXLEY_SITE": rooms[0],
         "HUXLEY_PERSONA": persona_ref,
         "HUXLEY_PERSONAS_DIR": str(settings.personas_dir.resolve()),
         "PYTHONUNBUFFERED": "1",
     }
-    # Each child connects as its own identity (its creds, its inbox prefix).
-    specs = [
-        ChildSpec(name, [sys.executable, "-m", module], {**env, **child_auth[name]}, health=name)
-        for name, module in SERVICE_MODULES.items()
-    ]
+    # Each child connects as its own identity (its creds, its inbox prefix);
+    # each room its own focus, skill-host, bridge and audio-io (up_sites.py).
+    from huxley_audio_io.settings import AudioSettings
+
+    web_port = AudioSettings().web_port
+    specs = room_specs(SERVICE_MODULES, sys.executable, env, rooms, child_auth, web_port)
     notes = []
     if not os.environ.get("OPENAI_API_KEY"):
         from huxley_cli.natsserver import free_port
@@ -159,7 +175,7 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
         sim_env = {**env, "HUXLEY_SIM_PORT": str(sim_port)}
         specs.insert(0, ChildSpec("realtime-sim", [sys.executable, "-m", "huxley_realtime_sim"], sim_env))
         for spec in specs:
-            if spec.name == "realtime-bridge":
+            if spec.name.split("@")[0] == "realtime-bridge":
                 spec.env = {**spec.env, "HUXLEY_REALTIME_URL": f"ws://127.0.0.1:{sim_port}/v1"}
         notes = [
             "",
@@ -178,6 +194,7 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
             f"bus        : {url} (authenticated: creds in {auth.store.root})",
             f"watch it   : {cli} status   |   {cli} tap   (another terminal; as the read-only observer)",
             f"data       : {data}",
+            *([f"rooms      : {room_lines(rooms, web_port)}; one storage"] if len(rooms) > 1 else []),
             *notes,
             "",
             "Ctrl-C stops everything.",
@@ -185,7 +202,7 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
     )
 
     # Health is watched on the same bus; the nats-server we started is kept alive.
-    bus = auth.observer(settings.model_copy(update={"nats_url": url}))
+    bus = auth.observer(settings.model_copy(update={"nats_url": url, "site": rooms[0]}))
     supervisor = Supervisor(specs, bus=bus, watchdog=WatchdogConfig.from_env(), nats=nats)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -211,9 +228,13 @@ def up(
     nats_url: Annotated[str | None, typer.Option(help="Use this NATS server instead of starting one")] = None,
     nats_port: Annotated[int | None, typer.Option(help="Port for the nats-server we start")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where state lives (default ./data)")] = None,
+    sites: Annotated[
+        str | None,
+        typer.Option(help="Rooms on this bus, e.g. kitchen,bedroom: each its own services, one storage"),
+    ] = None,
 ) -> None:
     """Start nats-server and every service, supervised, until Ctrl-C."""
-    raise typer.Exit(asyncio.run(_up(persona, nats_url, nats_port, data_dir)))
+    raise typer.Exit(asyncio.run(_up(persona, nats_url, nats_port, data_dir, sites)))
 
 
 @app.command()
@@ -230,23 +251,31 @@ def pair(
     typer.echo(f"(kept in {code_path(data)})", err=True)
 
 
-async def _status(nats_url: str | None, as_json: bool, wait_s: float, creds: Path | None = None) -> int:
-    settings, nc = await _bus(nats_url, "huxley-status", creds=creds)
+async def _status(
+    nats_url: str | None, as_json: bool, wait_s: float, creds: Path | None = None, sites: str | None = None
+) -> int:
+    # The rooms: --sites, else those a running `huxley up --sites` wrote down, else HUXLEY_SITE.
+    rooms = parse_sites(sites, "") if sites else read_sites(HuxleySettings().data_dir.resolve())
+    settings, nc = await tool_bus(nats_url, "huxley-status", OBSERVER, creds, 3, rooms[0] if rooms else None)
+    rooms = rooms or [settings.site]
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
         while True:
-            statuses = await discover(nc, settings.site)
-            if not missing_services(statuses) or loop.time() >= deadline:
+            found = {site: await discover(nc, site) for site in rooms}
+            if not any(missing_services(s) for s in found.values()) or loop.time() >= deadline:
                 break
             await asyncio.sleep(0.25)
     finally:
         await nc.close()
     if as_json:
-        print(json.dumps([s.__dict__ | {"healthy": s.healthy} for s in statuses], indent=2))
+        rows = [s.__dict__ | {"site": site, "healthy": s.healthy} for site, ss in found.items() for s in ss]
+        print(json.dumps(rows, indent=2))
+    elif len(rooms) == 1:
+        print(render(found[rooms[0]]))
     else:
-        print(render(statuses))
-    return 1 if missing_services(statuses) else 0
+        print("\n\n".join(f"site {site}\n{render(statuses)}" for site, statuses in found.items()))
+    return 1 if any(missing_services(s) for s in found.values()) else 0
 
 
 @app.command()
@@ -255,10 +284,13 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
     wait: Annotated[float, typer.Option(help="Keep looking up to this many seconds for all services")] = 0.0,
     creds: Creds = None,
+    sites: Annotated[
+        str | None, typer.Option(help="Rooms to show (default: those `huxley up --sites` runs)")
+    ] = None,
 ) -> None:
-    """List the live services (NATS micro discovery) and their health. Exit 1
-    if one of the five is missing or unhealthy."""
-    raise typer.Exit(asyncio.run(_status(nats_url, as_json, wait, creds)))
+    """List the live services (NATS micro discovery) and their health, grouped
+    by room. Exit 1 if one of the five is missing or unhealthy in a room."""
+    raise typer.Exit(asyncio.run(_status(nats_url, as_json, wait, creds, sites)))
 
 
 async def _ping(

@@ -58,7 +58,7 @@ def plan(hub: str, creds: Path, site: str, data_dir: Path, port: int = 0) -> Sat
         raise ValueError(
             f"no creds file at {creds} (make one on the hub: huxley auth satellite --site {site})"
         )
-    prefix = inbox_prefix_of_creds(creds)
+    prefix = inbox_prefix_of_creds(creds, site)
     if prefix is None:
         raise ValueError(f"{creds} is not a NATS .creds file with a user JWT")
     try:

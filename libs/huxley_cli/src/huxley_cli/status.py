@@ -41,7 +41,8 @@ async def discover(nc: Client, site: str, wait_s: float = 0.5) -> list[InstanceS
         except ValueError:
             continue
         meta = ping.get("metadata") or {}
-        if not str(ping.get("name", "")).startswith("huxley-") or meta.get("site") != site:
+        sites = {meta.get("site"), *str(meta.get("sites") or "").split(",")}
+        if not str(ping.get("name", "")).startswith("huxley-") or site not in sites:
             continue
         instance = meta.get("instance", ping.get("id", "?"))
         found[instance] = InstanceStatus(

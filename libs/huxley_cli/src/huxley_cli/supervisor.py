@@ -74,6 +74,7 @@ class ChildSpec:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     health: str | None = None  # the service whose health subject tells it is alive
+    site: str | None = None  # the room it serves (`up --sites`); None: the bus's site
 
 
 class Child:
@@ -156,6 +157,8 @@ class Child:
             return
         self.liveness.asked(loop.time())
         config = self.liveness.config
+        if self.spec.site is not None:
+            subjects = Subjects(self.spec.site)
         answered = await probe_health(nc, subjects.health(self.spec.health), instance, config.timeout_s)
         if answered is None or process is not self.process:
             return  # the bus failed us, or the child restarted meanwhile

@@ -50,8 +50,12 @@ def resolve_creds(explicit: Path | None, settings: HuxleySettings, identity: str
     return found if found.is_file() else None
 
 
-def tool_settings(nats_url: str | None, creds: Path | None, identity: str) -> HuxleySettings:
+def tool_settings(
+    nats_url: str | None, creds: Path | None, identity: str, site: str | None = None
+) -> HuxleySettings:
     settings = HuxleySettings()
+    if site is not None:  # the home's own site of a several-room `huxley up`
+        settings = settings.model_copy(update={"site": site})
     update: dict[str, object] = {"nats_url": resolve_nats_url(nats_url, settings)}
     found = resolve_creds(creds, settings, identity)
     if found is not None and found != settings.nats_creds:
@@ -61,10 +65,15 @@ def tool_settings(nats_url: str | None, creds: Path | None, identity: str) -> Hu
 
 
 async def tool_bus(
-    nats_url: str | None, name: str, identity: str, creds: Path | None = None, give_up_after_s: float = 3
+    nats_url: str | None,
+    name: str,
+    identity: str,
+    creds: Path | None = None,
+    give_up_after_s: float = 3,
+    site: str | None = None,
 ) -> tuple[HuxleySettings, Client]:
     """Settings and a bus connection for a one-shot command (quiet logs on stderr)."""
-    settings = tool_settings(nats_url, creds, identity)
+    settings = tool_settings(nats_url, creds, identity, site)
     configure_logging("cli", settings.site, level="error", stream=sys.stderr)
     nc = await connect(settings, name, give_up_after_s=give_up_after_s)
     return settings, nc

@@ -17,7 +17,8 @@ from nats.aio.client import Client
 from huxley_runtime.logging import get_logger
 from huxley_runtime.retry import CONNECT, retrying
 from huxley_runtime.settings import HuxleySettings
-from huxley_wire.permissions import inbox_prefix
+from huxley_wire.permissions import SITE_MARK, inbox_prefix
+from huxley_wire.subjects import DEFAULT_SITE
 
 INBOX_PREFIX = inbox_prefix("x")[:-1]  # `_INBOX_`, before the identity's name
 
@@ -44,18 +45,18 @@ def connect_options(settings: HuxleySettings, name: str) -> dict[str, Any]:
     if settings.nats_creds:
         options["user_credentials"] = str(settings.nats_creds)
     prefix = settings.nats_inbox_prefix or (
-        inbox_prefix_of_creds(settings.nats_creds) if settings.nats_creds else None
+        inbox_prefix_of_creds(settings.nats_creds, settings.site) if settings.nats_creds else None
     )
     if prefix:
         options["inbox_prefix"] = prefix
     return options
 
 
-def inbox_prefix_of_creds(path: Path) -> str | None:
+def inbox_prefix_of_creds(path: Path, site: str = DEFAULT_SITE) -> str | None:
     """The inbox prefix of the identity a `.creds` file carries (its JWT's
-    `name`), or None if the file has no readable name."""
+    `name`, at `site`), or None if the file has no readable name."""
     name = name_of_creds(path)
-    return inbox_prefix(name) if name else None
+    return inbox_prefix(name, site) if name else None
 
 
 def name_of_creds(path: Path) -> str | None:
@@ -76,7 +77,7 @@ def identity_name(settings: HuxleySettings) -> str | None:
     holder or an output-audio owner must use it: the subjects carry it."""
     prefix = settings.nats_inbox_prefix
     if prefix and prefix.startswith(INBOX_PREFIX) and len(prefix) > len(INBOX_PREFIX):
-        return prefix[len(INBOX_PREFIX) :]
+        return prefix[len(INBOX_PREFIX) :].split(SITE_MARK, 1)[0]  # without `@<site>`
     return name_of_creds(settings.nats_creds) if settings.nats_creds else None
 
 

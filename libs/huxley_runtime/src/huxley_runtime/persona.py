@@ -12,6 +12,7 @@
     skills:            # name -> config; the order is the registration order
       system: {timezone: Europe/London}
       timers: {}
+    shared_skills: []  # skills whose data all rooms share (else per room)
     ui_strings: {thinking: "One moment..."}
     i18n:
       es: {transcription_language: es, system_prompt: "...", ui_strings: {...}}
@@ -91,6 +92,9 @@ class Persona(_Strict):
     system_prompt: str
     constraints: list[Constraint] = Field(default_factory=list)
     skills: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Skills whose stored data every room (site) of the home shares, e.g. a
+    # shopping list; any other skill's data is each room's own (docs/scale.md).
+    shared_skills: list[str] = Field(default_factory=list)
     ui_strings: dict[str, str] = Field(default_factory=dict)
     i18n: dict[str, LanguageBlock] = Field(default_factory=dict)
 

@@ -88,6 +88,11 @@ class Service:
         """(status, detail) for the health reply; status is ok, degraded or starting."""
         return "ok", {}
 
+    def health_sites(self) -> list[str]:
+        """The sites it answers health at: its own, or every room it serves
+        (storage serves the whole home)."""
+        return [self.settings.site]
+
     # -- plumbing --------------------------------------------------------------------
     @property
     def nc(self) -> Client:
@@ -121,21 +126,26 @@ class Service:
     async def start(self) -> None:
         self._nc = await connect(self.settings, self.instance)
         await self.on_start()
+        sites = self.health_sites()
+        metadata = {"site": self.settings.site, "instance": self.instance, "service": self.name}
+        if sites != [self.settings.site]:
+            metadata["sites"] = ",".join(sites)  # `huxley status` lists it under each
         self._micro = await micro.add_service(
             self._nc,
             name=f"huxley-{self.name}",
             version=VERSION,
             description=self.description or f"huxley {self.name}",
-            metadata={"site": self.settings.site, "instance": self.instance, "service": self.name},
+            metadata=metadata,
         )
         # A queue group of its own per instance: every instance answers, so
         # `huxley status` can gather them all.
-        await self._micro.add_endpoint(
-            name="health",
-            subject=self.subjects.health(self.name),
-            handler=self._answer_health,
-            queue_group=self.instance,
-        )
+        for site in sites:
+            await self._micro.add_endpoint(
+                name="health" if site == self.settings.site else f"health-{site}",
+                subject=Subjects(site).health(self.name),
+                handler=self._answer_health,
+                queue_group=self.instance,
+            )
         for endpoint in self.endpoints():
             await self._add_endpoint(endpoint)
         await settle(self._nc)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from huxley_wire.subjects import Subjects, token
+from huxley_wire.subjects import DEFAULT_SITE, Subjects, focus_kv_bucket, token
 
 
 class Role(StrEnum):
@@ -29,14 +29,13 @@ class Role(StrEnum):
     HARNESS = "harness"
 
 
+# Roles one credential may hold at several sites (`Identity.also_sites`).
+MULTI_SITE_ROLES = frozenset({Role.STORAGE, Role.OBSERVER, Role.ADMIN})
+
 SERVICE_ROLES = (Role.STORAGE, Role.FOCUS, Role.BRIDGE, Role.AUDIO_IO, Role.SKILL)
 
-# NATS' own subjects (not huxley's): micro discovery and JetStream.
+# NATS' own subjects (not huxley's): micro discovery.
 SRV_ANY = "$SRV.>"
-JS_API = "$JS.API.>"
-JS_ACK = "$JS.ACK.>"
-JS_FLOW = "$JS.FC.>"
-KV_ANY = "$KV.>"
 
 # The holder name the bridge uses with focus today.
 BRIDGE_HOLDER = "bridge"
@@ -49,10 +48,19 @@ def srv_subjects(service: str) -> tuple[str, ...]:
     return ("$SRV.*", f"$SRV.*.{name}", f"$SRV.*.{name}.*")
 
 
-def inbox_prefix(identity: str) -> str:
+# Between an identity's name and its site in an inbox prefix: not a token
+# character, so `_INBOX_<name>@<site>` can be split back unambiguously.
+SITE_MARK = "@"
+
+
+def inbox_prefix(identity: str, site: str = DEFAULT_SITE) -> str:
     """Each identity reads replies under its own prefix only (nats-py's
-    `inbox_prefix`); a shared `_INBOX.>` would let any part read every reply."""
-    return f"_INBOX_{token(identity, 'identity')}"
+    `inbox_prefix`); a shared `_INBOX.>` would let any part read every reply.
+    The same name at another site (every room has a `focus`) is another
+    identity, so its prefix names the site: `_INBOX_<name>@<site>`; the default
+    site keeps `_INBOX_<name>` (a one-room home's prefixes are unchanged)."""
+    name = f"_INBOX_{token(identity, 'identity')}"
+    return name if token(site, "site") == DEFAULT_SITE else f"{name}{SITE_MARK}{site}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,9 @@ class Identity:
     persona: str | None = None  # None: any persona (the services serve all)
     skills: tuple[str, ...] = ()  # skill-host: the skills this container runs
     hear_mic: bool = False  # observer: may it see mic audio
+    # Storage, the observer and the admin only: further sites it serves or
+    # reads (one storage for the home; `huxley status` across rooms).
+    also_sites: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         token(self.site, "site")
@@ -82,6 +93,18 @@ class Identity:
             token(skill, "skill")
         if self.role is Role.SKILL and (not self.skills or self.persona is None):
             raise ValueError("a skill-host identity needs its persona and at least one skill")
+        for other in self.also_sites:
+            token(other, "site")
+        if self.also_sites and self.role not in MULTI_SITE_ROLES:
+            raise ValueError(f"a {self.role} identity serves one site: mint one per site")
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        return (self.site, *(s for s in self.also_sites if s != self.site))
+
+    @property
+    def inbox_prefix(self) -> str:
+        return inbox_prefix(self.name, self.site)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +118,7 @@ class Grant:
 
     @property
     def inbox_prefix(self) -> str:
-        return inbox_prefix(self.identity.name)
+        return self.identity.inbox_prefix
 
     def publish_subjects(self) -> list[str]:
         return _subjects(self.publish)
@@ -128,7 +151,7 @@ class _Builder:
 
 
 def _service_basics(b: _Builder, s: Subjects, identity: Identity, service: str) -> None:
-    b.s(inbox_prefix(identity.name) + ".>", "its own replies")
+    b.s(identity.inbox_prefix + ".>", "its own replies")
     b.s(s.health(service), "answers health")
     b.p(s.health(service), "its container's health check (huxley ping)")
     for subject in srv_subjects(service):
@@ -143,11 +166,15 @@ def grant_for(identity: Identity) -> Grant:
     sessions = s.storage_sessions(persona) if persona else s.storage_sessions_all()
     role = identity.role
     if role is Role.STORAGE:
-        _service_basics(b, s, identity, "storage")
-        b.s(s.storage_kv_all(), "serves skill settings")
-        b.s(s.storage_schema_all(), "serves schema versions")
-        b.s(s.storage_sessions_all(), "serves sessions")
-        b.s(s.storage_admin(), "serves export/import")
+        # One storage serves every room of the home (their data kept apart by
+        # site, docs/scale.md); the same rules at each site it serves.
+        for site in identity.sites:
+            s = Subjects(site)
+            _service_basics(b, s, identity, "storage")
+            b.s(s.storage_kv_all(), "serves skill settings")
+            b.s(s.storage_schema_all(), "serves schema versions")
+            b.s(s.storage_sessions_all(), "serves sessions")
+            b.s(s.storage_admin(), "serves export/import")
         return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True)
     if role is Role.FOCUS:
         _service_basics(b, s, identity, "focus")
@@ -155,10 +182,9 @@ def grant_for(identity: Identity) -> Grant:
         b.p(s.focus_notify_all(), "notifies holders")
         b.p(s.focus_events(), "publishes activity, queue and inject events")
         b.p(s.bridge_rpc(), "hands an inject to the bridge")
-        for subject, why in ((JS_API, "JetStream API"), (KV_ANY, "its KV bucket")):
+        # Its own site's bucket only: another room's focus state is out of reach.
+        for subject, why in _focus_jetstream(s):
             b.p(subject, f"keeps its state in JetStream ({why})")
-        b.p(JS_ACK, "acknowledges JetStream messages")
-        b.p(JS_FLOW, "answers JetStream flow control")
         return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True, jetstream=True)
     if role is Role.BRIDGE:
         _service_basics(b, s, identity, "realtime-bridge")
@@ -193,33 +219,51 @@ def grant_for(identity: Identity) -> Grant:
             # allow_responses does not cross a leaf connection (nats-server
             # issue 2949): audio-io's answers go to its askers' inboxes by name.
             for asker in (str(Role.BRIDGE), "observer", "admin"):
-                b.p(inbox_prefix(asker) + ".>", f"answers {asker}'s requests across the leaf")
+                b.p(inbox_prefix(asker, identity.site) + ".>", f"answers {asker}'s requests across the leaf")
         return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True)
     if role is Role.SKILL:
         return _skill_grant(identity, s, b)
     if role is Role.OBSERVER:
-        b.s(inbox_prefix(identity.name) + ".>", "its own replies")
-        b.s(s.everything, "reads the whole site")
-        b.p(s.health_all(), "asks for health (huxley status)")
+        b.s(identity.inbox_prefix + ".>", "its own replies")
+        deny: list[Rule] = []
+        for site in identity.sites:
+            s = Subjects(site)
+            b.s(s.everything, "reads the whole site")
+            b.p(s.health_all(), "asks for health (huxley status)")
+            if not identity.hear_mic:
+                deny.append(Rule(s.audio_mic_all(), "does not hear the user"))
         b.p(SRV_ANY, "nats micro ls / info / stats")
-        deny = () if identity.hear_mic else (Rule(s.audio_mic_all(), "does not hear the user"),)
-        return Grant(identity, tuple(b.pub), tuple(b.sub), deny_subscribe=deny)
+        return Grant(identity, tuple(b.pub), tuple(b.sub), deny_subscribe=tuple(deny))
     if role is Role.ADMIN:
-        b.s(inbox_prefix(identity.name) + ".>", "its own replies")
-        b.p(s.storage_admin(), "huxley storage export / import")
-        b.p(s.health_all(), "asks for health")
+        b.s(identity.inbox_prefix + ".>", "its own replies")
+        for site in identity.sites:
+            s = Subjects(site)
+            b.p(s.storage_admin(), "huxley storage export / import")
+            b.p(s.health_all(), "asks for health")
         b.p(SRV_ANY, "nats micro discovery")
         return Grant(identity, tuple(b.pub), tuple(b.sub))
     if role is Role.HARNESS:
         # The test suite's own connection: it plays whichever peer a test
         # fakes, at its site only. `huxley init` never mints it.
-        b.s(inbox_prefix(identity.name) + ".>", "its own replies")
+        b.s(identity.inbox_prefix + ".>", "its own replies")
         b.s(s.everything, "watches and serves anything at its site (tests)")
         b.p(s.everything, "publishes anything at its site (tests)")
         b.s(SRV_ANY, "nats micro discovery")
         b.p(SRV_ANY, "nats micro discovery")
         return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True)
     raise ValueError(f"unknown role {role!r}")
+
+
+def _focus_jetstream(s: Subjects) -> list[tuple[str, str]]:
+    bucket = focus_kv_bucket(s.site)
+    stream = f"KV_{bucket}"
+    return [
+        (f"$JS.API.STREAM.*.{stream}", "info and create of its bucket"),
+        (f"$JS.API.STREAM.MSG.GET.{stream}", "reads its bucket"),
+        (f"$JS.API.DIRECT.GET.{stream}", "reads its bucket (direct get)"),
+        (f"$JS.API.DIRECT.GET.{stream}.>", "reads its bucket (direct get by subject)"),
+        (f"$KV.{bucket}.>", "writes its bucket"),
+    ]
 
 
 def _audio_io_rules(b: _Builder, s: Subjects, identity: Identity, sessions: str) -> None:

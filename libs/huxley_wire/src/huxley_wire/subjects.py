@@ -28,6 +28,12 @@ def token(value: str, what: str = "token") -> str:
     return value
 
 
+def focus_kv_bucket(site: str) -> str:
+    """Focus's JetStream KV bucket at a site (its stream is `KV_<bucket>`):
+    one per room, and focus's rights reach its own only."""
+    return f"{ROOT}_{token(site, 'site')}_focus"
+
+
 @dataclass(frozen=True, slots=True)
 class Subjects:
     """Subject builders for one site."""

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from huxley_runtime.settings import HuxleySettings
 from huxley_wire.messages.focus import DEFAULT_CHANNEL_PRIORITY, Channel
+from huxley_wire.subjects import focus_kv_bucket
 
 
 class FocusSettings(HuxleySettings):
@@ -49,4 +50,4 @@ class FocusSettings(HuxleySettings):
         return value
 
     def kv_bucket(self) -> str:
-        return f"huxley_{self.site}_focus"
+        return focus_kv_bucket(self.site)

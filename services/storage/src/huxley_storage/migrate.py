@@ -8,6 +8,8 @@ HEAD_REVISION is the head of the migrations directory.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +49,12 @@ def current(connection: Connection) -> str | None:
     return str(rows[0]) if len(rows) == 1 else None
 
 
+# Alembic's `context` is one per process: two databases migrated at once (a
+# new room's and another's first requests) ran each other's steps. One
+# migration at a time, per event loop.
+_migrating: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
 async def upgrade(engine: AsyncEngine) -> None:
     """Bring the database to the newest schema (a no-op when it is there)."""
 
@@ -56,5 +64,6 @@ async def upgrade(engine: AsyncEngine) -> None:
 
             command.upgrade(alembic_config(connection), "head")
 
-    async with engine.begin() as conn:
+    lock = _migrating.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock, engine.begin() as conn:
         await conn.run_sync(run)

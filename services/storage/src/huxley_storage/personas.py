@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from huxley_runtime.persona import PersonaError, load_persona
+from huxley_runtime.persona import PersonaError, load_persona, resolve_persona_path
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.subjects import token
 
@@ -36,6 +36,30 @@ def name_of(path: Path) -> str:
         return load_persona(path).name
     except PersonaError:
         return path.stem
+
+
+def shared_skills(names: frozenset[str], personas_dir: Path, persona: str = "") -> dict[str, frozenset[str]]:
+    """Per served persona, the skills its file says every room shares
+    (`shared_skills:`); a persona whose file does not load shares none."""
+    files: list[Path] = []
+    if personas_dir.is_dir():
+        files += [p for p in personas_dir.iterdir() if p.suffix in PERSONA_SUFFIXES and p.is_file()]
+    for name in [persona, *sorted(names)]:
+        if not name:
+            continue
+        try:
+            files.append(resolve_persona_path(name, personas_dir))
+        except PersonaError:
+            continue
+    found: dict[str, frozenset[str]] = {}
+    for path in files:
+        try:
+            loaded = load_persona(path)
+        except PersonaError:
+            continue
+        if loaded.name in names and loaded.shared_skills:
+            found[loaded.name] = frozenset(loaded.shared_skills)
+    return found
 
 
 class ServedPersonas:

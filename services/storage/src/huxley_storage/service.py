@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -21,16 +22,17 @@ from huxley_storage.backup import Backups
 from huxley_storage.databases import Backend, PostgresBackend, SqliteBackend
 from huxley_storage.kv import Kv
 from huxley_storage.paging import fill_page, json_size
-from huxley_storage.personas import ServedPersonas, configured
+from huxley_storage.personas import ServedPersonas, configured, shared_skills
 from huxley_storage.repo import schema_versions, sessions, settings
 from huxley_storage.repo import transfer as rows
 from huxley_storage.rules import check_key, check_prefix, check_text
+from huxley_storage.scope import ScopeError, Scopes
 from huxley_storage.settings import StorageSettings
 from huxley_storage.store import Store
 from huxley_wire.codec import Ok, Request
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import storage as m
-from huxley_wire.subjects import InvalidToken
+from huxley_wire.subjects import InvalidToken, Subjects
 
 STORAGE_DIR = "storage"
 
@@ -58,6 +60,12 @@ class StorageService(Service):
         self.store = Store(backend)
         self.served = ServedPersonas(
             configured(self.settings.storage_personas, self.settings.personas_dir, self.settings.persona)
+        )
+        # One storage for every room it serves; whose rows a request reaches: scope.py.
+        self.sites = {site: Subjects(site) for site in self.settings.served_sites()}
+        self.scopes = Scopes(
+            self.settings.site,
+            shared_skills(self.served.names, self.settings.personas_dir, self.settings.persona),
         )
         self.quota = quota.Limits(self.settings.storage_quota_keys, self.settings.storage_quota_bytes)
         self.kv = Kv(self.store, self.quota)
@@ -102,13 +110,26 @@ class StorageService(Service):
             await asyncio.sleep(self.settings.storage_backup_check_s)
 
     # -- settings ----------------------------------------------------------------
+    def health_sites(self) -> list[str]:
+        return list(self.sites)
+
+    def _site(self, subject: str) -> tuple[str, Subjects]:
+        site = subject.split(".")[1] if subject.count(".") >= 2 else ""
+        subjects = self.sites.get(site)
+        if subjects is None:
+            raise WireError(ErrorCode.INVALID, f"storage does not serve site {site!r}")
+        return site, subjects
+
     def _namespace(self, subject: str) -> tuple[str, str]:
+        """(the persona its rows are kept under, skill): the room's own unless
+        the persona shares the skill across rooms."""
+        site, subjects = self._site(subject)
         try:
-            persona, skill = m.kv_namespace(self.subjects, subject)
-        except InvalidToken as exc:
+            persona, skill = m.kv_namespace(subjects, subject)
+            self.served.require(persona)
+            return self.scopes.settings_persona(site, persona, skill), skill
+        except (InvalidToken, ScopeError) as exc:
             raise WireError(ErrorCode.INVALID, str(exc)) from None
-        self.served.require(persona)
-        return persona, skill
 
     async def kv_get(self, req: m.KvGet, subject: str) -> m.KvValue:
         persona, skill = self._namespace(subject)
@@ -150,12 +171,14 @@ class StorageService(Service):
 
     # -- sessions ----------------------------------------------------------------
     def _persona(self, subject: str) -> str:
+        """The persona a room's conversations are kept under."""
+        site, subjects = self._site(subject)
         try:
-            persona = m.sessions_persona(self.subjects, subject)
-        except InvalidToken as exc:
+            persona = m.sessions_persona(subjects, subject)
+            self.served.require(persona)
+            return self.scopes.sessions_persona(site, persona)
+        except (InvalidToken, ScopeError) as exc:
             raise WireError(ErrorCode.INVALID, str(exc)) from None
-        self.served.require(persona)
-        return persona
 
     async def session_start(self, req: m.SessionStart, subject: str) -> m.SessionStarted:
         persona = self._persona(subject)
@@ -274,7 +297,14 @@ class StorageService(Service):
         return m.AdminImported(imported=len(parsed))
 
     def endpoints(self) -> list[Endpoint]:
-        s = self.subjects
+        out: list[Endpoint] = []
+        for site, s in self.sites.items():
+            # Its own site's endpoints keep their plain names (nats micro info).
+            suffix = "" if site == self.settings.site else f"-{site}"
+            out += [replace(e, name=e.name + suffix) for e in self._endpoints(s)]
+        return out
+
+    def _endpoints(self, s: Subjects) -> list[Endpoint]:
         big = m.STORAGE_REQUEST_MAX_BYTES
         kv: dict[type[Request[Any]], Handler] = {
             m.KvGet: self.kv_get,

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from huxley_runtime.settings import HuxleySettings
+from huxley_wire.subjects import token
 
 POSTGRES_SCHEMES = ("postgresql+asyncpg://", "postgresql://", "postgres://")
 
@@ -29,9 +30,17 @@ class StorageSettings(HuxleySettings):
     # The personas served (comma-separated); empty: every persona file in
     # HUXLEY_PERSONAS_DIR. Any other persona token answers `not_found`.
     storage_personas: str = ""
+    # Further sites (rooms) served besides HUXLEY_SITE, comma-separated: one
+    # storage for the whole home, each room's data kept apart (scope.py).
+    storage_sites: str = ""
     # Per-skill settings quota (keys, and bytes of keys plus values).
     storage_quota_keys: int = Field(default=10_000, ge=1)
     storage_quota_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+
+    def served_sites(self) -> list[str]:
+        """HUXLEY_SITE first, then HUXLEY_STORAGE_SITES (each token-checked)."""
+        listed = [name.strip() for name in self.storage_sites.split(",") if name.strip()]
+        return list(dict.fromkeys(token(name, "site") for name in [self.site, *listed]))
 
     @field_validator("storage_url")
     @classmethod
