@@ -17,6 +17,7 @@ from nats.aio.client import Client
 
 from huxley_cli.audio_cmd import audio_app
 from huxley_cli.auth_cmd import auth_app, init
+from huxley_cli.forking import ForkServer
 from huxley_cli.natsserver import NatsServer, port_is_free
 from huxley_cli.satellite_cmd import satellite
 from huxley_cli.status import discover, missing_services, render
@@ -93,6 +94,22 @@ def _banner(lines: list[str]) -> None:
 
 
 async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, data_dir: Path | None) -> int:
+    # First: its imports then run beside the set-up below (keys, nats-server).
+    forks = ForkServer.start() if os.environ.get("HUXLEY_FORKSERVER", "1") != "0" else None
+    try:
+        return await _up_with(forks, persona, nats_url, nats_port, data_dir)
+    finally:
+        if forks is not None:
+            forks.close()
+
+
+async def _up_with(
+    forks: ForkServer | None,
+    persona: str | None,
+    nats_url: str | None,
+    nats_port: int | None,
+    data_dir: Path | None,
+) -> int:
     settings = HuxleySettings()
     data = (data_dir or settings.data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
@@ -174,7 +191,7 @@ async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, 
 
     # Health is watched on the same bus; the nats-server we started is kept alive.
     bus = auth.observer(settings.model_copy(update={"nats_url": url}))
-    supervisor = Supervisor(specs, bus=bus, watchdog=WatchdogConfig.from_env(), nats=nats)
+    supervisor = Supervisor(specs, bus=bus, watchdog=WatchdogConfig.from_env(), nats=nats, forks=forks)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

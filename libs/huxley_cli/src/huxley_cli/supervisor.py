@@ -27,6 +27,7 @@ from typing import TextIO
 
 from nats.aio.client import Client
 
+from huxley_cli.forking import ForkFailed, ForkServer, Running
 from huxley_cli.lines import LineSplitter
 from huxley_cli.natsserver import NatsServer
 from huxley_cli.watchdog import Liveness, WatchdogConfig, probe_health
@@ -77,11 +78,19 @@ class ChildSpec:
 
 
 class Child:
-    def __init__(self, spec: ChildSpec, out: TextIO, width: int, watchdog: WatchdogConfig) -> None:
+    def __init__(
+        self,
+        spec: ChildSpec,
+        out: TextIO,
+        width: int,
+        watchdog: WatchdogConfig,
+        forks: ForkServer | None = None,
+    ) -> None:
         self.spec = spec
         self.out = out
         self.width = width
-        self.process: asyncio.subprocess.Process | None = None
+        self.forks = forks
+        self.process: Running | None = None
         self.instance = ""
         self.policy = RestartPolicy()
         self.liveness = Liveness(watchdog)
@@ -125,18 +134,29 @@ class Child:
         """One life of the child: start it, pass its output on, its exit code."""
         # A fresh instance id per start, known here, so the watchdog asks this process.
         self.instance = new_instance_id(self.spec.name)
-        self.process = await asyncio.create_subprocess_exec(
+        self.process = await self._launch({**os.environ, **self.spec.env, "HUXLEY_INSTANCE": self.instance})
+        self.liveness.grace(asyncio.get_running_loop().time())
+        assert self.process.stdout is not None
+        await self._pump(self.process.stdout)
+        return await self.process.wait()
+
+    async def _launch(self, env: dict[str, str]) -> Running:
+        """Forked by the fork server when it can (a `python -m` service),
+        else executed; the same process either way to the rest of us."""
+        target = self.forks.forkable(self.spec.argv) if self.forks is not None else None
+        if self.forks is not None and target is not None:
+            try:
+                return await self.forks.spawn(*target, env)
+            except ForkFailed as exc:
+                self.emit(f"not forked ({exc}): executing it")
+        return await asyncio.create_subprocess_exec(
             *self.spec.argv,
-            env={**os.environ, **self.spec.env, "HUXLEY_INSTANCE": self.instance},
+            env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # its own process group, so we can stop all of it
         )
-        self.liveness.grace(asyncio.get_running_loop().time())
-        assert self.process.stdout is not None
-        await self._pump(self.process.stdout)
-        return await self.process.wait()
 
     async def _pump(self, stream: asyncio.StreamReader) -> None:
         splitter = LineSplitter()
@@ -205,13 +225,17 @@ class Supervisor:
         bus: HuxleySettings | None = None,
         watchdog: WatchdogConfig | None = None,
         nats: NatsServer | None = None,
+        forks: ForkServer | None = None,
     ) -> None:
         """`bus`: settings (URL, site, credentials) to watch health on; None
-        turns the watchdog off. `nats`: a started nats-server to keep alive."""
+        turns the watchdog off. `nats`: a started nats-server to keep alive.
+        `forks`: a started fork server to fork `python -m` children from
+        (closed at stop); None executes every child."""
         self.out = out or sys.stdout
         self.watchdog = watchdog or WatchdogConfig()
         width = max((len(s.name) for s in specs), default=8)
-        self.children = [Child(spec, self.out, width, self.watchdog) for spec in specs]
+        self.forks = forks
+        self.children = [Child(spec, self.out, width, self.watchdog, forks) for spec in specs]
         self.bus = bus
         self.nats = nats
         self.nats_restarts = 0
@@ -286,6 +310,8 @@ class Supervisor:
 
     async def stop(self, grace_s: float = 10.0) -> None:
         self.stopping.set()
+        if self.forks is not None:  # no new starts; the running services stop below
+            self.forks.close()
         for helper in self._helpers:
             helper.cancel()
         await asyncio.gather(*self._helpers, return_exceptions=True)
