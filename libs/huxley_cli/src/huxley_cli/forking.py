@@ -1,7 +1,9 @@
 """`huxley up`'s side of the preloading fork server (huxley_cli.forkserver).
 
-`ForkServer.start` makes this process a child subreaper and starts the
-server; `spawn` has it fork a `python -m <module>` service, which is adopted
+`ForkServer.start` makes this process a child subreaper and forks the
+server from it (call it before any thread or event loop exists: only the
+calling thread survives a fork); `spawn` has the server fork a
+`python -m <module>` service, which is adopted
 by this process, so it is our child as an executed one would be: waited for
 through a pidfd, its exit code from waitpid, its process group signalled.
 When the server cannot be used (no fork or subreaper on this system, or it
@@ -18,10 +20,14 @@ import contextlib
 import ctypes
 import json
 import os
+import select
+import signal
 import socket
-import subprocess
 import sys
+import traceback
 from typing import Protocol
+
+from huxley_cli.forkserver import serve_forever
 
 PR_SET_CHILD_SUBREAPER = 36
 # The first answer waits for the server's imports; on a loaded machine those
@@ -113,36 +119,36 @@ class ForkedProcess:
 
 
 class ForkServer:
-    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
-        self.process = process
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
         self.sock = sock
         self.broken: str | None = None
         self._one_at_a_time = asyncio.Lock()
 
     @classmethod
-    def start(cls, env: dict[str, str] | None = None) -> ForkServer | None:
-        """The server started (its imports under way), or None where this
-        system cannot fork services to us."""
+    def start(cls) -> ForkServer | None:
+        """The server forked from this process (its imports under way), or
+        None where this system cannot fork services to us."""
         if not hasattr(os, "pidfd_open") or not become_subreaper():
             return None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "huxley_cli.forkserver", str(theirs.fileno())],
-                pass_fds=[theirs.fileno()],
-                # numpy's BLAS would start a thread per core at import: a server
-                # with threads must not fork, and no service does linear algebra.
-                env={**os.environ, **(env or {}), "OPENBLAS_NUM_THREADS": "1"},
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C is ours; we stop it by closing the socket
-            )
-        except OSError:
-            ours.close()
-            return None
-        finally:
-            theirs.close()
+        for stream in (sys.stdout, sys.stderr):  # else both processes write what is buffered
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        pid = os.fork()
+        if pid == 0:  # the server: none of the caller's code runs here again
+            code = 0
+            try:
+                ours.close()
+                serve_forever(theirs)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                os._exit(code)
+        theirs.close()
         ours.setblocking(False)
-        return cls(process, ours)
+        return cls(pid, ours)
 
     @staticmethod
     def forkable(argv: list[str]) -> tuple[str, list[str]] | None:
@@ -187,17 +193,28 @@ class ForkServer:
 
     def _break(self, why: str) -> None:
         self.broken = why
+        self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the server (not its services)."""
         with contextlib.suppress(ProcessLookupError):
-            self.process.kill()
+            os.kill(self.pid, signal.SIGKILL)
 
     def close(self, grace_s: float = 5.0) -> None:
-        """Stop the server (it exits when its socket closes); its services live on."""
+        """Stop the server (it exits when its socket closes) and reap it; its
+        services live on. Blocks up to `grace_s` (it exits at once)."""
         self.broken = self.broken or "closed"
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)  # wakes a start waiting for its answer
         self.sock.close()
         try:
-            self.process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            fd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            return  # reaped already
+        try:
+            if not select.select([fd], [], [], grace_s)[0]:
+                self.kill()
+        finally:
+            os.close(fd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)

@@ -1,10 +1,12 @@
-"""The preloading fork server of `huxley up` (`python -m huxley_cli.forkserver FD`).
+"""The preloading fork server of `huxley up`.
 
-It imports once what the services share (pydantic, nats-py, structlog, numpy,
-the wire models, the runtime...), freezes those objects out of the garbage
-collector, then forks a service per request. A forked service shares those
-pages with the server and its siblings (copy-on-write) instead of importing
-its own copy, and starts without paying for the imports again.
+`huxley up` forks it from itself before its event loop starts, so it begins
+with what the CLI imported; it imports the rest of what the services share
+(numpy, websockets, the wire models, the runtime...), freezes those objects
+out of the garbage collector, then forks a service per request. A forked
+service shares those pages with the server, its siblings and the CLI
+(copy-on-write) instead of importing its own copy, and starts without paying
+for the imports again.
 
 Each service still is a process of its own: the server forks twice, so the
 service is orphaned at once and adopted by `huxley up`, which is a child
@@ -12,7 +14,7 @@ subreaper (huxley_cli.forking): the supervisor waits for it, signals its
 process group and restarts it as it does a process it executed. The server
 dying takes no service down; it only ends the preloading.
 
-Protocol on the inherited SOCK_SEQPACKET socket: a request is one JSON packet
+Protocol on the SOCK_SEQPACKET socket pair: a request is one JSON packet
 {"module", "args", "env"} with the write end of the service's output pipe
 attached (SCM_RIGHTS); the reply is {"pid": N} or {"error": "..."}. End of
 file means `huxley up` is gone: the server exits.
@@ -34,6 +36,7 @@ import runpy
 import signal
 import socket
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -148,7 +151,10 @@ def run_service(module: str, args: list[str], env: dict[str, str], out: int) -> 
         os.environ.clear()
         os.environ.update(env)
         sys.argv = [module, *args]
-        set_title([sys.executable, "-m", module, *args], module.removeprefix("huxley_"))
+        # The path `python -m` would have: the working directory first, then PYTHONPATH.
+        extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p not in sys.path]
+        sys.path[0:1] = [os.getcwd(), *extra]
+        set_title([Path(sys.executable).name, "-m", module, *args], module.removeprefix("huxley_"))
         gc.unfreeze()  # its own objects are collected as in any process
         try:
             runpy.run_module(module, run_name="__main__", alter_sys=True)
@@ -158,6 +164,10 @@ def run_service(module: str, args: list[str], env: dict[str, str], out: int) -> 
         except BaseException:
             traceback.print_exc()
             code = 1
+        # What the interpreter does at exit: join threads, then atexit handlers.
+        shutdown = getattr(threading, "_shutdown", None)
+        if shutdown is not None:
+            shutdown()
         atexit._run_exitfuncs()
     finally:
         with contextlib.suppress(Exception):
@@ -231,12 +241,16 @@ def serve(sock: socket.socket) -> None:
             return
 
 
-def main() -> None:
-    sock = socket.socket(fileno=int(sys.argv[1]))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for `huxley up`, which closes our socket
+def serve_forever(sock: socket.socket) -> None:
+    """The forked server's life, until `huxley up` closes the socket."""
+    os.setsid()  # Ctrl-C is for `huxley up`, which then closes our socket
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    # numpy's BLAS would start a thread per core at import: a server with
+    # threads must not fork, and no service does linear algebra.
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    set_title([Path(sys.executable).name, "-m", "huxley_cli.forkserver"], "forkserver")
     preload()
     serve(sock)
-
-
-if __name__ == "__main__":
-    main()

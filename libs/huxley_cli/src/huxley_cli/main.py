@@ -9,8 +9,9 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from nats.aio.client import Client
@@ -93,11 +94,19 @@ def _banner(lines: list[str]) -> None:
     print("=" * width, flush=True)
 
 
-async def _up(persona: str | None, nats_url: str | None, nats_port: int | None, data_dir: Path | None) -> int:
-    # First: its imports then run beside the set-up below (keys, nats-server).
+def _up(
+    persona: str | None, nats_url: str | None, nats_port: int | None, data_dir: Path | None
+) -> Coroutine[Any, Any, int]:
+    """`huxley up`'s run. The fork server is forked first, here, before the
+    event loop exists (a process with a loop or threads must not fork): its
+    imports then run beside the set-up (keys, nats-server)."""
     forks = ForkServer.start() if os.environ.get("HUXLEY_FORKSERVER", "1") != "0" else None
+    return _closing(forks, _up_with(forks, persona, nats_url, nats_port, data_dir))
+
+
+async def _closing(forks: ForkServer | None, run: Coroutine[Any, Any, int]) -> int:
     try:
-        return await _up_with(forks, persona, nats_url, nats_port, data_dir)
+        return await run
     finally:
         if forks is not None:
             forks.close()
