@@ -4,6 +4,7 @@ loaded, then exits, raises or waits, as its arguments ask."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 
@@ -15,6 +16,9 @@ def main() -> None:
     print("to stderr", file=sys.stderr, flush=True)
     if args[:1] == ["exit"]:
         sys.exit(int(args[1]))
+    if args[:1] == ["orphan"]:  # leave a child of ours behind, running for a moment
+        print(f"orphan={subprocess.Popen([sys.executable, '-c', 'pass']).pid}", flush=True)
+        os._exit(0)
     if args[:1] == ["crash"]:
         raise RuntimeError("boom")
     while True:  # until a signal ends it

@@ -99,6 +99,21 @@ async def test_the_supervisor_restarts_a_killed_forked_service(forks):
     assert child.process is not None and child.process.returncode is not None
 
 
+async def test_a_dead_services_own_child_is_reaped_once_adopted(forks):
+    """A service that dies leaving a child: the child is adopted by us (the
+    subreaper) and, once it exits, reaped, not left a zombie."""
+    out = io.StringIO()
+    spec = ChildSpec("forked", [sys.executable, "-m", MODULE, "orphan"], {})
+    supervisor = Supervisor([spec], out, forks=forks)
+    supervisor.start()
+    try:
+        await until(lambda: "orphan=" in out.getvalue(), what="the child's own child")
+        orphan = int(out.getvalue().split("orphan=")[1].split()[0])
+        await until(lambda: not Path(f"/proc/{orphan}").exists(), what="the orphan reaped")
+    finally:
+        await supervisor.stop(grace_s=10)
+
+
 async def test_without_the_fork_server_services_are_executed(forks):
     forks.kill()
     with pytest.raises(ForkFailed):

@@ -25,6 +25,8 @@ import signal
 import socket
 import sys
 import traceback
+from collections.abc import Collection
+from pathlib import Path
 from typing import Protocol
 
 from huxley_cli.forkserver import serve_forever
@@ -61,6 +63,26 @@ def become_subreaper() -> bool:
         return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False
+
+
+def reap_orphans(known: Collection[int]) -> list[int]:
+    """Reap the zombies we adopted as a subreaper that nobody waits for (a
+    service's own child, left running when the service died, has since
+    exited): our children in state Z whose pid is not `known` (those have an
+    owner that waits for them). The pids reaped."""
+    me, reaped = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in known:
+            continue
+        try:
+            state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if state == "Z" and int(parent) == me:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(int(entry.name), os.WNOHANG)
+                reaped.append(int(entry.name))
+    return reaped
 
 
 async def exit_of(pid: int) -> int:

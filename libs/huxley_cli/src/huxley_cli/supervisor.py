@@ -22,12 +22,13 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from nats.aio.client import Client
 
-from huxley_cli.forking import ForkFailed, ForkServer, Running
+from huxley_cli.forking import ForkFailed, ForkServer, Running, reap_orphans
 from huxley_cli.lines import LineSplitter
 from huxley_cli.natsserver import NatsServer
 from huxley_cli.watchdog import Liveness, WatchdogConfig, probe_health
@@ -85,11 +86,13 @@ class Child:
         width: int,
         watchdog: WatchdogConfig,
         forks: ForkServer | None = None,
+        on_exit: Callable[[], None] | None = None,
     ) -> None:
         self.spec = spec
         self.out = out
         self.width = width
         self.forks = forks
+        self.on_exit = on_exit
         self.process: Running | None = None
         self.instance = ""
         self.policy = RestartPolicy()
@@ -107,6 +110,8 @@ class Child:
 
         async def life() -> None:
             code = await self._live()
+            if self.on_exit is not None:
+                self.on_exit()
             if not stopping.is_set():
                 raise Exited(code)
 
@@ -235,7 +240,10 @@ class Supervisor:
         self.watchdog = watchdog or WatchdogConfig()
         width = max((len(s.name) for s in specs), default=8)
         self.forks = forks
-        self.children = [Child(spec, self.out, width, self.watchdog, forks) for spec in specs]
+        # Forked services are adopted (we are a subreaper), and so are their
+        # own children when a service dies first: reaped as each child exits.
+        reap = self._reap_orphans if forks is not None else None
+        self.children = [Child(spec, self.out, width, self.watchdog, forks, reap) for spec in specs]
         self.bus = bus
         self.nats = nats
         self.nats_restarts = 0
@@ -247,6 +255,16 @@ class Supervisor:
         with contextlib.suppress(OSError, ValueError):
             self.out.write(f"huxley: {line}\n")
             self.out.flush()
+
+    def _reap_orphans(self) -> None:
+        known = {
+            c.process.pid for c in self.children if c.process is not None and c.process.returncode is None
+        }
+        if self.nats is not None and self.nats.process is not None:
+            known.add(self.nats.process.pid)
+        if self.forks is not None:
+            known.add(self.forks.pid)
+        reap_orphans(known)
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(c.run(self.stopping), name=c.spec.name) for c in self.children]
