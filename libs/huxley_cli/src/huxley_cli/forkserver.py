@@ -155,7 +155,8 @@ def run_service(module: str, args: list[str], env: dict[str, str], out: int) -> 
         extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p not in sys.path]
         sys.path[0:1] = [os.getcwd(), *extra]
         set_title([Path(sys.executable).name, "-m", module, *args], module.removeprefix("huxley_"))
-        gc.unfreeze()  # its own objects are collected as in any process
+        # The preloaded objects stay frozen (they live as long as the process):
+        # a full collection walking them would copy every shared page.
         try:
             runpy.run_module(module, run_name="__main__", alter_sys=True)
             code = 0
