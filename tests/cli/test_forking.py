@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from huxley_cli.forking import ForkedProcess, ForkFailed, ForkServer
+from huxley_cli.forking import UNKNOWN_EXIT, ForkedProcess, ForkFailed, ForkServer
 from huxley_cli.supervisor import ChildSpec, Supervisor
 from support.waiting import until
 
@@ -70,6 +70,17 @@ async def test_a_forked_service_is_our_child_with_its_own_group_title_env_and_ex
     said = "\n".join(await lines_of(crashing))
     assert "RuntimeError: boom" in said and "Traceback" in said
     assert await crashing.wait() == 1
+
+
+async def test_a_forked_service_reaped_elsewhere_ends_with_an_unknown_code(forks):
+    """If its exit status was taken by someone else, waiting for it still
+    ends (the supervisor restarts it) instead of raising."""
+    gone = await forks.spawn(MODULE, ["exit", "3"], dict(os.environ))
+    assert gone.pid in forks.live  # the orphan reaper leaves it alone until we waited
+    await lines_of(gone)
+    os.waitpid(gone.pid, 0)  # noqa: ASYNC222 - someone else takes its status (it is exiting: no thread here, we fork)
+    assert await gone.wait() == UNKNOWN_EXIT
+    assert gone.pid not in forks.live
 
 
 async def test_a_module_that_is_not_there_is_a_clear_exit(forks):

@@ -35,6 +35,7 @@ PR_SET_CHILD_SUBREAPER = 36
 # The first answer waits for the server's imports; on a loaded machine those
 # take seconds. Past this, it is taken as stuck and services are executed.
 REPLY_TIMEOUT_S = 30.0
+UNKNOWN_EXIT = 255  # as asyncio reports a child whose exit status it could not read
 
 
 class Running(Protocol):
@@ -89,7 +90,10 @@ async def exit_of(pid: int) -> int:
     """Wait for our child `pid` to exit, without a thread or a poll loop (a
     pidfd), and reap it: its exit code (-N for signal N)."""
     loop = asyncio.get_running_loop()
-    fd = os.pidfd_open(pid)
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return UNKNOWN_EXIT
     try:
         ready: asyncio.Future[None] = loop.create_future()
 
@@ -104,16 +108,21 @@ async def exit_of(pid: int) -> int:
             loop.remove_reader(fd)
     finally:
         os.close(fd)
-    _, status = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - it has exited: reaping does not wait
+    try:
+        _, status = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - it has exited: reaping does not wait
+    except ChildProcessError:
+        return UNKNOWN_EXIT  # reaped by someone else: its code is lost, not its end
     return os.waitstatus_to_exitcode(status)
 
 
 class ForkedProcess:
     """A forked service, shown as asyncio shows an executed child."""
 
-    def __init__(self, pid: int, stdout: asyncio.StreamReader) -> None:
+    def __init__(self, pid: int, stdout: asyncio.StreamReader, live: set[int] | None = None) -> None:
         self._pid = pid
         self._stdout = stdout
+        self._live = live if live is not None else set()
+        self._live.add(pid)
         self._returncode: int | None = None
         self._exit: asyncio.Task[int] | None = None
 
@@ -136,6 +145,7 @@ class ForkedProcess:
         return await asyncio.shield(self._exit)
 
     def _exited(self, task: asyncio.Task[int]) -> None:
+        self._live.discard(self._pid)
         if not task.cancelled() and task.exception() is None:
             self._returncode = task.result()
 
@@ -145,6 +155,7 @@ class ForkServer:
         self.pid = pid
         self.sock = sock
         self.broken: str | None = None
+        self.live: set[int] = set()  # forked services not reaped yet: the orphan reaper leaves them
         self._one_at_a_time = asyncio.Lock()
 
     @classmethod
@@ -211,7 +222,7 @@ class ForkServer:
                 os.close(write)  # the service has it now: its end is the only writer
         reader = asyncio.StreamReader(limit=1 << 20)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read, "rb", 0))
-        return ForkedProcess(int(reply["pid"]), reader)
+        return ForkedProcess(int(reply["pid"]), reader, self.live)
 
     def _break(self, why: str) -> None:
         self.broken = why

@@ -262,8 +262,8 @@ class Supervisor:
         }
         if self.nats is not None and self.nats.process is not None:
             known.add(self.nats.process.pid)
-        if self.forks is not None:
-            known.add(self.forks.pid)
+        if self.forks is not None:  # and the services it forked that nobody waited for yet
+            known |= {self.forks.pid, *self.forks.live}
         reap_orphans(known)
 
     def start(self) -> None:
