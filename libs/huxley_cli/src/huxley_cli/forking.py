@@ -57,6 +57,15 @@ class ForkFailed(Exception):
     """The fork server could not start this service."""
 
 
+def pidfds_work() -> bool:
+    """Whether this kernel has pidfds (Linux 5.3+), which waiting for a forked service needs."""
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
 def become_subreaper() -> bool:
     """Orphans of our descendants (a forked service) become our children."""
     try:
@@ -162,7 +171,7 @@ class ForkServer:
     def start(cls) -> ForkServer | None:
         """The server forked from this process (its imports under way), or
         None where this system cannot fork services to us."""
-        if not hasattr(os, "pidfd_open") or not become_subreaper():
+        if not pidfds_work() or not become_subreaper():
             return None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for stream in (sys.stdout, sys.stderr):  # else both processes write what is buffered
