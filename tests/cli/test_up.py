@@ -165,6 +165,7 @@ async def test_make_up_status_tap_and_ctrl_c(tmp_path, site):
     # make re-raises the SIGINT on itself once its child is done: that is a clean stop.
     assert code in (0, -signal.SIGINT), output
     assert "huxley: stopped" in output, output
+    assert "not forked" not in output, output  # every service came from the fork server
     assert not leftovers, f"processes left behind: {leftovers}"
     assert not [pid for pid in stack if alive(pid)]
 

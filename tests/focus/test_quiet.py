@@ -97,3 +97,23 @@ async def test_a_follower_resyncs_when_a_fresh_focus_starts_without_polling(
             assert follower.state(book.activity_id) is None and follower.seq == 0
     finally:
         await follower.stop()
+
+
+async def test_a_holder_that_started_before_focus_asks_again_soon_then_settles(
+    nc: Client, site: str, nats_url: str, tmp_path: Path
+) -> None:
+    """At `huxley up` a holder may start before focus: after a renew nobody
+    answered it asks again after 50 ms, doubling up to its fast clock; once
+    focus answers it is back on the idle clock. (Its renews are made here one
+    by one, without its lease loop, so the pacing is read, not timed.)"""
+    client = FocusClient(nc, Subjects(site), "host", RecordingHandler(), renew_interval_s=1.0)
+    pauses = []
+    for _ in range(7):
+        await client._renew()  # no focus yet: nobody answers
+        pauses.append(client._interval())
+    assert not client.lease_ok
+    assert pauses == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    async with running(FocusService, settings(nats_url, site, tmp_path)):
+        await client._renew()
+        assert client.lease_ok
+        assert client._interval() == client.idle_renew_interval_s

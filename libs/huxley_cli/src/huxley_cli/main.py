@@ -9,14 +9,16 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from nats.aio.client import Client
 
 from huxley_cli.audio_cmd import audio_app
 from huxley_cli.auth_cmd import auth_app, init
+from huxley_cli.forking import ForkServer
 from huxley_cli.natsserver import NatsServer, port_is_free
 from huxley_cli.satellite_cmd import satellite
 from huxley_cli.skill_cmd import skill_app
@@ -104,7 +106,30 @@ def _offer_demo_book(persona_ref: str, personas_dir: Path, data: Path) -> tuple[
     return () if library is None else ensure_demo_book(library).lines
 
 
-async def _up(
+def _up(
+    persona: str | None,
+    nats_url: str | None,
+    nats_port: int | None,
+    data_dir: Path | None,
+    sites: str | None = None,
+) -> Coroutine[Any, Any, int]:
+    """`huxley up`'s run. The fork server is forked first, here, before the
+    event loop exists (a process with a loop or threads must not fork): its
+    imports then run beside the set-up (keys, nats-server)."""
+    forks = ForkServer.start() if os.environ.get("HUXLEY_FORKSERVER", "1") != "0" else None
+    return _closing(forks, _up_with(forks, persona, nats_url, nats_port, data_dir, sites))
+
+
+async def _closing(forks: ForkServer | None, run: Coroutine[Any, Any, int]) -> int:
+    try:
+        return await run
+    finally:
+        if forks is not None:
+            forks.close()
+
+
+async def _up_with(
+    forks: ForkServer | None,
     persona: str | None,
     nats_url: str | None,
     nats_port: int | None,
@@ -203,7 +228,7 @@ async def _up(
 
     # Health is watched on the same bus; the nats-server we started is kept alive.
     bus = auth.observer(settings.model_copy(update={"nats_url": url, "site": rooms[0]}))
-    supervisor = Supervisor(specs, bus=bus, watchdog=WatchdogConfig.from_env(), nats=nats)
+    supervisor = Supervisor(specs, bus=bus, watchdog=WatchdogConfig.from_env(), nats=nats, forks=forks)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -22,11 +22,13 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from nats.aio.client import Client
 
+from huxley_cli.forking import ForkFailed, ForkServer, Running, reap_orphans
 from huxley_cli.lines import LineSplitter
 from huxley_cli.natsserver import NatsServer
 from huxley_cli.watchdog import Liveness, WatchdogConfig, probe_health
@@ -78,11 +80,21 @@ class ChildSpec:
 
 
 class Child:
-    def __init__(self, spec: ChildSpec, out: TextIO, width: int, watchdog: WatchdogConfig) -> None:
+    def __init__(
+        self,
+        spec: ChildSpec,
+        out: TextIO,
+        width: int,
+        watchdog: WatchdogConfig,
+        forks: ForkServer | None = None,
+        on_exit: Callable[[], None] | None = None,
+    ) -> None:
         self.spec = spec
         self.out = out
         self.width = width
-        self.process: asyncio.subprocess.Process | None = None
+        self.forks = forks
+        self.on_exit = on_exit
+        self.process: Running | None = None
         self.instance = ""
         self.policy = RestartPolicy()
         self.liveness = Liveness(watchdog)
@@ -99,6 +111,8 @@ class Child:
 
         async def life() -> None:
             code = await self._live()
+            if self.on_exit is not None:
+                self.on_exit()
             if not stopping.is_set():
                 raise Exited(code)
 
@@ -126,18 +140,29 @@ class Child:
         """One life of the child: start it, pass its output on, its exit code."""
         # A fresh instance id per start, known here, so the watchdog asks this process.
         self.instance = new_instance_id(self.spec.name)
-        self.process = await asyncio.create_subprocess_exec(
+        self.process = await self._launch({**os.environ, **self.spec.env, "HUXLEY_INSTANCE": self.instance})
+        self.liveness.grace(asyncio.get_running_loop().time())
+        assert self.process.stdout is not None
+        await self._pump(self.process.stdout)
+        return await self.process.wait()
+
+    async def _launch(self, env: dict[str, str]) -> Running:
+        """Forked by the fork server when it can (a `python -m` service),
+        else executed; the same process either way to the rest of us."""
+        target = self.forks.forkable(self.spec.argv) if self.forks is not None else None
+        if self.forks is not None and target is not None:
+            try:
+                return await self.forks.spawn(*target, env)
+            except ForkFailed as exc:
+                self.emit(f"not forked ({exc}): executing it")
+        return await asyncio.create_subprocess_exec(
             *self.spec.argv,
-            env={**os.environ, **self.spec.env, "HUXLEY_INSTANCE": self.instance},
+            env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # its own process group, so we can stop all of it
         )
-        self.liveness.grace(asyncio.get_running_loop().time())
-        assert self.process.stdout is not None
-        await self._pump(self.process.stdout)
-        return await self.process.wait()
 
     async def _pump(self, stream: asyncio.StreamReader) -> None:
         splitter = LineSplitter()
@@ -208,13 +233,20 @@ class Supervisor:
         bus: HuxleySettings | None = None,
         watchdog: WatchdogConfig | None = None,
         nats: NatsServer | None = None,
+        forks: ForkServer | None = None,
     ) -> None:
         """`bus`: settings (URL, site, credentials) to watch health on; None
-        turns the watchdog off. `nats`: a started nats-server to keep alive."""
+        turns the watchdog off. `nats`: a started nats-server to keep alive.
+        `forks`: a started fork server to fork `python -m` children from
+        (closed at stop); None executes every child."""
         self.out = out or sys.stdout
         self.watchdog = watchdog or WatchdogConfig()
         width = max((len(s.name) for s in specs), default=8)
-        self.children = [Child(spec, self.out, width, self.watchdog) for spec in specs]
+        self.forks = forks
+        # Forked services are adopted (we are a subreaper), and so are their
+        # own children when a service dies first: reaped as each child exits.
+        reap = self._reap_orphans if forks is not None else None
+        self.children = [Child(spec, self.out, width, self.watchdog, forks, reap) for spec in specs]
         self.bus = bus
         self.nats = nats
         self.nats_restarts = 0
@@ -226,6 +258,16 @@ class Supervisor:
         with contextlib.suppress(OSError, ValueError):
             self.out.write(f"huxley: {line}\n")
             self.out.flush()
+
+    def _reap_orphans(self) -> None:
+        known = {
+            c.process.pid for c in self.children if c.process is not None and c.process.returncode is None
+        }
+        if self.nats is not None and self.nats.process is not None:
+            known.add(self.nats.process.pid)
+        if self.forks is not None:  # and the services it forked that nobody waited for yet
+            known |= {self.forks.pid, *self.forks.live}
+        reap_orphans(known)
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(c.run(self.stopping), name=c.spec.name) for c in self.children]
@@ -289,6 +331,8 @@ class Supervisor:
 
     async def stop(self, grace_s: float = 10.0) -> None:
         self.stopping.set()
+        if self.forks is not None:  # no new starts; the running services stop below
+            self.forks.close()
         for helper in self._helpers:
             helper.cancel()
         await asyncio.gather(*self._helpers, return_exceptions=True)

@@ -40,6 +40,11 @@ log = get_logger(component="focus-client")
 # FOCUS-14: focus gives up a holder 3 s after its last word while it holds an
 # activity, 30 s after while it holds nothing; renew three times within each.
 RENEW_INTERVAL_S = 1.0
+# After a renew focus did not answer, the next comes this soon, doubling up to
+# the fast clock: at `huxley up` focus starts beside its holders, and waiting
+# the whole fast interval left each holder unleased (so its service
+# unhealthy) up to a second after focus was there.
+CATCH_UP_FIRST_S = 0.05
 IDLE_RENEW_INTERVAL_S = 10.0
 REQUEST_TIMEOUT_S = 5.0  # focus answers after every holder acked; a dead one costs it ~1 s
 PATIENCE_HOOK_TIMEOUT_S = 2.0  # under focus's own limit, so our ack still counts
@@ -83,6 +88,7 @@ class FocusClient:
         self._acquiring = 0  # acquires in flight
         self._acquire_count = 0  # acquires ever started
         self.lease_ok = False  # the last renew got an answer
+        self._misses = 0  # renews in a row that got no answer
         self._ready = ready
         self._notify_subject = subjects.focus_notify(holder)  # validates the holder token
 
@@ -276,7 +282,10 @@ class FocusClient:
     # -- the lease -----------------------------------------------------------------------------
     def _interval(self) -> float:
         """Fast while holding or acquiring, and while focus does not answer (so
-        a restarted focus hears of us at once); slow otherwise."""
+        a restarted focus hears of us at once: sooner just after a miss);
+        slow otherwise."""
+        if self._misses:
+            return min(CATCH_UP_FIRST_S * 2.0 ** (self._misses - 1), self.renew_interval_s)
         fast = bool(self.held.activities) or self._acquiring > 0 or not self.lease_ok
         return self.renew_interval_s if fast else self.idle_renew_interval_s
 
@@ -303,8 +312,10 @@ class FocusClient:
             if self.lease_ok:
                 log.warning("focus_renew_failed", holder=self.holder, code=str(exc.code), error=exc.message)
             self.lease_ok = False
+            self._misses += 1
             return
         self.lease_ok = True
+        self._misses = 0
         quiet = self._acquiring == 0 and self._acquire_count == acquires_before
         self._reconcile(reply.activity_ids, sent_at, release_unknown=quiet)
 
