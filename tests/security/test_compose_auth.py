@@ -21,6 +21,7 @@ from huxley_cli.auth import AuthStore
 from huxley_cli.compose_auth import CREDS_FILE, bundle, compose_revoke, compose_skill, parse_owner
 from huxley_cli.natsserver import NatsServer
 from huxley_runtime.bus import inbox_prefix_of_creds
+from huxley_wire.subjects import focus_kv_bucket
 from support.services import REPO
 from support.waiting import until
 
@@ -136,7 +137,7 @@ async def test_an_added_skill_is_served_and_its_revocation_reloads_without_losin
             server.url, user_credentials=str(focus_creds), inbox_prefix=inbox_prefix_of_creds(focus_creds)
         )
         try:
-            kv = await focus.jetstream().create_key_value(bucket="focus_home")
+            kv = await focus.jetstream().create_key_value(bucket=focus_kv_bucket("home"))
             await kv.put("probe", b"1")
             assert (await kv.get("probe")).value == b"1"
         finally:
