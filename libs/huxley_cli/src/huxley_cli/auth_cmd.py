@@ -19,6 +19,7 @@ import typer
 from huxley_cli.auth import AuthStore, compose_snippet, nats_context, write_secret
 from huxley_cli.compose_auth import compose as compose_command
 from huxley_cli.compose_auth import compose_revoke, compose_skill
+from huxley_cli.natsserver.reloadable import reload_running
 from huxley_runtime.settings import HuxleySettings
 from huxley_wire.permissions import (
     SERVICE_ROLES,
@@ -149,7 +150,13 @@ def revoke(
     settings, store = _store(data_dir)
     if not store.revoke(settings.site, identity, int(time.time())):
         raise typer.BadParameter(f"no creds for {identity!r}")
-    print(f"huxley: revoked {identity}; reload nats-server (nats-server --signal reload)")
+    pid = reload_running((data_dir or settings.data_dir).resolve())
+    if pid is None:
+        print(f"huxley: revoked {identity}; the next nats-server start refuses its creds")
+    else:
+        print(
+            f"huxley: revoked {identity}; reloaded the running nats-server (pid {pid}): its creds are refused"
+        )
 
 
 auth_app.command("compose")(compose_command)

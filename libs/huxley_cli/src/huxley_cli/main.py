@@ -20,6 +20,7 @@ from huxley_cli.audio_cmd import audio_app
 from huxley_cli.auth_cmd import auth_app, init
 from huxley_cli.forking import ForkServer
 from huxley_cli.natsserver import NatsServer, port_is_free
+from huxley_cli.natsserver.reloadable import pid_file, start_home_server
 from huxley_cli.satellite_cmd import satellite
 from huxley_cli.skill_cmd import skill_app
 from huxley_cli.status import discover, missing_services, render
@@ -165,9 +166,8 @@ async def _up_with(
     else:
         wanted = nats_port or int(os.environ.get("HUXLEY_NATS_PORT", STANDARD_NATS_PORT))
         port = wanted if port_is_free(wanted) else 0
-        nats = NatsServer(
-            store_dir=data / "nats", port=port, log_file=data / "nats.log", config_file=auth.config
-        ).start()
+        # JetStream from the config, not flags: a reload (after a revocation) keeps it.
+        nats = start_home_server(auth.config, data, port)
         url = nats.url
         if port == 0:
             print(
@@ -243,6 +243,8 @@ async def _up_with(
             nats.stop()
         with contextlib.suppress(OSError):
             run_file(data).unlink()
+        with contextlib.suppress(OSError):
+            pid_file(data).unlink()
     print("huxley: stopped", flush=True)
     return 0
 
