@@ -1,7 +1,8 @@
 """Who may publish and subscribe what: the one permission table of the bus.
 
 Pure data built from `Subjects`, so no subject is spelled twice. `huxley_cli.auth`
-turns a `Grant` into a user JWT; docs/security.md and tests/security check
+turns a `Grant` into a user JWT; `huxley_wire.permissions_doc` renders it into
+docs/security.md and docs/protocol.md, and tests/security checks the server
 against it. Where an action belongs to one part, its subject carries who acts
 (`focus.rpc.<holder>`, `audio.out.<owner>.<stream>`, `audio.mic.claim.<holder>`,
 `focus.notify.<holder>`, `skills.host.<host>`), so these rules alone bind each
@@ -302,24 +303,3 @@ def example_identities(site: str = "home") -> list[Identity]:
     out.append(Identity(Role.ADMIN, site, "admin"))
     out.append(satellite_identity(site))
     return out
-
-
-def markdown_table(site: str = "home") -> str:
-    """The permission table as docs/security.md carries it (a test compares them)."""
-
-    def cell(rules: tuple[Rule, ...], prefix: str = "") -> str:
-        return "<br>".join(f"{prefix}`{r.subject}`" for r in rules) or "—"
-
-    lines = [
-        "| identity | role | may publish | may subscribe | answers requests |",
-        "|---|---|---|---|---|",
-    ]
-    for identity in example_identities(site):
-        grant = grant_for(identity)
-        subscribe = cell(grant.subscribe)
-        if grant.deny_subscribe:
-            subscribe += "<br>" + cell(grant.deny_subscribe, "not ")
-        answers = "yes (allow_responses)" if grant.allow_responses else "no"
-        row = f"| `{identity.name}` | {identity.role} | {cell(grant.publish)} | {subscribe} | {answers} |"
-        lines.append(row)
-    return "\n".join(lines) + "\n"
