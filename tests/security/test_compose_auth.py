@@ -11,8 +11,10 @@ from pathlib import Path
 import nats
 import nats.errors
 import pytest
+from typer.testing import CliRunner
 
 from huxley_cli.auth import AuthStore
+from huxley_cli.auth_cmd import auth_app
 from huxley_cli.compose_auth import CREDS_FILE, bundle, parse_owner
 from huxley_cli.natsserver import NatsServer
 
@@ -82,3 +84,17 @@ async def test_the_exported_config_serves_the_exported_creds_and_refuses_anonymo
             await nats.connect(server.url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
     finally:
         server.stop()
+
+
+def test_init_names_a_container_of_several_skills_and_refuses_a_bad_spec(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HUXLEY_SITE", "home")
+    args = ["compose", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]
+    done = CliRunner().invoke(auth_app, [*args, "--skill=skill-media=timers,audiobooks"])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "out" / "skill-media" / CREDS_FILE).is_file()
+    store = AuthStore.of(tmp_path / "data")
+    identity = store.identity("home", "skill-media")
+    assert identity is not None and identity.skills == ("timers", "audiobooks")
+    refused = CliRunner().invoke(auth_app, [*args, "--skill=bad.skill"])
+    assert refused.exit_code == 2 and "invalid skill 'bad.skill'" in refused.output
+    assert not isinstance(refused.exception, ValueError)
