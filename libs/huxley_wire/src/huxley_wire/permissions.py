@@ -26,7 +26,7 @@ class Role(StrEnum):
     OBSERVER = "observer"
     ADMIN = "admin"
     SATELLITE = "satellite"  # a room device's leaf-node connection (its audio-io)
-    # Tests only: stands in for the peers a test fakes (never minted by `huxley init`).
+    # Tests and benches only: stands in for the peers they fake (never minted by `huxley init`).
     HARNESS = "harness"
 
 
@@ -212,8 +212,8 @@ def grant_for(identity: Identity) -> Grant:
         b.p(SRV_ANY, "nats micro discovery")
         return Grant(identity, tuple(b.pub), tuple(b.sub))
     if role is Role.HARNESS:
-        # The test suite's own connection: it plays whichever peer a test
-        # fakes, at its site only. `huxley init` never mints it.
+        # The test suite's (and the benches') own connection: it plays
+        # whichever peer they fake, at its site only. `huxley init` never mints it.
         b.s(inbox_prefix(identity.name) + ".>", "its own replies")
         b.s(s.everything, "watches and serves anything at its site (tests)")
         b.p(s.everything, "publishes anything at its site (tests)")
@@ -291,7 +291,7 @@ def satellite_identity(site: str, name: str = "satellite") -> Identity:
 
 
 def harness_identity(site: str, name: str = "harness") -> Identity:
-    """The test suite's identity at a site (tests only)."""
+    """The test suite's and the benches' identity at a site (never `huxley init`'s)."""
     return Identity(role=Role.HARNESS, site=site, name=name)
 
 
