@@ -155,7 +155,7 @@ def grant_for(identity: Identity) -> Grant:
         b.s(s.focus_rpc_all(), "serves focus requests, per holder")
         b.p(s.focus_notify_all(), "notifies holders")
         b.p(s.focus_events(), "publishes activity, queue and inject events")
-        b.p(s.bridge_rpc(), "hands an inject to the bridge")
+        b.p(s.bridge_inject(), "hands an inject to the bridge (only focus)")
         for subject, why in ((JS_API, "JetStream API"), (KV_ANY, "its KV bucket")):
             b.p(subject, f"keeps its state in JetStream ({why})")
         b.p(JS_ACK, "acknowledges JetStream messages")
@@ -163,7 +163,8 @@ def grant_for(identity: Identity) -> Grant:
         return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True, jetstream=True)
     if role is Role.BRIDGE:
         _service_basics(b, s, identity, "realtime-bridge")
-        b.s(s.bridge_rpc(), "serves run_inject, completion, snapshot")
+        b.s(s.bridge_rpc(), "serves completion, snapshot")
+        b.s(s.bridge_inject(), "serves run_inject (focus's)")
         b.s(s.audio_mic_assistant(), "hears the user while PTT is held")
         b.s(s.audio_ptt(), "PTT presses")
         b.s(s.audio_played(), "playback reports")

@@ -103,6 +103,11 @@ class Subjects:
     def bridge_rpc(self) -> str:
         return f"{self.prefix}.bridge.rpc"
 
+    def bridge_inject(self) -> str:
+        """`run_inject`, apart from `bridge.rpc` so that only focus may send
+        it: an injected turn goes through focus's scheduler or not at all."""
+        return f"{self.prefix}.bridge.inject"
+
     def bridge_event(self, kind: str) -> str:
         return f"{self.prefix}.bridge.event.{token(kind, 'event kind')}"
 
