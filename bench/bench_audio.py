@@ -53,7 +53,7 @@ def _event(seq: int, activity_id: str, state: FocusState) -> bytes:
             activity_id=activity_id,
             channel=Channel.CONTENT,
             interface="bench",
-            holder="bench",
+            holder="bridge",  # the owner its frames are published under (audio-io checks)
             content_type=ContentType.NONMIXABLE,
             state=state,
             behavior=Behavior.PRIMARY if foreground else Behavior.MUST_STOP,

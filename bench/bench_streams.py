@@ -98,7 +98,7 @@ def _grant(seq: int, activity_id: str) -> bytes:
             activity_id=activity_id,
             channel=Channel.CONTENT,
             interface="bench",
-            holder="bench",
+            holder="bridge",  # the owner the publishers use (audio-io checks)
             content_type=ContentType.MIXABLE,
             state=FocusState.FOREGROUND,
             behavior=Behavior.PRIMARY,

@@ -12,20 +12,25 @@ from pathlib import Path
 
 import nats
 import pytest
+from audio.conftest import Bus as AudioRig
 from nats.aio.client import Client
 
+from huxley_audio_io.mixer import StreamInfo
+from huxley_audio_io.service import AudioService
+from huxley_audio_io.settings import AudioSettings
 from huxley_focus.service import FocusService
 from huxley_focus.settings import FocusSettings
 from huxley_runtime.rpc import request
 from huxley_runtime.settings import HuxleySettings
 from huxley_storage.service import StorageService
 from huxley_storage.settings import StorageSettings
+from huxley_wire.audio import AudioFrame, encode_frame, now_us
 from huxley_wire.codec import encode
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import bridge as bm
 from huxley_wire.messages import focus as m
 from huxley_wire.messages import storage as st
-from huxley_wire.messages.focus import Channel
+from huxley_wire.messages.focus import Channel, FocusState
 from huxley_wire.permissions import Identity, Role, inbox_prefix
 from huxley_wire.subjects import Subjects
 from support.auth import SiteAuth
@@ -170,6 +175,48 @@ async def test_a_skill_cannot_answer_the_bridges_focus_notices(skill: Attacker, 
     await skill.nc.subscribe(subject)
     await skill.nc.flush()
     await skill.refused("subscription", subject)
+
+
+async def test_a_skill_cannot_speak_into_another_parts_stream(
+    nats_url: str, nc: Client, site: str, auth: SiteAuth, settings: HuxleySettings, tmp_path: Path
+) -> None:
+    """Under its own name the server lets a skill's frames through; audio-io
+    plays an activity's frames from its holder only, so a skill that saw the
+    bridge's dialog id (focus.event.activity) cannot speak into it."""
+    audio = AudioSettings(
+        **settings.model_dump(exclude={"data_dir"}),
+        data_dir=tmp_path / "audio",
+        audio_backend="web",
+        web_host="127.0.0.1",
+        web_port=0,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    timers = await attacker(nats_url, auth.identity(Role.SKILL, skills=(SKILL,), persona=PERSONA))
+    rig = AudioRig(nc, site)  # the harness plays focus and the bridge (holder and owner `bridge`)
+    try:
+        async with running(AudioService, audio) as service:
+            await rig.focus("a-dialog", Channel.DIALOG, FocusState.FOREGROUND)
+
+            def dialog() -> StreamInfo | None:
+                return next((i for i in service.mixer.streams() if i.stream_id == "a-dialog"), None)
+
+            await until(lambda: (i := dialog()) is not None and i.state != "waiting_grant", what="the grant")
+            s = Subjects(site)
+            noise = AudioFrame(stream="a-dialog", seq=0, ts_us=now_us(), pcm=b"\x7f\x7f" * 480)
+            for _ in range(10):
+                await timers.nc.publish(s.audio_out_of(HOLDER, "a-dialog"), encode_frame(noise))
+            await timers.nc.flush()  # the server has them before the bridge's frames below
+            sent = await rig.frames("a-dialog", b"\x01\x00" * 480 * 5)
+
+            def heard_ms() -> float:
+                info = dialog()
+                return 0.0 if info is None else info.buffered_ms + info.played_ms
+
+            await until(lambda: heard_ms() >= sent * 20, what="the bridge's frames")
+            assert heard_ms() == sent * 20  # none of the skill's
+        assert not any("permissions violation" in e for e in timers.errors)  # audio-io, not the server
+    finally:
+        await timers.nc.close()
 
 
 async def test_a_skill_cannot_publish_audio_under_another_owner(skill: Attacker, site: str) -> None:
