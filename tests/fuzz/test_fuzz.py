@@ -70,6 +70,7 @@ def subjects_of(s: Subjects, host: str) -> dict[str, tuple[str, Request[Any] | N
             skills.ToolCall(call_id="ok", tool="get_current_time", args={}),
         ),
         "skills.host": (s.skill_host_rpc(host), skills.DiscardEffect(effect_id="none")),
+        "skills.setup": (s.skill_setup(host, "system"), skills.SetSkillEnabled(skill="system", enabled=True)),
         "audio.rpc": (s.audio_rpc(), audio.AudioSnapshotRequest()),
     }
 

@@ -127,7 +127,8 @@ async def test_a_skill_is_refused_everything_that_is_not_its_own(bus: Bus, sec_s
         f"{s.prefix}.audio.out.a-1",  # the old shared stream subject
         s.audio_rpc(),
         s.bridge_inject(),  # an injected turn past focus's scheduler
-        s.skill_host_rpc("skill-audiobooks"),  # another skill's secrets and config
+        s.skill_host_rpc("skill-audiobooks"),  # another host's effects
+        s.skill_setup("skill-audiobooks", "audiobooks"),  # another skill's secrets and config
         "$JS.API.STREAM.LIST",
     ]
     for subject in publishes:
@@ -142,7 +143,9 @@ async def test_a_skill_is_refused_everything_that_is_not_its_own(bus: Bus, sec_s
         "_INBOX.>",
         ">",  # everything, inboxes included
         "*.>",
-        s.skill_host_rpc("skill-audiobooks"),  # set_skill_secret for another skill
+        s.skill_host_rpc("skill-audiobooks"),  # another host's discards
+        s.skill_setup("skill-audiobooks", "audiobooks"),  # set_skill_secret for another skill
+        s.skill_setup("skill-timers", "audiobooks"),  # ...even claimed under its own name
         s.storage_kv_all(),
         s.everything,
     ]

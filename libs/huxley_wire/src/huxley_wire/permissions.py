@@ -240,7 +240,7 @@ def _audio_io_rules(b: _Builder, s: Subjects, identity: Identity, sessions: str)
     b.p(s.bridge_rpc(), "bridge snapshot")
     b.p(sessions, "lists sessions for the web client")
     b.s(s.skills_manifest(), "lists the skills for the web client's skills panel")
-    b.p(s.skill_host_rpc_all(), "the skills panel's enable, config and secret requests")
+    b.p(s.skill_setup_all(), "the skills panel's enable, config and secret requests")
     b.p(s.skills_announce(), "asks hosts to announce for the skills panel")
 
 
@@ -253,6 +253,7 @@ def _skill_grant(identity: Identity, s: Subjects, b: _Builder) -> Grant:
         b.p(s.storage_kv(persona, skill), f"its own settings ({skill})")
         b.p(s.storage_schema(persona, skill), f"its own schema version ({skill})")
         b.s(s.skill_tool(skill), f"serves its own tools ({skill})")
+        b.s(s.skill_setup(holder, skill), f"the skills panel's writes to its own skill ({skill})")
     b.s(s.skill_host_rpc(holder), "discards its effects")
     b.s(s.focus_notify(holder), "its focus notices")
     b.s(s.focus_event("activity"), "focus activity events")

@@ -127,6 +127,15 @@ class Subjects:
     def skill_host_rpc_all(self) -> str:
         return f"{self.prefix}.skills.host.*"
 
+    def skill_setup(self, host: str, skill: str) -> str:
+        """The skills panel's writes (enable, config, secrets) to one skill on
+        one host: naming the skill lets permissions send a skill's secrets
+        only to a host allowed to run it, whatever its manifest claims."""
+        return f"{self.prefix}.skills.setup.{token(host, 'host')}.{token(skill, 'skill')}"
+
+    def skill_setup_all(self) -> str:
+        return f"{self.prefix}.skills.setup.*.*"
+
     def skills_manifest(self) -> str:
         return f"{self.prefix}.skills.manifest"
 
