@@ -87,7 +87,7 @@ class BenchEnv:
 @contextlib.contextmanager
 def bench_server(workdir: Path) -> Iterator[BenchEnv]:
     """The run's nats-server, authentication on, and the env benches get."""
-    store = AuthStore.of(workdir / "data")
+    store = AuthStore.of(workdir / "bench-auth")  # keys and creds under <dir>/auth
     store.init(int(time.time()))
     server = NatsServer(
         store_dir=workdir / "nats", log_file=workdir / "nats.log", config_file=store.config_path
