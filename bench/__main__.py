@@ -1,4 +1,9 @@
-"""Run the benchmarks and write bench/results/latest.{json,md}."""
+"""Run the benchmarks and write bench/results/latest.{json,md}.
+
+    python -m bench [group ...]
+
+HUXLEY_BENCH_RESULTS=<dir> writes the two files there instead (a partial
+run, e.g. one group, then leaves the recorded results alone)."""
 
 from __future__ import annotations
 
@@ -6,17 +11,17 @@ import asyncio
 import importlib
 import json
 import math
+import os
 import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import BenchEnv, Measurement
-from huxley_cli.natsserver import NatsServer
+from bench.harness import Measurement, bench_server
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+RESULTS = Path(os.environ.get("HUXLEY_BENCH_RESULTS") or HERE / "results")
 
 
 def modules(selected: list[str]) -> list[str]:
@@ -62,43 +67,42 @@ def to_markdown(results: list[Measurement], meta: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_results(results: list[Measurement], meta: dict[str, object]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(
+        json.dumps({"meta": meta, "results": [m.to_dict() for m in results]}, indent=2) + "\n"
+    )
+    (RESULTS / "latest.md").write_text(to_markdown(results, meta))
+    print(f"wrote {RESULTS / 'latest.json'} and latest.md", flush=True)
+
+
 async def main(selected: list[str]) -> int:
     results: list[Measurement] = []
     failures: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="huxley-bench-") as tmp:
-        server = NatsServer(store_dir=Path(tmp) / "nats").start()
-        try:
-            env = BenchEnv(nats_url=server.url, workdir=Path(tmp))
-            for name in modules(selected):
-                print(f"== {name}", flush=True)
-                try:
-                    module = importlib.import_module(f"bench.{name}")
-                    got = await module.run(env)
-                except Exception as exc:  # one broken benchmark must not hide the others
-                    failures.append(f"{name}: {type(exc).__name__}: {exc}")
-                    print(f"   FAILED: {exc!r}", flush=True)
-                    continue
-                for m in got:
-                    print(
-                        f"   {m.name}: p50={_fmt(m.p50)} p99={_fmt(m.p99)} max={_fmt(m.max)} "
-                        f"value={_fmt(m.value)} {m.unit}",
-                        flush=True,
-                    )
-                results.extend(got)
-        finally:
-            server.stop()
+    with tempfile.TemporaryDirectory(prefix="huxley-bench-") as tmp, bench_server(Path(tmp)) as env:
+        for name in modules(selected):
+            print(f"== {name}", flush=True)
+            try:
+                module = importlib.import_module(f"bench.{name}")
+                got = await module.run(env)
+            except Exception as exc:  # one broken benchmark must not hide the others
+                failures.append(f"{name}: {type(exc).__name__}: {exc}")
+                print(f"   FAILED: {exc!r}", flush=True)
+                continue
+            for m in got:
+                print(
+                    f"   {m.name}: p50={_fmt(m.p50)} p99={_fmt(m.p99)} max={_fmt(m.max)} "
+                    f"value={_fmt(m.value)} {m.unit}",
+                    flush=True,
+                )
+            results.extend(got)
     meta = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": f"{platform.machine()}, {platform.node()}",
         "python": platform.python_version(),
         "failures": failures,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(
-        json.dumps({"meta": meta, "results": [m.to_dict() for m in results]}, indent=2) + "\n"
-    )
-    (RESULTS / "latest.md").write_text(to_markdown(results, meta))
-    print(f"wrote {RESULTS / 'latest.json'} and latest.md", flush=True)
+    write_results(results, meta)
     return 1 if failures else 0
 
 

@@ -29,6 +29,7 @@ from huxley_runtime.bus import settle
 from huxley_wire.audio import FRAME_MS, AudioFrame, encode_frame, now_us
 from huxley_wire.codec import encode
 from huxley_wire.messages.focus import ActivityEvent, ActivityMeta, Behavior, Channel, ContentType, FocusState
+from huxley_wire.permissions import Role
 
 PRESSES = 60
 PINGS = 200
@@ -52,7 +53,7 @@ def _event(seq: int, activity_id: str, state: FocusState) -> bytes:
             activity_id=activity_id,
             channel=Channel.CONTENT,
             interface="bench",
-            holder="bench",
+            holder="bridge",  # the owner its frames are published under (audio-io checks)
             content_type=ContentType.NONMIXABLE,
             state=state,
             behavior=Behavior.PRIMARY if foreground else Behavior.MUST_STOP,
@@ -72,11 +73,12 @@ async def _ptt(env: BenchEnv) -> list[Measurement]:
         audio_backend="web",
         web_host="127.0.0.1",
         web_port=0,
+        **env.auth(site).fields(Role.AUDIO_IO),
         _env_file=None,  # type: ignore[call-arg]
     )
     service = AudioService(settings)
     await service.start()
-    nc = await nats.connect(env.nats_url)
+    nc = await env.connect(site)
     subjects = service.subjects
     audible = asyncio.Event()
     silenced = asyncio.Event()

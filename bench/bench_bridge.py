@@ -21,8 +21,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import nats
-
 from bench.harness import BASELINE_REQUEST_REPLY, BenchEnv, Measurement, latency
 from huxley_audio_io.service import AudioService
 from huxley_audio_io.settings import AudioSettings
@@ -48,6 +46,7 @@ from huxley_wire.messages import audio as am
 from huxley_wire.messages import bridge as bm
 from huxley_wire.messages import focus as fm
 from huxley_wire.messages.skills import ToolReply
+from huxley_wire.permissions import Role
 from huxley_wire.subjects import Subjects
 
 FRAME = bytes(range(256)) * (FRAME_BYTES // 256) + bytes(FRAME_BYTES % 256)
@@ -257,29 +256,35 @@ class BusStack:
             _env_file=None,  # type: ignore[call-arg]
         )
         fields = base.model_dump()
+        auth = env.auth(base.site)
 
-        def settings[S: HuxleySettings](cls: type[S], **extra: Any) -> S:
-            return cls(**fields, **extra, _env_file=None)  # type: ignore[call-arg]
+        def settings[S: HuxleySettings](cls: type[S], role: Role, **extra: Any) -> S:
+            """Each service connects as its own identity."""
+            return cls(**fields | auth.fields(role), **extra, _env_file=None)  # type: ignore[call-arg]
 
+        self.env = env
         self.sim = sim
         self.subjects = Subjects(base.site)
         self.services: list[Service] = [
-            StorageService(settings(StorageSettings)),
-            FocusService(settings(FocusSettings)),
+            StorageService(settings(StorageSettings, Role.STORAGE)),
+            FocusService(settings(FocusSettings, Role.FOCUS)),
             AudioService(
                 settings(
-                    AudioSettings, audio_backend="file", audio_file_out=env.workdir / "bench-speaker.wav"
+                    AudioSettings,
+                    Role.AUDIO_IO,
+                    audio_backend="file",
+                    audio_file_out=env.workdir / "bench-speaker.wav",
                 )
             ),
-            BridgeService(settings(BridgeSettings, realtime_url=sim.url)),
+            BridgeService(settings(BridgeSettings, Role.BRIDGE, realtime_url=sim.url)),
         ]
         self.ended = 0
         self._changed = asyncio.Condition()
 
-    async def start(self, nats_url: str) -> None:
+    async def start(self) -> None:
         for service in self.services:
             await service.start()
-        self.nc = await nats.connect(nats_url)
+        self.nc = await self.env.connect(self.subjects.site)
         await self.nc.subscribe(self.subjects.bridge_event("turn"), cb=self._on_turn)
         await settle(self.nc)
         await self.sim.wait_connections(1)
@@ -341,7 +346,7 @@ class BusStack:
 async def bus_benchmarks(env: BenchEnv, n: int = 60) -> list[Measurement]:
     async with SimServer(parse_rules(RULES), voice=ToneVoice()) as sim:
         stack = BusStack(env, sim)
-        await stack.start(env.nats_url)
+        await stack.start()
         try:
             for i in range(5):  # warm-up
                 await stack.ptt_release_to_create(10_000 + i)

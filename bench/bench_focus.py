@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import time
 
-import nats
-
 from bench.harness import BASELINE_REQUEST_REPLY, BenchEnv, Measurement, latency, time_many
 from huxley_focus.core import FocusCore
 from huxley_focus.effects import Notice
@@ -17,6 +15,7 @@ from huxley_runtime.focus_client import FocusClient
 from huxley_runtime.logging import configure_logging
 from huxley_wire.messages import focus as m
 from huxley_wire.messages.focus import Channel, FocusChange
+from huxley_wire.permissions import Role
 from huxley_wire.subjects import Subjects
 
 ROUNDS = 500
@@ -37,10 +36,16 @@ async def acquire_round_trip(env: BenchEnv, *, persist: bool) -> list[float]:
     """acquire() returns once focus decided, persisted, and the holder acked
     its FOREGROUND: that is the grant. Each round releases afterwards."""
     site = env.site()
-    settings = FocusSettings(nats_url=env.nats_url, site=site, focus_persist=persist, _env_file=None)  # type: ignore[call-arg]
+    settings = FocusSettings(
+        nats_url=env.nats_url,
+        site=site,
+        focus_persist=persist,
+        **env.auth(site).fields(Role.FOCUS),
+        _env_file=None,  # type: ignore[call-arg]
+    )
     service = FocusService(settings)
     await service.start()
-    nc = await nats.connect(env.nats_url)
+    nc = await env.connect(site)
     client = FocusClient(nc, Subjects(site), "bench-host", Quiet())
     await client.start()
     try:

@@ -20,30 +20,19 @@ import contextlib
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import nats
-from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from bench.harness import BenchEnv, Measurement, observer_options
-from huxley_cli.natsserver import free_port
-from huxley_wire.codec import decode, encode
-from huxley_wire.errors import WireError
-from huxley_wire.messages.common import Health, HealthRequest
-from huxley_wire.subjects import SERVICES, Subjects
+from bench.harness import BenchEnv, Measurement, huxley_up
+from huxley_wire.subjects import Subjects
 
 WINDOW_S = float(os.environ.get("HUXLEY_BENCH_IDLE_S", "60"))
 SETTLE_S = 5.0  # after all are healthy: manifests, first snapshots, model session
 LIMIT_S = 90.0
 TARGET_PER_S = 2.0  # issue 15: the idle bus carries at most 2 messages/s
-REPO = Path(__file__).resolve().parents[1]
 
 _INBOX = re.compile(r"^_INBOX\.[^.]+(\.[^.]+)?$")
 _IDS = re.compile(r"\.(skill-host-[0-9a-f]+|[0-9a-f]{8,})(?=\.|$)")
@@ -84,74 +73,9 @@ class Tally:
                 self.counts[f"reply: {name}"] += 1
 
 
-async def _healthy(nc: Client, subjects: Subjects, service: str) -> bool:
-    try:
-        reply = await nc.request(subjects.health(service), encode(HealthRequest()), timeout=0.5)
-        return decode(reply.data, Health).status == "ok"
-    except (nats.errors.NoRespondersError, nats.errors.TimeoutError, TimeoutError, WireError):
-        return False
-
-
-async def _quiet(_: Exception) -> None:
-    """nats-py reports every refused connect while nats-server starts: expected here."""
-
-
-@contextlib.asynccontextmanager
-async def stack(data: Path, site: str) -> AsyncIterator[Client]:
-    """`huxley up` with every service healthy; yields a connection to its bus."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUXLEY_") and k != "OPENAI_API_KEY"}
-    env |= {"HUXLEY_SITE": site, "HUXLEY_PERSONAS_DIR": str(REPO / "personas"), "HUXLEY_WEB_PORT": "0"}
-    huxley = Path(sys.executable).parent / "huxley"
-    log = (data.parent / f"{data.name}-up.log").open("ab")
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [str(huxley), "up", "--data-dir", str(data), "--nats-port", str(port)],
-        env=env,
-        cwd=data.parent,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    nc: Client | None = None
-    try:
-        while nc is None:
-            if time.monotonic() - started > LIMIT_S or proc.poll() is not None:
-                raise RuntimeError("huxley up: no nats-server")
-            with contextlib.suppress(Exception):
-                nc = await nats.connect(
-                    f"nats://127.0.0.1:{port}",
-                    connect_timeout=0.2,
-                    error_cb=_quiet,
-                    max_reconnect_attempts=0,
-                    **observer_options(data, site),
-                )
-            if nc is None:
-                await asyncio.sleep(0.05)
-        subjects = Subjects(site)
-        pending = set(SERVICES)
-        while pending:
-            if time.monotonic() - started > LIMIT_S or proc.poll() is not None:
-                raise RuntimeError(f"huxley up: {sorted(pending)} not healthy after {LIMIT_S:g} s")
-            results = await asyncio.gather(*(_healthy(nc, subjects, s) for s in sorted(pending)))
-            pending -= {s for s, ok in zip(sorted(pending), results, strict=True) if ok}
-            await asyncio.sleep(0.1)
-        yield nc
-    finally:
-        if nc is not None:
-            await nc.close()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-
-
 async def measure(data: Path, site: str, window_s: float = WINDOW_S) -> tuple[Counter[str], float]:
-    async with stack(data, site) as nc:
+    async with huxley_up(data, site, limit_s=LIMIT_S) as up:
+        nc = up.nc
         tally = Tally(site)
         await nc.subscribe(Subjects(site).everything, cb=tally.on_message)
         await nc.flush()

@@ -8,9 +8,10 @@ from bench.harness import BASELINE_REQUEST_REPLY, BenchEnv, Measurement, latency
 
 
 async def run(env: BenchEnv) -> list[Measurement]:
-    responder = await nats.connect(env.nats_url)
-    client = await nats.connect(env.nats_url)
-    subject = f"huxley.{env.site()}.bench.echo"
+    site = env.site()
+    responder = await env.connect(site)
+    client = await env.connect(site)
+    subject = f"huxley.{site}.bench.echo"
 
     async def echo(msg: nats.aio.msg.Msg) -> None:
         await msg.respond(msg.data)

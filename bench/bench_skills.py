@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nats
-
 from bench.harness import BASELINE_REQUEST_REPLY, BenchEnv, Measurement, latency, time_many
 from huxley_runtime.logging import configure_logging
 from huxley_runtime.rpc import request_with_retry
@@ -19,6 +17,7 @@ from huxley_skill_host.service import SkillHostService
 from huxley_skill_host.settings import SkillHostSettings
 from huxley_wire.codec import encode
 from huxley_wire.messages.skills import ToolCall
+from huxley_wire.permissions import Role
 from huxley_wire.subjects import Subjects
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,9 +35,11 @@ async def run(env: BenchEnv) -> list[Measurement]:
         schema_wait_s=0,
         _env_file=None,  # type: ignore[call-arg]
     )
+    identity = {"skills": ("system",), "persona": str(settings.persona)}
+    settings = settings.model_copy(update=env.auth(site).fields(Role.SKILL, **identity))
     host = SkillHostService(settings)
     await host.start()
-    client = await nats.connect(env.nats_url)
+    client = await env.connect(site)
     subject = Subjects(site).skill_tool("system")
     call = encode(ToolCall(call_id="c-bench", tool="get_current_time", args={}, turn_id="t-bench"))
     try:

@@ -19,25 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import nats
-
-from bench.harness import BenchEnv, Measurement, observer_options
-from huxley_cli.natsserver import free_port
-from huxley_wire.codec import decode, encode
-from huxley_wire.errors import WireError
-from huxley_wire.messages.common import Health, HealthRequest
-from huxley_wire.subjects import SERVICES, Subjects
+from bench.harness import BenchEnv, Measurement, huxley_up
 
 POLL_S = 0.02
 LIMIT_S = 90.0
 SETTLE_S = 2.0  # after all are healthy, before memory is read (lazy work done at start)
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _tree(root: int) -> list[int]:
@@ -75,18 +63,6 @@ def _name(pid: int) -> str:
     return "?"
 
 
-async def _healthy(nc: nats.NATS, subjects: Subjects, service: str) -> bool:
-    try:
-        reply = await nc.request(subjects.health(service), encode(HealthRequest()), timeout=0.5)
-        return decode(reply.data, Health).status == "ok"
-    except (nats.errors.NoRespondersError, nats.errors.TimeoutError, TimeoutError, WireError):
-        return False
-
-
-async def _quiet(_: Exception) -> None:
-    """nats-py reports every refused connect while nats-server starts: expected here."""
-
-
 def _cpu_s(pid: int) -> float:
     with contextlib.suppress(OSError, IndexError, ValueError):
         fields = (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()
@@ -97,71 +73,13 @@ def _cpu_s(pid: int) -> float:
 async def _start(
     data: Path, site: str
 ) -> tuple[float, dict[str, float], dict[str, int], dict[str, int], dict[str, float]]:
-    port = free_port()
-    # As a user's shell has it: bytecode is written at the first start and read at the
-    # second (a shell with PYTHONDONTWRITEBYTECODE compiles every module at every start).
-    dropped = ("OPENAI_API_KEY", "PYTHONDONTWRITEBYTECODE")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUXLEY_") and k not in dropped}
-    env |= {"HUXLEY_SITE": site, "HUXLEY_PERSONAS_DIR": str(REPO / "personas"), "HUXLEY_WEB_PORT": "0"}
-    huxley = Path(sys.executable).parent / "huxley"
-    log = (data.parent / f"{data.name}-up.log").open("ab")
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [str(huxley), "up", "--data-dir", str(data), "--nats-port", str(port)],
-        env=env,
-        cwd=data.parent,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    try:
-        nc = None
-        while nc is None:
-            if time.monotonic() - started > LIMIT_S or proc.poll() is not None:
-                raise RuntimeError("huxley up: no nats-server")
-            with contextlib.suppress(Exception):
-                nc = await nats.connect(
-                    f"nats://127.0.0.1:{port}",
-                    allow_reconnect=False,
-                    connect_timeout=0.2,
-                    # Else nats-py waits its 2 s reconnect pause inside connect after a
-                    # refused first try, and no service could be seen healthy before 2 s.
-                    reconnect_time_wait=POLL_S,
-                    error_cb=_quiet,
-                    max_reconnect_attempts=0,
-                    **observer_options(data, site),
-                )
-            if nc is None:
-                await asyncio.sleep(POLL_S)
-        subjects = Subjects(site)
-        ready: dict[str, float] = {}
-        try:
-            while len(ready) < len(SERVICES):
-                if time.monotonic() - started > LIMIT_S or proc.poll() is not None:
-                    raise RuntimeError(f"huxley up: only {sorted(ready)} healthy after {LIMIT_S:g} s")
-                pending = [s for s in SERVICES if s not in ready]
-                results = await asyncio.gather(*(_healthy(nc, subjects, s) for s in pending))
-                now = time.monotonic() - started
-                ready |= {s: now for s, ok in zip(pending, results, strict=True) if ok}
-                await asyncio.sleep(POLL_S)
-        finally:
-            await nc.close()
-        took = max(ready.values())
-        cpu = {f"{_name(p)}[{p}]": _cpu_s(p) for p in _tree(proc.pid)}
+    async with huxley_up(data, site, poll_s=POLL_S, limit_s=LIMIT_S) as up:
+        cpu = {f"{_name(p)}[{p}]": _cpu_s(p) for p in _tree(up.proc.pid)}
         await asyncio.sleep(SETTLE_S)
-        pids = _tree(proc.pid)
+        pids = _tree(up.proc.pid)
         rss = {f"{_name(p)}[{p}]": _kib(p, "status", "VmRSS:") for p in pids}
         pss = {f"{_name(p)}[{p}]": _kib(p, "smaps_rollup", "Pss:") for p in pids}
-        return took, ready, rss, pss, cpu
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+        return up.all_healthy_s, up.healthy_at, rss, pss, cpu
 
 
 async def run(env: BenchEnv) -> list[Measurement]:

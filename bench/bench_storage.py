@@ -19,13 +19,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-import nats
-from nats.aio.client import Client
 
 from bench.harness import BASELINE_REQUEST_REPLY, BenchEnv, Measurement, latency, time_many
 from huxley_runtime.rpc import request_with_retry
 from huxley_runtime.storage_client import SettingsClient
 from huxley_wire.messages.common import HealthRequest
+from huxley_wire.permissions import Role
 from huxley_wire.subjects import Subjects
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
@@ -50,9 +49,10 @@ async def throughput(op: Callable[[int], Awaitable[Any]], total: int, in_flight:
 
 
 async def bare_throughput(env: BenchEnv) -> Measurement:
-    responder = await nats.connect(env.nats_url)
-    client = await nats.connect(env.nats_url)
-    subject = f"huxley.{env.site()}.bench.echo"
+    site = env.site()
+    responder = await env.connect(site)
+    client = await env.connect(site)
+    subject = f"huxley.{site}.bench.echo"
 
     async def echo(msg: Any) -> None:
         await msg.respond(msg.data)
@@ -72,11 +72,13 @@ async def bare_throughput(env: BenchEnv) -> Measurement:
     )
 
 
-async def run_backend(env: BenchEnv, nc: Client, backend: str, url: str | None) -> list[Measurement]:
+async def run_backend(env: BenchEnv, backend: str, url: str | None) -> list[Measurement]:
     site = env.site()
     subjects = Subjects(site)
+    nc = await env.connect(site)
     environment = {
         **os.environ,
+        **env.auth(site).env(Role.STORAGE),
         "HUXLEY_NATS_URL": env.nats_url,
         "HUXLEY_SITE": site,
         "HUXLEY_DATA_DIR": str(env.workdir / f"storage-{backend}"),
@@ -102,6 +104,7 @@ async def run_backend(env: BenchEnv, nc: Client, backend: str, url: str | None) 
         if len(listed) != BURST:
             raise RuntimeError(f"{backend}: {len(listed)} of {BURST} acknowledged sets found")
     finally:
+        await nc.close()
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(15)
@@ -124,21 +127,17 @@ async def run_backend(env: BenchEnv, nc: Client, backend: str, url: str | None) 
 
 async def run(env: BenchEnv) -> list[Measurement]:
     results = [await bare_throughput(env)]
-    nc = await nats.connect(env.nats_url)
+    results += await run_backend(env, "sqlite", None)
+    name = f"huxley_bench_{secrets.token_hex(4)}"
     try:
-        results += await run_backend(env, nc, "sqlite", None)
-        name = f"huxley_bench_{secrets.token_hex(4)}"
-        try:
-            admin = await asyncpg.connect(database="postgres", timeout=5, **PG)  # type: ignore[arg-type]
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise RuntimeError(f"PostgreSQL not reachable at {PG['host']}:{PG['port']}: {exc}") from exc
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            url = f"postgresql+asyncpg://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
-            results += await run_backend(env, nc, "postgresql", url)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+        admin = await asyncpg.connect(database="postgres", timeout=5, **PG)  # type: ignore[arg-type]
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise RuntimeError(f"PostgreSQL not reachable at {PG['host']}:{PG['port']}: {exc}") from exc
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = f"postgresql+asyncpg://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
+        results += await run_backend(env, "postgresql", url)
     finally:
-        await nc.close()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
     return results

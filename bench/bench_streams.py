@@ -32,7 +32,7 @@ import nats
 import numpy as np
 import websockets
 
-from bench.harness import BenchEnv, Measurement
+from bench.harness import BenchEnv, Measurement, peer_env
 from bench.stream_publisher import VALUE
 from huxley_runtime.rpc import request
 from huxley_wire.audio import FRAME_MS
@@ -40,6 +40,7 @@ from huxley_wire.codec import encode
 from huxley_wire.errors import WireError
 from huxley_wire.messages import audio as m
 from huxley_wire.messages.focus import ActivityEvent, ActivityMeta, Behavior, Channel, ContentType, FocusState
+from huxley_wire.permissions import Role
 from huxley_wire.subjects import Subjects
 
 LEVELS = (50, 100, 250, 500, 750)
@@ -97,7 +98,7 @@ def _grant(seq: int, activity_id: str) -> bytes:
             activity_id=activity_id,
             channel=Channel.CONTENT,
             interface="bench",
-            holder="bench",
+            holder="bridge",  # the owner the publishers use (audio-io checks)
             content_type=ContentType.MIXABLE,
             state=FocusState.FOREGROUND,
             behavior=Behavior.PRIMARY,
@@ -148,6 +149,7 @@ async def _level(env: BenchEnv, streams: int) -> Level:
     data = env.workdir / f"streams-{streams}"
     service_env = {
         **os.environ,
+        **env.auth(site).env(Role.AUDIO_IO),
         "HUXLEY_NATS_URL": env.nats_url,
         "HUXLEY_SITE": site,
         "HUXLEY_AUDIO_BACKEND": "web",
@@ -163,7 +165,7 @@ async def _level(env: BenchEnv, streams: int) -> Level:
         [sys.executable, "-m", "huxley_audio_io"], env=service_env, cwd=data, stdout=log, stderr=log
     )
     publishers: list[asyncio.subprocess.Process] = []
-    nc = await nats.connect(env.nats_url)
+    nc = await env.connect(site)
     try:
         await _service_up(port, service)
         subjects = Subjects(site)
@@ -209,6 +211,7 @@ async def _level(env: BenchEnv, streams: int) -> Level:
                         str(WARM_S + MEASURE_S + 0.5),
                         str(LEAD_MS),
                         cwd=REPO,
+                        env=peer_env(env, site),
                         stdin=asyncio.subprocess.PIPE,
                         stdout=asyncio.subprocess.PIPE,
                     )

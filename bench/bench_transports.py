@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.harness import BenchEnv, Measurement, latency
+from bench.harness import BenchEnv, Measurement, latency, peer_env
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 250  # 5 s paced; 50 bursts of five
@@ -75,21 +75,29 @@ def mosquitto() -> Iterator[str | None]:
             proc.wait(5)
 
 
-async def peer(*args: str) -> asyncio.subprocess.Process:
+async def peer(environment: dict[str, str], *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.transport_peers", *args, cwd=REPO, stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        "bench.transport_peers",
+        *args,
+        cwd=REPO,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
     )
 
 
-async def measure(transport: str, address: str, mode: str) -> list[tuple[float, bool]]:
-    sub = await peer("sub", transport, address)
+async def measure(
+    environment: dict[str, str], transport: str, address: str, mode: str
+) -> list[tuple[float, bool]]:
+    sub = await peer(environment, "sub", transport, address)
     assert sub.stdout is not None
     try:
         ready = (await asyncio.wait_for(sub.stdout.readline(), 30)).decode().split()
         if not ready or ready[0] != "ready":
             raise RuntimeError(f"{transport} subscriber did not start")
         target = ready[1] if transport in ("tcp", "wyoming") else address
-        pub = await peer("pub", transport, target, mode, str(FRAMES))
+        pub = await peer(environment, "pub", transport, target, mode, str(FRAMES))
         await asyncio.wait_for(pub.wait(), 120)
         result = json.loads(await asyncio.wait_for(sub.stdout.readline(), 60))
     finally:
@@ -105,6 +113,7 @@ async def measure(transport: str, address: str, mode: str) -> list[tuple[float, 
 
 async def run(env: BenchEnv) -> list[Measurement]:
     results: list[Measurement] = []
+    environment = peer_env(env, env.site())  # the NATS peers connect as the harness
     with mosquitto() as mqtt_address:
         for transport in TRANSPORTS:
             if transport == "mqtt" and mqtt_address is None:
@@ -112,7 +121,7 @@ async def run(env: BenchEnv) -> list[Measurement]:
                 continue
             address = {"mqtt": mqtt_address or "", "tcp": "", "wyoming": ""}.get(transport, env.nats_url)
             for mode in ("paced", "burst"):
-                samples = await measure(transport, address, mode)
+                samples = await measure(environment, transport, address, mode)
                 if mode == "burst":
                     samples = [s for s in samples if s[1]]
                 name = f"transport.{transport}.{'paced' if mode == 'paced' else 'burst_last'}"

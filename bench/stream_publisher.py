@@ -4,7 +4,8 @@ with a fixed lead (as skills pace their streams).
 
     python -m bench.stream_publisher NATS_URL SITE PREFIX FIRST COUNT SECONDS LEAD_MS
 
-It connects, prints `ready`, and reads the start time (epoch seconds) from
+It connects as the harness of SITE (its creds in the environment, see
+`bench.harness.peer_env`), prints `ready`, and reads the start time (epoch seconds) from
 stdin, so slow interpreter start-ups do not eat into the paced run.
 Every sample of every frame is VALUE, so the sum the client hears says how
 many streams made it into each block."""
@@ -17,6 +18,7 @@ import time
 
 import nats
 
+from bench.harness import peer_options
 from huxley_wire.audio import FRAME_MS, FRAME_SAMPLES, AudioFrame, encode_frame
 from huxley_wire.subjects import Subjects
 
@@ -30,7 +32,7 @@ def pcm() -> bytes:
 async def main(
     url: str, site: str, prefix: str, first: int, count: int, seconds: float, lead_ms: float
 ) -> None:
-    nc = await nats.connect(url, pending_size=256 * 1024)
+    nc = await nats.connect(url, pending_size=256 * 1024, **peer_options())
     print("ready", flush=True)
     start = float(await asyncio.to_thread(sys.stdin.readline))
     subjects = Subjects(site)

@@ -14,12 +14,15 @@ Transports: `tcp` (length-prefixed frames on one socket: the floor),
 `mqtt` (paho-mqtt through a mosquitto at <address>, QoS 0), `nats` (nats-py
 with its defaults) and `nats_small_pending` (nats-py with a pending buffer
 smaller than a frame, so every publish is handed to the socket at once).
+The NATS peers connect as the harness of $HUXLEY_SITE, with the creds
+`bench.harness.peer_env` puts in their environment (authentication is on).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import struct
 import sys
@@ -37,6 +40,12 @@ BURST_EVERY_S = 0.100  # a 100 ms model delta is five frames at once
 WARMUP_FRAMES = 10
 IDLE_TIMEOUT_S = 5.0
 TOPIC = "bench.transport.frames"
+
+
+def nats_topic() -> str:
+    """NATS permissions bind the harness to its site's subjects."""
+    return f"huxley.{os.environ['HUXLEY_SITE']}.{TOPIC}"
+
 
 Send = Callable[[bytes], Awaitable[None]]
 
@@ -91,12 +100,14 @@ async def sub_stream(transport: str, received: Received) -> None:
 async def sub_nats(address: str, received: Received) -> None:
     import nats
 
-    nc = await nats.connect(address)
+    from bench.harness import peer_options
+
+    nc = await nats.connect(address, **peer_options())
 
     async def cb(msg: Any) -> None:
         received.got(msg.data)
 
-    await nc.subscribe(TOPIC, cb=cb)
+    await nc.subscribe(nats_topic(), cb=cb)
     await nc.flush()
     print("ready 0", flush=True)
     await wait_done(received)
@@ -168,11 +179,14 @@ async def publisher(transport: str, address: str) -> tuple[Send, Callable[[], Aw
     if transport.startswith("nats"):
         import nats
 
+        from bench.harness import peer_options
+
         options: dict[str, Any] = {"pending_size": 1} if transport == "nats_small_pending" else {}
-        nc = await nats.connect(address, **options)
+        nc = await nats.connect(address, **options, **peer_options())
+        topic = nats_topic()
 
         async def send_nats(data: bytes) -> None:
-            await nc.publish(TOPIC, data)
+            await nc.publish(topic, data)
 
         async def close_nats() -> None:
             await nc.flush()

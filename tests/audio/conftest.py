@@ -37,6 +37,7 @@ from support.services import running
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT_S = 10.0  # failure bound only; every wait ends on an event
+PRODUCER = "bridge"  # the holder of every activity the rig announces, and its frames' owner
 
 
 @pytest.fixture
@@ -129,7 +130,7 @@ class Bus:
             activity_id=activity_id,
             channel=channel,
             interface=meta.pop("interface", "test"),
-            holder="test-holder",
+            holder=PRODUCER,  # audio-io plays an activity's frames from its holder only
             content_type=content_type,
             state=state,
             behavior=behavior,
@@ -141,45 +142,50 @@ class Bus:
         await self.nc.publish(self.subjects.focus_event("activity"), encode(event))
         await self.nc.flush()
 
-    async def frames(self, stream: str, pcm: bytes, *, first_seq: int = 0, eos: bool = False) -> int:
+    async def frames(
+        self, stream: str, pcm: bytes, *, first_seq: int = 0, eos: bool = False, owner: str = PRODUCER
+    ) -> int:
         """Publish PCM as 20 ms output frames at once (keep it under the jitter bound)."""
         seq = first_seq
         for offset in range(0, len(pcm), FRAME_BYTES):
             frame = AudioFrame(stream=stream, seq=seq, ts_us=now_us(), pcm=pcm[offset : offset + FRAME_BYTES])
-            await self.nc.publish(self.subjects.audio_out_of("bridge", stream), encode_frame(frame))
+            await self.nc.publish(self.subjects.audio_out_of(owner, stream), encode_frame(frame))
             seq += 1
         if eos:
             frame = AudioFrame(stream=stream, seq=seq, ts_us=now_us(), pcm=b"", eos=True)
-            await self.nc.publish(self.subjects.audio_out_of("bridge", stream), encode_frame(frame))
+            await self.nc.publish(self.subjects.audio_out_of(owner, stream), encode_frame(frame))
             seq += 1
         await self.nc.flush()
         return seq
 
-    async def stream(self, stream: str, pcm: bytes, *, lead_ms: int = 100, eos: bool = True) -> None:
+    async def stream(
+        self, stream: str, pcm: bytes, *, lead_ms: int = 100, eos: bool = True, owner: str = PRODUCER
+    ) -> None:
         """Publish PCM as a producer would: 20 ms frames in real time, a little ahead."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         seq = 0
         for offset in range(0, len(pcm), FRAME_BYTES):
             frame = AudioFrame(stream=stream, seq=seq, ts_us=now_us(), pcm=pcm[offset : offset + FRAME_BYTES])
-            await self.nc.publish(self.subjects.audio_out_of("bridge", stream), encode_frame(frame))
+            await self.nc.publish(self.subjects.audio_out_of(owner, stream), encode_frame(frame))
             seq += 1
             ahead = started + seq * 0.02 - lead_ms / 1000 - loop.time()
             if ahead > 0:
                 await asyncio.sleep(ahead)
         if eos:
             end = AudioFrame(stream=stream, seq=seq, ts_us=now_us(), pcm=b"", eos=True)
-            await self.nc.publish(self.subjects.audio_out_of("bridge", stream), encode_frame(end))
+            await self.nc.publish(self.subjects.audio_out_of(owner, stream), encode_frame(end))
         await self.nc.flush()
 
-    async def produce(self, stream: str, freq: float, *, lead_ms: int = 100) -> None:
-        """A producer pacing a tone in real time with a little lead, until cancelled."""
+    async def produce(self, stream: str, freq: float, *, lead_ms: int = 100, owner: str = PRODUCER) -> None:
+        """A producer pacing a tone in real time with a little lead, until cancelled;
+        `owner` must be the holder of the stream's activity for audio-io to play it."""
         loop = asyncio.get_running_loop()
         seq, started = 0, loop.time()
         while True:
             pcm = to_pcm(tone(freq, 20, amplitude=0.5, start_sample=seq * 480))
             frame = AudioFrame(stream=stream, seq=seq, ts_us=now_us(), pcm=pcm)
-            await self.nc.publish(self.subjects.audio_out_of("bridge", stream), encode_frame(frame))
+            await self.nc.publish(self.subjects.audio_out_of(owner, stream), encode_frame(frame))
             seq += 1
             self.produced[stream] = seq
             self._progress.set()

@@ -59,7 +59,9 @@ async def test_music_ducks_under_a_turn_returns_and_is_never_heard_after_it_ends
             meta=ActivityMeta(kind=ActivityKind.STREAM, skill="radio", label="Radio"),
         )
         assert music.state == "foreground"
-        producer = asyncio.create_task(bus.produce(music.activity_id, MUSIC_HZ, lead_ms=200))
+        producer = asyncio.create_task(
+            bus.produce(music.activity_id, MUSIC_HZ, lead_ms=200, owner="skill-host-e2e")
+        )
         await played.next_json(lambda o: o["stream_id"] == music.activity_id and o["played_ms"] >= 600)
 
         turn = await bridge.acquire(Channel.DIALOG, "turn", meta=ActivityMeta(kind=ActivityKind.TURN))

@@ -3,6 +3,8 @@ played counts, the jitter buffer and the edge mute."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -112,6 +114,35 @@ def test_a_stream_without_a_grant_waits_unheard_until_granted():
     assert mixer.streams()[0].state == "waiting_grant"
     mixer.apply_grant("early", FOREGROUND)
     np.testing.assert_array_equal(render(mixer, 200), signal)  # nothing was lost while waiting
+
+
+def test_only_the_grants_holder_produces_its_stream():
+    """`audio.out.<owner>.<id>`: a skill may publish under its own name only,
+    and audio-io plays under an activity only frames of its holder."""
+    mixer = Mixer(prebuffer_ms=0, max_buffer_ms=10_000)
+    mixer.apply_grant("dialog", replace(DIALOG, holder="bridge"))
+    noise = frames("dialog", tone(1000, 200))
+    assert {mixer.push(f, owner="skill-timers") for f in noise} == {PushResult.FOREIGN}
+    assert not render(mixer, 100).any()
+    voice = counter(2400)
+    assert {mixer.push(f, owner="bridge") for f in frames("dialog", voice)} == {PushResult.QUEUED}
+    np.testing.assert_array_equal(render(mixer, 100), voice)
+
+
+def test_before_the_grant_the_first_producer_owns_the_stream_until_focus_names_the_holder():
+    mixer = Mixer(prebuffer_ms=0, max_buffer_ms=10_000)
+    first = counter(2400)
+    feed_as = [mixer.push(f, owner="skill-books") for f in frames("s", first)]
+    assert set(feed_as) == {PushResult.QUEUED}
+    assert {mixer.push(f, owner="skill-timers") for f in frames("s", tone(1000, 100))} == {PushResult.FOREIGN}
+    mixer.apply_grant("s", replace(FOREGROUND, holder="skill-books"))
+    np.testing.assert_array_equal(render(mixer, 100), first)  # the holder's early audio plays
+
+    # Audio queued by an impostor before focus said whose the stream is never plays.
+    mixer.push(frames("t", tone(1000, 100))[0], owner="skill-timers")
+    mixer.apply_grant("t", replace(FOREGROUND, holder="skill-books"))
+    assert not render(mixer, 100).any()
+    assert mixer.push(frames("t", counter(480))[0], owner="skill-books") is PushResult.QUEUED
 
 
 def test_a_stream_never_granted_is_given_up():

@@ -97,7 +97,7 @@ async def test_an_inject_while_the_model_is_down_waits_and_is_spoken_once_when_i
             inject_id="inj-race", prompt=PROMPT, activity_id="a-race", priority=fm.InjectPriority.NORMAL
         )
         try:
-            await request(nc, s.subjects.bridge_rpc(), with_no_model)
+            await request(nc, s.subjects.bridge_inject(), with_no_model)
         except WireError as exc:
             assert exc.code == ErrorCode.UNAVAILABLE
         else:

@@ -96,8 +96,11 @@ async def test_malformed_bus_input_is_refused_and_the_bridge_goes_on(stack: Stac
     await s.nc.publish(s.subjects.audio_ptt(), b"{not json")
     await s.nc.publish(s.subjects.audio_mic_assistant(), b"\x00\x01garbage")
     await s.nc.publish(s.subjects.skills_manifest(), encode_obj({"v": 1, "host": 3}))
-    reply = await s.nc.request(s.subjects.bridge_rpc(), encode_obj({"v": 1, "op": "run_inject"}), timeout=2)
+    incomplete = encode_obj({"v": 1, "op": "run_inject"})
+    reply = await s.nc.request(s.subjects.bridge_inject(), incomplete, timeout=2)
     assert json.loads(reply.data)["error"]["code"] == "invalid"
+    reply = await s.nc.request(s.subjects.bridge_rpc(), incomplete, timeout=2)
+    assert json.loads(reply.data)["error"]["code"] == "unknown_op"  # focus's, on bridge.inject only
     reply = await s.nc.request(s.subjects.bridge_rpc(), encode_obj({"v": 1, "op": "nope"}), timeout=2)
     assert "error" in json.loads(reply.data)
     assert (await s.ask_the_time()).kind == "user"

@@ -53,9 +53,11 @@ def by_subject_kind() -> dict[str, list[type[Request[Any]]]]:
         "storage.admin": [m for m in store if m.__name__.startswith(("Admin", "Clear"))],
         "focus.rpc": [m for m in requests_of(focus) if m not in notes],
         "focus.notify": notes,
-        "bridge.rpc": requests_of(bridge),
+        "bridge.rpc": [m for m in requests_of(bridge) if m is not bridge.RunInject],
+        "bridge.inject": [bridge.RunInject],
         "skills.tool": [skills.ToolCall],
-        "skills.host": [m for m in requests_of(skills) if m is not skills.ToolCall],
+        "skills.host": [skills.DiscardEffect],
+        "skills.setup": [m for m in requests_of(skills) if m not in (skills.ToolCall, skills.DiscardEffect)],
         "audio.rpc": requests_of(audio),
     }
 

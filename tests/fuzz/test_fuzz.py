@@ -64,11 +64,13 @@ def subjects_of(s: Subjects, host: str) -> dict[str, tuple[str, Request[Any] | N
         "focus.rpc": (s.focus_rpc_of("bridge"), focus.SnapshotRequest()),
         "focus.notify": (s.focus_notify("bridge"), None),
         "bridge.rpc": (s.bridge_rpc(), bridge.BridgeSnapshotRequest()),
+        "bridge.inject": (s.bridge_inject(), None),  # a valid one would run a turn
         "skills.tool": (
             s.skill_tool("system"),
             skills.ToolCall(call_id="ok", tool="get_current_time", args={}),
         ),
         "skills.host": (s.skill_host_rpc(host), skills.DiscardEffect(effect_id="none")),
+        "skills.setup": (s.skill_setup(host, "system"), skills.SetSkillEnabled(skill="system", enabled=True)),
         "audio.rpc": (s.audio_rpc(), audio.AudioSnapshotRequest()),
     }
 

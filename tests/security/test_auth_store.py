@@ -88,7 +88,7 @@ def test_the_inbox_prefix_comes_from_the_creds(tmp_path):
 
 async def test_a_service_connects_and_requests_with_only_its_creds(bus: Bus, sec_site: str):
     bridge = await bus.connect(service_identity(Role.BRIDGE, sec_site))
-    subject = Subjects(sec_site).bridge_rpc()
+    subject = Subjects(sec_site).bridge_inject()
 
     async def answer(msg):
         await msg.respond(b"ok")

@@ -16,8 +16,10 @@ from pathlib import Path
 import nats
 import nats.errors
 import pytest
+from typer.testing import CliRunner
 
 from huxley_cli.auth import AuthStore
+from huxley_cli.auth_cmd import auth_app
 from huxley_cli.compose_auth import CREDS_FILE, bundle, compose_revoke, compose_skill, parse_owner
 from huxley_cli.natsserver import NatsServer
 from huxley_runtime.bus import inbox_prefix_of_creds
@@ -188,3 +190,17 @@ def test_the_room_compose_file_runs_a_room_on_the_homes_bus() -> None:
     assert "--room" in services["init"]["command"]
     network = config["networks"]["default"]
     assert network["name"] == "huxley_default" and network["external"] is True
+
+
+def test_init_names_a_container_of_several_skills_and_refuses_a_bad_spec(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HUXLEY_SITE", "home")
+    args = ["compose", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]
+    done = CliRunner().invoke(auth_app, [*args, "--skill=skill-media=timers,audiobooks"])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "out" / "skill-media" / CREDS_FILE).is_file()
+    store = AuthStore.of(tmp_path / "data")
+    identity = store.identity("home", "skill-media")
+    assert identity is not None and identity.skills == ("timers", "audiobooks")
+    refused = CliRunner().invoke(auth_app, [*args, "--skill=bad.skill"])
+    assert refused.exit_code == 2 and "invalid skill 'bad.skill'" in refused.output
+    assert not isinstance(refused.exception, ValueError)

@@ -126,6 +126,9 @@ async def test_a_skill_is_refused_everything_that_is_not_its_own(bus: Bus, sec_s
         s.audio_out_of("bridge", "a-1"),  # another producer's stream
         f"{s.prefix}.audio.out.a-1",  # the old shared stream subject
         s.audio_rpc(),
+        s.bridge_inject(),  # an injected turn past focus's scheduler
+        s.skill_host_rpc("skill-audiobooks"),  # another host's effects
+        s.skill_setup("skill-audiobooks", "audiobooks"),  # another skill's secrets and config
         "$JS.API.STREAM.LIST",
     ]
     for subject in publishes:
@@ -136,7 +139,13 @@ async def test_a_skill_is_refused_everything_that_is_not_its_own(bus: Bus, sec_s
         s.audio_mic_claim("skill-audiobooks"),  # someone else's claim
         s.focus_notify("skill-audiobooks"),
         inbox_prefix("realtime-bridge", s.site) + ".>",  # another part's replies
+        inbox_prefix("skill-audiobooks", s.site) + ".>",
         "_INBOX.>",
+        ">",  # everything, inboxes included
+        "*.>",
+        s.skill_host_rpc("skill-audiobooks"),  # another host's discards
+        s.skill_setup("skill-audiobooks", "audiobooks"),  # set_skill_secret for another skill
+        s.skill_setup("skill-timers", "audiobooks"),  # ...even claimed under its own name
         s.storage_kv_all(),
         s.everything,
     ]
@@ -159,7 +168,12 @@ async def test_core_services_cannot_do_each_others_work(bus: Bus, sec_site: str)
             s.focus_notify("skill-timers"),
             s.storage_admin(),
         ],
-        "audio": [s.skill_tool("timers"), s.focus_event("activity"), s.bridge_event("state")],
+        "audio": [
+            s.skill_tool("timers"),
+            s.focus_event("activity"),
+            s.bridge_event("state"),
+            s.bridge_inject(),
+        ],
         "focus": [s.audio_mic_assistant(), s.skill_tool("timers"), s.storage_kv(PERSONA, "timers")],
         "storage": [s.focus_event("activity"), s.audio_out_of("bridge", "a-1"), s.bridge_rpc()],
     }
@@ -195,14 +209,24 @@ async def test_the_observer_reads_but_cannot_publish_answer_or_hear(bus: Bus, se
     await observer.refused("publish", inbox_prefix("skill-timers", s.site) + ".", prefix=True)  # the reply
 
     out = s.audio_out_of("bridge", "a-1")
-    forbidden = (s.focus_rpc_of("bridge"), out, s.storage_admin(), s.client_events())
+    forbidden = (
+        s.focus_rpc_of("bridge"),
+        out,
+        s.storage_admin(),
+        s.client_events(),
+        s.focus_notify("bridge"),
+        s.bridge_inject(),
+    )
     for subject in forbidden:
         await observer.nc.publish(subject, b"x")
-    await observer.nc.subscribe(s.audio_mic_assistant())
+    unreadable = (s.audio_mic_assistant(), "_INBOX.>", inbox_prefix("realtime-bridge") + ".>", ">")
+    for subject in unreadable:
+        await observer.nc.subscribe(subject)
     await settle(observer.nc)
     for subject in forbidden:
         await observer.refused("publish", subject)
-    await observer.refused("subscription", s.audio_mic_assistant())
+    for subject in unreadable:
+        await observer.refused("subscription", subject)
 
 
 async def test_an_observer_allowed_the_mic_hears_it(bus: Bus, sec_site: str) -> None:

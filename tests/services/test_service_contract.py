@@ -52,7 +52,11 @@ def storage_probes(s: Subjects, h: Health) -> list[Probe]:
 
 
 def skill_host_probes(s: Subjects, h: Health) -> list[Probe]:
-    probes = [Probe(s.skill_host_rpc(h.detail["holder"]), valid=skills.DiscardEffect(effect_id="none"))]
+    holder = h.detail["holder"]
+    probes = [
+        Probe(s.skill_host_rpc(holder), valid=skills.DiscardEffect(effect_id="none")),
+        Probe(s.skill_setup(holder, "system"), valid=skills.SetSkillEnabled(skill="system", enabled=True)),
+    ]
     # Each skill has its own tool subject; with storage up, every skill of the
     # persona serves. `system` gets a real call afterwards.
     serving = [name for name, d in h.detail["skills"].items() if d["status"] in ("ok", "degraded")]

@@ -79,8 +79,8 @@ async def manifests(nc: Client, site: str) -> Watch:
 
 class BridgeStandIn:
     """The realtime bridge's part, until it exists: holder `bridge` with a
-    FocusClient, and a bridge.rpc responder that accepts `run_inject`
-    (idempotent on inject_id) and `completion`, recording both."""
+    FocusClient, and responders on bridge.inject (`run_inject`, idempotent on
+    inject_id) and bridge.rpc (`completion`), recording both."""
 
     def __init__(self, nc: Client, site: str) -> None:
         self.nc = nc
@@ -90,18 +90,19 @@ class BridgeStandIn:
         self.run_injects = Recorder()
         self.completions = Recorder()
         self._table = RequestTable([RunInject, Completion])
-        self._sub: Any = None
+        self._subs: list[Any] = []
 
     async def start(self) -> BridgeStandIn:
-        self._sub = await self.nc.subscribe(self.subjects.bridge_rpc(), cb=self._serve)
+        for subject in (self.subjects.bridge_inject(), self.subjects.bridge_rpc()):
+            self._subs.append(await self.nc.subscribe(subject, cb=self._serve))
         await settle(self.nc)
         await self.focus.start()
         return self
 
     async def stop(self) -> None:
         await self.focus.stop()
-        if self._sub is not None:
-            await self._sub.unsubscribe()
+        for sub in self._subs:
+            await sub.unsubscribe()
 
     async def _serve(self, msg: Msg) -> None:
         try:

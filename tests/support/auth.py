@@ -5,27 +5,17 @@ connects as its own identity, so a permission missing from
 
 `running()` and `ServiceProcess` hand a service its own identity when the
 settings or environment carry none; `SiteAuth` mints one on demand (the
-harness stands in for the peers a test fakes)."""
+harness stands in for the peers a test fakes; its rules live in
+`huxley_cli.identities`, which the benches use too)."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import nats
-from nats.aio.client import Client
-
+from huxley_cli import identities
 from huxley_cli.auth import AuthStore
-from huxley_cli.identities import connection_env, persona_skills, skill_host_identity
-from huxley_wire.permissions import (
-    SERVICE_ROLES,
-    Identity,
-    Role,
-    harness_identity,
-    service_identity,
-)
+from huxley_wire.permissions import SERVICE_ROLES, Role
 
 REPO = Path(__file__).resolve().parents[2]
 PERSONAS = REPO / "personas"
@@ -49,61 +39,12 @@ def store() -> AuthStore:
     return STORE
 
 
-class SiteAuth:
-    """Identities at one site, minted on demand."""
+class SiteAuth(identities.SiteAuth):
+    """Identities at one site, minted on demand (the session's store, the
+    repository's personas unless told otherwise)."""
 
     def __init__(self, site: str, auth_store: AuthStore | None = None) -> None:
-        self.site = site
-        self.store = auth_store or store()
-
-    def identity(
-        self,
-        role: Role | str,
-        *,
-        skills: tuple[str, ...] | list[str] = (),
-        persona: str = "basic",
-        personas_dir: Path = PERSONAS,
-        name: str = "",
-        also_sites: tuple[str, ...] = (),
-    ) -> Identity:
-        role = Role(role)
-        if role is Role.SKILL:
-            found = tuple(skills)
-            persona_name = persona
-            if not found or Path(persona).suffix in (".yaml", ".yml"):
-                persona_name, listed = persona_skills(persona, personas_dir)
-                found = found or listed
-            return skill_host_identity(self.site, persona_name, found, name)
-        if role is Role.HARNESS:
-            return harness_identity(self.site, name or "harness")
-        if role in (Role.OBSERVER, Role.ADMIN):
-            return Identity(role, self.site, name or str(role), also_sites=also_sites)
-        identity = service_identity(role, self.site)
-        return replace(identity, also_sites=also_sites) if also_sites else identity
-
-    def creds(self, role: Role | str, **options: Any) -> Path:
-        return self.store.ensure(self.identity(role, **options), int(time.time()))
-
-    def env(self, role: Role | str, **options: Any) -> dict[str, str]:
-        """HUXLEY_NATS_CREDS and HUXLEY_NATS_INBOX_PREFIX of a role."""
-        return connection_env(self.store, self.identity(role, **options), int(time.time()))
-
-    def fields(self, role: Role | str, **options: Any) -> dict[str, Any]:
-        """The settings fields (`nats_creds`, `nats_inbox_prefix`) of a role."""
-        identity = self.identity(role, **options)
-        path = self.store.ensure(identity, int(time.time()))
-        return {"nats_creds": path, "nats_inbox_prefix": identity.inbox_prefix}
-
-    async def connect(self, url: str, role: Role | str = Role.HARNESS, **options: Any) -> Client:
-        """A raw client as `role` (the harness by default)."""
-        identity = self.identity(role, **options)
-        path = self.store.ensure(identity, int(time.time()))
-        return await nats.connect(
-            url,
-            name=f"test-{identity.name}",
-            user_credentials=str(path),
-            inbox_prefix=identity.inbox_prefix,
-        )
+        super().__init__(site, auth_store or store(), PERSONAS, label="test")
 
 
 def role_of_service(name: str) -> Role:

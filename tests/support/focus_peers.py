@@ -1,6 +1,6 @@
 """Peers of the focus service for tests: a handler that records what a holder
 was told, and a stand-in for the realtime bridge (holder `bridge`, serving
-bridge.rpc `run_inject`), so focus and skill-host tests drive injected turns
+bridge.inject `run_inject`), so focus and skill-host tests drive injected turns
 without a model session; tests/bridge and tests/e2e run the real bridge."""
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class RecordingHandler:
 
 
 class BridgePeer:
-    """Holder `bridge` plus a bridge.rpc responder that accepts run_inject
+    """Holder `bridge` plus a bridge.inject responder that accepts run_inject
     (idempotent on inject_id, like the real bridge) and records each one.
 
     `ready` is what its renews state (None: nothing, like a bridge that
@@ -116,7 +116,7 @@ class BridgePeer:
         self._table = RequestTable([RunInject])
 
     async def start(self) -> BridgePeer:
-        self._sub = await self.nc.subscribe(self.subjects.bridge_rpc(), cb=self._serve)
+        self._sub = await self.nc.subscribe(self.subjects.bridge_inject(), cb=self._serve)
         await settle(self.nc)
         await self.client.start()
         return self

@@ -1,7 +1,8 @@
 """docs/protocol.md against the code of record (huxley_wire): every subject
-builder has a row in the subjects table, every row has an example, and every
-example decodes with the model it names — so the page cannot drift from the
-wire without a test failing."""
+builder has a row in the subjects table, every row has an example, every
+example decodes with the model it names, and every row's "who may publish /
+subscribe" cell is what the permission table that writes the server config
+grants — so the page cannot drift from the wire without a test failing."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 
 from huxley_wire.codec import Ok, Request, RequestTable, decode
 from huxley_wire.messages import audio, bridge, common, focus, skills, storage
+from huxley_wire.permissions_doc import who_may
 from huxley_wire.subjects import Subjects
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
@@ -40,16 +42,26 @@ def doc_text() -> str:
     return DOC.read_text()
 
 
-def table_rows() -> dict[str, str]:
-    """Subject pattern (site `home`, variable tokens as `*`) -> the row's text."""
-    section = doc_text().split("\n## Subjects\n", 1)[1].split("\n### ", 1)[0]
+def subjects_section() -> str:
+    return doc_text().split("\n## Subjects\n", 1)[1].split("\n### ", 1)[0]
+
+
+def documented_rows() -> dict[str, str]:
+    """Subject as documented (`huxley.<site>.focus.rpc.<holder>`) -> the row's text."""
     rows = {}
-    for line in section.splitlines():
+    for line in subjects_section().splitlines():
         match = re.match(r"^\| `(huxley\.[^`]+)` \|", line)
         if match:
-            pattern = match.group(1).replace("<site>", "home")
-            rows[re.sub(r"<[^>]+>", WILD, pattern)] = line
+            rows[match.group(1)] = line
     return rows
+
+
+def table_rows() -> dict[str, str]:
+    """Subject pattern (site `home`, variable tokens as `*`) -> the row's text."""
+    return {
+        re.sub(r"<[^>]+>", WILD, pattern.replace("<site>", "home")): line
+        for pattern, line in documented_rows().items()
+    }
 
 
 def same_shape(subject: str, pattern: str) -> bool:
@@ -152,3 +164,19 @@ def test_every_request_op_has_an_example():
     shown = {name for _, name, _ in examples()}
     missing = [m.__name__ for m in request_models() if m.__name__ not in shown]
     assert not missing, f"requests without an example in docs/protocol.md: {missing}"
+
+
+def test_the_subjects_table_has_the_who_may_column():
+    header = next(line for line in subjects_section().splitlines() if line.startswith("| subject |"))
+    assert header.rstrip().endswith("| who may publish / subscribe |"), header
+
+
+def test_who_may_publish_and_subscribe_is_the_permission_table():
+    wrong = []
+    for pattern, line in documented_rows().items():
+        cell = line.rstrip().removesuffix("|").rsplit(" | ", 1)[1].strip()
+        expected = who_may(pattern)
+        if cell != expected:
+            wrong.append(f"{pattern}\n  doc:   {cell}\n  table: {expected}")
+    differ = "docs/protocol.md's who-may cells differ from huxley_wire.permissions:\n"
+    assert not wrong, differ + "\n".join(wrong)

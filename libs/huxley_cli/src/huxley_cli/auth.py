@@ -226,24 +226,3 @@ def nats_context(url: str, creds: Path, inbox_prefix: str) -> dict[str, str]:
         "creds": str(creds.resolve()),
         "inbox_prefix": inbox_prefix,
     }
-
-
-def compose_snippet(skill: str, identity: str, creds: Path, inbox_prefix: str) -> str:
-    """The compose service for a skill container that mounts only its own creds."""
-    secret = f"huxley-{identity}"
-    return (
-        f"  {identity}:\n"
-        "    <<: *huxley\n"
-        '    command: ["huxley-skill-host"]\n'
-        "    environment:\n"
-        "      <<: *env\n"
-        f"      HUXLEY_SKILLS: {skill}\n"
-        f"      HUXLEY_INSTANCE: {identity}\n"
-        f"      HUXLEY_NATS_CREDS: /run/secrets/{secret}\n"
-        f"      HUXLEY_NATS_INBOX_PREFIX: {inbox_prefix}\n"
-        f"    secrets: [{secret}]\n"
-        "\n"
-        "secrets:\n"
-        f"  {secret}:\n"
-        f"    file: {creds}\n"
-    )

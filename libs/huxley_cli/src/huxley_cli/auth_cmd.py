@@ -16,9 +16,10 @@ from typing import Annotated
 
 import typer
 
-from huxley_cli.auth import AuthStore, compose_snippet, nats_context, write_secret
+from huxley_cli.auth import AuthStore, nats_context, write_secret
 from huxley_cli.compose_auth import compose as compose_command
 from huxley_cli.compose_auth import compose_revoke, compose_skill
+from huxley_cli.compose_skill import compose_snippet
 from huxley_cli.natsserver.reloadable import reload_running
 from huxley_runtime.settings import HuxleySettings
 from huxley_wire.permissions import (
@@ -72,7 +73,8 @@ def add_skill(
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Mint a skill container's creds and print its compose service. One
+    """Mint a skill container's creds and print what docker-compose.yml needs
+    for it (init's --skill and volume, the service, its volumes). One
     container running several skills gets one identity covering them all."""
     settings, store = _store(data_dir)
     now = int(time.time())
@@ -81,10 +83,9 @@ def add_skill(
     if not skills:
         raise typer.BadParameter("name at least one skill")
     identity = skill_identity(settings.site, persona or settings.persona, skills, instance)
-    skill = ",".join(skills)
     path = store.ensure(identity, now)
-    print(f"# creds: {path} (only this container mounts it)")
-    print(compose_snippet(skill, identity.name, path, identity.inbox_prefix), end="")
+    print(f"# creds outside compose: {path} (HUXLEY_NATS_CREDS of this container only)")
+    print(compose_snippet(identity), end="")
 
 
 @auth_app.command()

@@ -24,6 +24,7 @@ from typing import Annotated
 import typer
 
 from huxley_cli.auth import AuthStore, nats_context, write_secret
+from huxley_cli.compose_skill import parse_container_spec
 from huxley_cli.up_sites import parse_sites
 from huxley_runtime.settings import HuxleySettings
 from huxley_wire.permissions import (
@@ -99,7 +100,7 @@ def bundle(
     from huxley_cli.auth_cmd import core_identities  # auth_cmd registers this command
 
     store.init(now)
-    skill_ids = [skill_identity(site, persona, (skill,)) for skill in skills]
+    skill_ids = [parse_container_spec(site, persona, spec) for spec in skills]
     if room:
         rooms = [service_identity(role, site) for role in (Role.FOCUS, Role.BRIDGE, Role.AUDIO_IO)]
         written: list[Path] = []
@@ -130,7 +131,10 @@ def bundle(
 
 def compose(
     out: Annotated[Path, typer.Option(help="Where each identity's directory goes")],
-    skill: Annotated[list[str] | None, typer.Option(help="A skill container's skill (repeat)")] = None,
+    skill: Annotated[
+        list[str] | None,
+        typer.Option(help="A skill container (repeat): its skill, or <name>=<skill>,<skill>"),
+    ] = None,
     owner: Annotated[str, typer.Option(help="uid[:gid] that reads the services' creds")] = "10001:10001",
     nats_mount: Annotated[Path, typer.Option(help="Where the nats container mounts <out>/nats")] = Path(
         "/etc/huxley-nats"
@@ -151,6 +155,11 @@ def compose(
 ) -> None:
     """Keys, server config and one creds directory per identity, for compose."""
     settings = HuxleySettings()
+    for spec in skill or []:
+        try:
+            parse_container_spec(settings.site, settings.persona, spec)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--skill") from exc
     store = AuthStore.of(data_dir or settings.data_dir)
     paths = bundle(
         store,

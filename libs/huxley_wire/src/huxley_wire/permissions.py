@@ -1,7 +1,8 @@
 """Who may publish and subscribe what: the one permission table of the bus.
 
 Pure data built from `Subjects`, so no subject is spelled twice. `huxley_cli.auth`
-turns a `Grant` into a user JWT; docs/security.md and tests/security check
+turns a `Grant` into a user JWT; `huxley_wire.permissions_doc` renders it into
+docs/security.md and docs/protocol.md, and tests/security checks the server
 against it. Where an action belongs to one part, its subject carries who acts
 (`focus.rpc.<holder>`, `audio.out.<owner>.<stream>`, `audio.mic.claim.<holder>`,
 `focus.notify.<holder>`, `skills.host.<host>`), so these rules alone bind each
@@ -25,7 +26,7 @@ class Role(StrEnum):
     OBSERVER = "observer"
     ADMIN = "admin"
     SATELLITE = "satellite"  # a room device's leaf-node connection (its audio-io)
-    # Tests only: stands in for the peers a test fakes (never minted by `huxley init`).
+    # Tests and benches only: stands in for the peers they fake (never minted by `huxley init`).
     HARNESS = "harness"
 
 
@@ -181,14 +182,15 @@ def grant_for(identity: Identity) -> Grant:
         b.s(s.focus_rpc_all(), "serves focus requests, per holder")
         b.p(s.focus_notify_all(), "notifies holders")
         b.p(s.focus_events(), "publishes activity, queue and inject events")
-        b.p(s.bridge_rpc(), "hands an inject to the bridge")
+        b.p(s.bridge_inject(), "hands an inject to the bridge (only focus)")
         # Its own site's bucket only: another room's focus state is out of reach.
         for subject, why in _focus_jetstream(s):
             b.p(subject, f"keeps its state in JetStream ({why})")
         return Grant(identity, tuple(b.pub), tuple(b.sub), allow_responses=True, jetstream=True)
     if role is Role.BRIDGE:
         _service_basics(b, s, identity, "realtime-bridge")
-        b.s(s.bridge_rpc(), "serves run_inject, completion, snapshot")
+        b.s(s.bridge_rpc(), "serves completion, snapshot")
+        b.s(s.bridge_inject(), "serves run_inject (focus's)")
         b.s(s.audio_mic_assistant(), "hears the user while PTT is held")
         b.s(s.audio_ptt(), "PTT presses")
         b.s(s.audio_played(), "playback reports")
@@ -243,8 +245,8 @@ def grant_for(identity: Identity) -> Grant:
         b.p(SRV_ANY, "nats micro discovery")
         return Grant(identity, tuple(b.pub), tuple(b.sub))
     if role is Role.HARNESS:
-        # The test suite's own connection: it plays whichever peer a test
-        # fakes, at its site only. `huxley init` never mints it.
+        # The test suite's (and the benches') own connection: it plays
+        # whichever peer they fake, at its site only. `huxley init` never mints it.
         b.s(identity.inbox_prefix + ".>", "its own replies")
         b.s(s.everything, "watches and serves anything at its site (tests)")
         b.p(s.everything, "publishes anything at its site (tests)")
@@ -282,7 +284,7 @@ def _audio_io_rules(b: _Builder, s: Subjects, identity: Identity, sessions: str)
     b.p(s.bridge_rpc(), "bridge snapshot")
     b.p(sessions, "lists sessions for the web client")
     b.s(s.skills_manifest(), "lists the skills for the web client's skills panel")
-    b.p(s.skill_host_rpc_all(), "the skills panel's enable, config and secret requests")
+    b.p(s.skill_setup_all(), "the skills panel's enable, config and secret requests")
     b.p(s.skills_announce(), "asks hosts to announce for the skills panel")
 
 
@@ -295,6 +297,7 @@ def _skill_grant(identity: Identity, s: Subjects, b: _Builder) -> Grant:
         b.p(s.storage_kv(persona, skill), f"its own settings ({skill})")
         b.p(s.storage_schema(persona, skill), f"its own schema version ({skill})")
         b.s(s.skill_tool(skill), f"serves its own tools ({skill})")
+        b.s(s.skill_setup(holder, skill), f"the skills panel's writes to its own skill ({skill})")
     b.s(s.skill_host_rpc(holder), "discards its effects")
     b.s(s.focus_notify(holder), "its focus notices")
     b.s(s.focus_event("activity"), "focus activity events")
@@ -334,7 +337,7 @@ def satellite_identity(site: str, name: str = "satellite") -> Identity:
 
 
 def harness_identity(site: str, name: str = "harness") -> Identity:
-    """The test suite's identity at a site (tests only)."""
+    """The test suite's and the benches' identity at a site (never `huxley init`'s)."""
     return Identity(role=Role.HARNESS, site=site, name=name)
 
 
@@ -346,24 +349,3 @@ def example_identities(site: str = "home") -> list[Identity]:
     out.append(Identity(Role.ADMIN, site, "admin"))
     out.append(satellite_identity(site))
     return out
-
-
-def markdown_table(site: str = "home") -> str:
-    """The permission table as docs/security.md carries it (a test compares them)."""
-
-    def cell(rules: tuple[Rule, ...], prefix: str = "") -> str:
-        return "<br>".join(f"{prefix}`{r.subject}`" for r in rules) or "—"
-
-    lines = [
-        "| identity | role | may publish | may subscribe | answers requests |",
-        "|---|---|---|---|---|",
-    ]
-    for identity in example_identities(site):
-        grant = grant_for(identity)
-        subscribe = cell(grant.subscribe)
-        if grant.deny_subscribe:
-            subscribe += "<br>" + cell(grant.deny_subscribe, "not ")
-        answers = "yes (allow_responses)" if grant.allow_responses else "no"
-        row = f"| `{identity.name}` | {identity.role} | {cell(grant.publish)} | {subscribe} | {answers} |"
-        lines.append(row)
-    return "\n".join(lines) + "\n"

@@ -109,6 +109,11 @@ class Subjects:
     def bridge_rpc(self) -> str:
         return f"{self.prefix}.bridge.rpc"
 
+    def bridge_inject(self) -> str:
+        """`run_inject`, apart from `bridge.rpc` so that only focus may send
+        it: an injected turn goes through focus's scheduler or not at all."""
+        return f"{self.prefix}.bridge.inject"
+
     def bridge_event(self, kind: str) -> str:
         return f"{self.prefix}.bridge.event.{token(kind, 'event kind')}"
 
@@ -127,6 +132,15 @@ class Subjects:
 
     def skill_host_rpc_all(self) -> str:
         return f"{self.prefix}.skills.host.*"
+
+    def skill_setup(self, host: str, skill: str) -> str:
+        """The skills panel's writes (enable, config, secrets) to one skill on
+        one host: naming the skill lets permissions send a skill's secrets
+        only to a host allowed to run it, whatever its manifest claims."""
+        return f"{self.prefix}.skills.setup.{token(host, 'host')}.{token(skill, 'skill')}"
+
+    def skill_setup_all(self) -> str:
+        return f"{self.prefix}.skills.setup.*.*"
 
     def skills_manifest(self) -> str:
         return f"{self.prefix}.skills.manifest"

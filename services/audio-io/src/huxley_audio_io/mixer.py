@@ -15,6 +15,10 @@ Rules (docs/services/audio-io.md):
   nothing is consumed while held, so played counts stay true.
 - Played samples are counted per stream and reported about every 100 ms,
   and at once when the end-of-stream frame has been played out (drained).
+- A stream belongs to its producer (the `<owner>` of `audio.out.<owner>.<id>`,
+  which permissions bind to the publisher): its grant's holder once focus
+  said, else the first producer heard. Another producer's frames are refused,
+  so nobody speaks into another part's granted stream (docs/security.md).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class Grant:
     gain: float
     ramp_ms: int
     channel: Channel | None = None
+    holder: str | None = None  # who may produce the stream (None: anyone, as before focus said)
 
     @property
     def audible(self) -> bool:
@@ -64,8 +69,9 @@ class Grant:
     def of(cls, status: ActivityStatus) -> Grant:
         if status.state == "pending" or status.behavior is None:
             # Acquired under a higher foreground: silent and held until promoted.
-            return cls(FocusState.BACKGROUND, Behavior.MUST_PAUSE, 0.0, 0, status.channel)
-        return cls(FocusState(status.state), status.behavior, status.gain, status.ramp_ms, status.channel)
+            return cls(FocusState.BACKGROUND, Behavior.MUST_PAUSE, 0.0, 0, status.channel, status.holder)
+        state = FocusState(status.state)
+        return cls(state, status.behavior, status.gain, status.ramp_ms, status.channel, status.holder)
 
 
 STOP = Grant(FocusState.NONE, Behavior.MUST_STOP, 0.0, 0)
@@ -75,6 +81,14 @@ class PushResult(StrEnum):
     QUEUED = "queued"
     ENDED = "ended"  # the stream's activity got NONE: the frame is dropped
     OVERFLOW = "overflow"  # queued, but the buffer dropped its oldest audio
+    FOREIGN = "foreign"  # another producer's stream: the frame is dropped
+
+
+PUSH_WARNINGS = {
+    PushResult.ENDED: "frame_after_grant_ended",
+    PushResult.OVERFLOW: "stream_overflow",
+    PushResult.FOREIGN: "frame_of_another_producer",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +124,7 @@ class _Stream:
         "grant",
         "last_push",
         "muted",
+        "owner",
         "played",
         "reported",
         "step",
@@ -127,6 +142,7 @@ class _Stream:
         self.played = 0  # samples sent to the speaker
         self.reported = 0
         self.last_push = tick
+        self.owner: str | None = None  # the producer its frames must come from
 
     @property
     def playable(self) -> bool:
@@ -207,6 +223,10 @@ class Mixer:
             return [Played(stream_id, ms(gone.played), drained=True, cleared=gone.pending)]
         self._ended.pop(stream_id, None)
         stream = self._stream(stream_id)
+        if grant.holder is not None and stream.owner not in (None, grant.holder):
+            stream.buffer.clear()  # queued before the grant by someone else: not the holder's audio
+            stream.eos = False
+        stream.owner = grant.holder or stream.owner
         was_audible = stream.playable and stream.gain > 0
         stream.grant = grant
         if not grant.audible:
@@ -221,10 +241,15 @@ class Mixer:
         return stream_id in self._ended
 
     # -- producers -----------------------------------------------------------
-    def push(self, frame: AudioFrame) -> PushResult:
+    def push(self, frame: AudioFrame, owner: str | None = None) -> PushResult:
+        """Queue a producer's frame; `owner` names the producer (None: unchecked)."""
         if frame.stream in self._ended:
             return PushResult.ENDED
-        stream = self._stream(frame.stream)
+        known = self._streams.get(frame.stream)
+        if owner is not None and known is not None and known.owner not in (None, owner):
+            return PushResult.FOREIGN
+        stream = known or self._stream(frame.stream)
+        stream.owner = stream.owner or owner
         stream.last_push = self._tick
         overflow = stream.buffer.push(frame.pcm) if frame.pcm else 0
         if frame.eos:

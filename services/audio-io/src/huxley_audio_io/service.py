@@ -27,7 +27,7 @@ from huxley_audio_io.backends import Backend, make_backend
 from huxley_audio_io.clock import BlockClock
 from huxley_audio_io.edge import MicFramer, PttEdge, Route, mic_route
 from huxley_audio_io.focus_view import FocusView, is_claim
-from huxley_audio_io.mixer import Block, Grant, Mixer, Played, PushResult
+from huxley_audio_io.mixer import PUSH_WARNINGS, Block, Grant, Mixer, Played, PushResult
 from huxley_audio_io.outbox import Outbox, Throttle
 from huxley_audio_io.relay import ClientRelay
 from huxley_audio_io.settings import AudioSettings
@@ -158,10 +158,9 @@ class AudioService(Service):
             if (n := self._throttle("bad_frame", msg.subject)) is not None:
                 self.log.warning("audio_frame_refused", subject=msg.subject, error=exc.message, count=n)
             return
-        result = self.mixer.push(frame)
+        result = self.mixer.push(frame, owner=msg.subject.rsplit(".", 2)[-2])
         if result is not PushResult.QUEUED and (n := self._throttle(result, frame.stream)) is not None:
-            event = "frame_after_grant_ended" if result is PushResult.ENDED else "stream_overflow"
-            self.log.warning(event, stream=frame.stream, count=n)
+            self.log.warning(PUSH_WARNINGS[result], stream=frame.stream, subject=msg.subject, count=n)
         self._intake += 1
         if self._intake % YIELD_EVERY_FRAMES == 0:
             # nats-py hands a backlog of frames over without returning to the

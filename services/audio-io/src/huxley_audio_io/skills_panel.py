@@ -4,8 +4,10 @@
 answers `get_skills_state` in the reference's `skills_state` shape, with what
 our deployment adds per skill: its host, status, error and tools.
 `SkillsPanel` sends the panel's writes (`set_skill_enabled`,
-`set_skill_config`, `set_skill_secret`, `delete_skill_secret`) to the host
-that owns the skill (skills.host.<host>) and answers with a fresh
+`set_skill_config`, `set_skill_secret`, `delete_skill_secret`) to each host
+whose manifest lists the skill, on skills.setup.<host>.<skill>, which only a
+host allowed to run that skill may serve (a manifest can lie; the
+permissions cannot), and answers with a fresh
 `skills_state` (and a `status` when the host refused or did not answer), as
 the reference pushes a fresh state after every write. Secret values are
 passed on once and never logged, stored or sent back.
@@ -134,7 +136,7 @@ class SkillsPanel:
         failures = []
         for host in owners:  # a skill scaled out is set up alike on each of its hosts
             try:
-                changed = await request(self.nc, self.subjects.skill_host_rpc(host), ask)
+                changed = await request(self.nc, self.subjects.skill_setup(host, skill), ask)
             except WireError as exc:
                 log.warning("skill_write_failed", op=message.type, skill=skill, host=host, error=exc.message)
                 failures.append(f"{host}: {exc.message}")

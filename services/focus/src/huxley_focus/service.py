@@ -307,7 +307,7 @@ class FocusService(Service):
         try:
             reply = await request_with_retry(
                 self.nc,
-                self.subjects.bridge_rpc(),
+                self.subjects.bridge_inject(),
                 message,
                 policy=RUN_INJECT.but(attempt_timeout_s=self.settings.focus_run_inject_timeout_s),
                 keep_going=lambda: self._still_current(cmd),

@@ -139,7 +139,7 @@ class BridgeAdapter:
                 local=self.endpoint.simulated and "reconnect_delays_s" not in settings.model_fields_set,
             ),
         )
-        # Not ready until bridge.rpc is served and the model session is up: focus
+        # Not ready until bridge.rpc/inject are served and the model session is up: focus
         # fires injects only while we say ready (FOCUS-12).
         self.focus = FocusClient(nc, subjects, HOLDER, self, ready=False)
         self._rpc_served = False
@@ -219,7 +219,7 @@ class BridgeAdapter:
                 log.exception("bridge_event_failed", item=type(item).__name__)
 
     def rpc_served(self) -> None:
-        """bridge.rpc answers now: a ready renew may go out (focus would fire at once)."""
+        """bridge.rpc and bridge.inject answer now: a ready renew may go out (focus would fire at once)."""
         self._rpc_served = True
         self.put(e.Tick())  # the loop syncs readiness after every item
 

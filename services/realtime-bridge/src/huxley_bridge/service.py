@@ -2,8 +2,8 @@
 
 It loads the persona, subscribes to what the bridge listens to (PTT, the
 assistant mic, what audio-io played, the client's session controls, the
-skill-hosts' manifests), serves `bridge.rpc` (run_inject, completion,
-snapshot) and hands all of it to `BridgeAdapter`, which runs the turns.
+skill-hosts' manifests), serves `bridge.rpc` (completion, snapshot) and
+`bridge.inject` (run_inject, focus's only) and hands all of it to `BridgeAdapter`, which runs the turns.
 A message that does not decode is logged and dropped; it never reaches the
 turn machinery.
 """
@@ -124,13 +124,14 @@ class BridgeService(Service):
         return self._adapter().snapshot()
 
     def endpoints(self) -> list[Endpoint]:
-        handlers: dict[Any, Any] = {
-            m.RunInject: self._run_inject,
-            m.Completion: self._completion,
-            m.BridgeSnapshotRequest: self._snapshot,
-        }
-        # Concurrent: a run_inject waits for the turn loop; a snapshot must not wait behind it.
-        return [Endpoint("rpc", self.subjects.bridge_rpc(), handlers, concurrent=True)]
+        handlers: dict[Any, Any] = {m.Completion: self._completion, m.BridgeSnapshotRequest: self._snapshot}
+        injects: dict[Any, Any] = {m.RunInject: self._run_inject}
+        # run_inject on a subject of its own, which only focus may publish.
+        # Concurrent: a run_inject waits for the turn loop; others must not wait behind it.
+        return [
+            Endpoint("rpc", self.subjects.bridge_rpc(), handlers, concurrent=True),
+            Endpoint("inject", self.subjects.bridge_inject(), injects, concurrent=True),
+        ]
 
     def health(self) -> tuple[str, dict[str, Any]]:
         adapter = self._adapter()

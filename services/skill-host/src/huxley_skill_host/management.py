@@ -102,7 +102,9 @@ class SkillAdmin:
         return sorted(k for k in data if isinstance(k, str)) if isinstance(data, dict) else []
 
     # -- the requests -----------------------------------------------------------------
-    def _slot(self, skill: str) -> SkillSlot:
+    def _slot(self, skill: str, subject: str) -> SkillSlot:
+        if subject.rsplit(".", 1)[-1] != skill:
+            raise WireError(ErrorCode.INVALID, f"skill {skill!r} is not the one {subject} serves")
         slot = self.host.slots.get(skill)
         if slot is None:
             raise WireError(ErrorCode.NOT_FOUND, f"skill {skill!r} does not run on {self.host.holder}")
@@ -112,7 +114,7 @@ class SkillAdmin:
         return wire.SkillChanged(host=self.host.holder, skill=self.describe(slot))
 
     async def set_enabled(self, request: wire.SetSkillEnabled, subject: str) -> wire.SkillChanged:
-        slot = self._slot(request.skill)
+        slot = self._slot(request.skill, subject)
         self._write(slot.name, {**self._read(slot.name), "enabled": request.enabled})
         if not request.enabled and slot.status != "disabled":
             await self.host.unserve(f"tool-{slot.name}")
@@ -133,7 +135,7 @@ class SkillAdmin:
         return self._changed(slot)
 
     async def set_config(self, request: wire.SetSkillConfig, subject: str) -> wire.SkillChanged:
-        slot = self._slot(request.skill)
+        slot = self._slot(request.skill, subject)
         secret = sorted(set(request.config) & set(_secret_keys(_schema(slot))))
         if secret:
             raise WireError(ErrorCode.INVALID, f"{', '.join(secret)}: secrets go through set_skill_secret")
@@ -143,14 +145,14 @@ class SkillAdmin:
         return self._changed(slot)
 
     async def set_secret(self, request: wire.SetSkillSecret, subject: str) -> wire.SkillChanged:
-        slot = self._slot(request.skill)
+        slot = self._slot(request.skill, subject)
         await FileSecrets.for_skill(self.host.data_dir, slot.name).set(request.key, request.value)
         self.host.log.info("skill_secret_set", skill=slot.name, key=request.key)  # never the value
         await self._reconfigure(slot)
         return self._changed(slot)
 
     async def delete_secret(self, request: wire.DeleteSkillSecret, subject: str) -> wire.SkillChanged:
-        slot = self._slot(request.skill)
+        slot = self._slot(request.skill, subject)
         await FileSecrets.for_skill(self.host.data_dir, slot.name).delete(request.key)
         self.host.log.info("skill_secret_deleted", skill=slot.name, key=request.key)
         await self._reconfigure(slot)

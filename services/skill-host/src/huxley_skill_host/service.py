@@ -158,14 +158,17 @@ class SkillHostService(Service):
         self.spawn(self._expire_periodically(), name="expire")
 
     def endpoints(self) -> list[Endpoint]:
-        handlers: dict[Any, Any] = {
-            DiscardEffect: self._discard,
+        setup: dict[Any, Any] = {
             SetSkillEnabled: self.admin.set_enabled,
             SetSkillConfig: self.admin.set_config,
             SetSkillSecret: self.admin.set_secret,
             DeleteSkillSecret: self.admin.delete_secret,
         }
-        return [Endpoint("host", self.subjects.skill_host_rpc(self.holder), handlers)]
+        # The panel's writes on a subject per skill, which only a host allowed
+        # to run that skill may subscribe: its secrets go nowhere else.
+        s, holder = self.subjects, self.holder
+        host = Endpoint("host", s.skill_host_rpc(holder), {DiscardEffect: self._discard})
+        return [host] + [Endpoint(f"setup-{n}", s.skill_setup(holder, n), setup) for n in self.slots]
 
     async def on_stop(self) -> None:
         with contextlib.suppress(Exception):

@@ -1,8 +1,8 @@
 """Realtime-bridge messages.
 
 Subjects:
-  bridge.rpc                   RunInject (from focus), Completion (from a skill-host),
-                               BridgeSnapshotRequest
+  bridge.inject                RunInject (from focus only)
+  bridge.rpc                   Completion (from a skill-host), BridgeSnapshotRequest
   bridge.event.turn            TurnEvent on every turn phase change
   bridge.event.transcript      TranscriptEvent (user and assistant text; an assistant
                                line is what the user heard, cut if the reply was interrupted)

@@ -5,7 +5,7 @@ Subjects:
   focus.rpc               requests below (one serialized actor answers them)
   focus.notify.<holder>   focus -> holder requests (FocusChange, PatienceExpired,
                           EffectDropped); the holder acks at once with `Ok`
-  bridge.rpc              focus -> bridge RunInject (see messages.bridge)
+  bridge.inject           focus -> bridge RunInject (see messages.bridge)
   focus.event.activity    ActivityEvent on every transition
   focus.event.queue       QueueEvent whenever the inject queue changes
   focus.event.inject      InjectEvent on every inject lifecycle step
