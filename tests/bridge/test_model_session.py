@@ -3,17 +3,28 @@ Whole exchanges through the adapter are in test_exchanges."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Union
 
 import pytest
+from openai._utils import async_maybe_transform
+from openai.types.realtime.realtime_client_event_param import RealtimeClientEventParam
+from openai.types.realtime.response_create_event_with_references_param import (
+    ResponseCreateEventWithReferencesParam,
+)
 
+from huxley_bridge import commands as c
 from huxley_bridge import events as e
+from huxley_bridge.instructions import Voice, session_update
 from huxley_bridge.model import OFFLINE_MESSAGE, ModelEndpoint, ModelSession, ModelUnavailable, translate
 from huxley_bridge.settings import BridgeSettings
 from huxley_cli.natsserver import free_port
 from huxley_realtime_sim import SimServer, parse_rules
 from huxley_realtime_sim.voice import ToneVoice
+from huxley_wire.messages.focus import InjectPriority
+
+from .rig import Rig, b64, tone
 
 RULES = """
 speed: 0
@@ -108,3 +119,57 @@ async def test_wrapper_translates_server_events(sim: SimServer) -> None:
     assert done.status == "completed" and done.usage["output_token_details"]["audio_tokens"] > 0
     assert translate(object()) is None
     await session.close()
+
+
+def every_kind_the_bridge_sends() -> list[dict[str, Any]]:
+    """Client events as the coordinator and the lifecycle build them: a user
+    turn with a tool call, a barge-in, an injected turn, a session.update."""
+    rig = Rig().connect({"get_current_time": "system"})
+    out: list[c.Command] = []
+    _, activity = rig.press("p1", 0)
+    rig.talk()
+    out += rig.release("p1", 500_000)
+    out += rig.respond([("item-a", tone(200))], calls=[("c1", "get_current_time", {})])[1]
+    out += rig.tool_ok("c1", {"time": "10:42"})
+    out += rig.respond([("item-b", tone(600))], done=False)[1]
+    out += rig.feed(e.Played(activity, 300.0))
+    barge = rig.feed(e.PttStart("p2", 2_000_000))
+    done = rig.feed(e.InterruptDone(rig.one(barge, c.Interrupt).token))
+    out += done + rig.feed(e.AudioCleared(rig.one(done, c.ClearAudio).token))
+    out += (
+        Rig()
+        .connect()
+        .feed(e.RunInjectRequested("inj-1", "Tell the user: tea", "a-i", InjectPriority.NORMAL))
+    )
+    tools = [{"type": "function", "name": "t", "description": "d", "parameters": {"type": "object"}}]
+    voice = Voice("You are Huxley.", "alloy", "en")
+    updates = [
+        session_update(
+            voice, model="m", transcription_model="w", prompt_contexts=["p"], tools=tools, summary="s"
+        ),
+        session_update(
+            voice, model="m", transcription_model="w", prompt_contexts=[], tools=[], summary=None, full=False
+        ),
+    ]
+    append = {"type": "input_audio_buffer.append", "audio": b64(tone(20))}  # ModelSession.append_audio
+    return [*rig.sent(out), append, *updates]
+
+
+async def test_events_go_out_as_the_client_itself_would_write_them() -> None:
+    """ModelSession.send skips the client's TypedDict transform (its cost); for
+    every kind of event the bridge sends, that transform changes nothing."""
+    events = every_kind_the_bridge_sends()
+    kinds = {event["type"] for event in events}
+    assert kinds == {
+        "input_audio_buffer.append",
+        "input_audio_buffer.clear",
+        "input_audio_buffer.commit",
+        "response.create",
+        "response.cancel",
+        "conversation.item.create",
+        "conversation.item.truncate",
+        "session.update",
+    }
+    client_events = Union[RealtimeClientEventParam, ResponseCreateEventWithReferencesParam]  # noqa: UP007
+    for event in events:
+        assert json.dumps(await async_maybe_transform(event, client_events)) == json.dumps(event)

@@ -79,6 +79,48 @@ async def test_the_runner_stops_when_the_caller_no_longer_wants_it() -> None:
     assert raised.value.code == ErrorCode.TIMEOUT and len(calls) == 3
 
 
+async def test_retries_after_a_failed_first_attempt_count_and_pause_from_it() -> None:
+    """The first attempt runs outside tenacity; a retryable failure of it is
+    retry 1 all the same, with the pause the schedule gives retry 1."""
+    failures = [WireError(ErrorCode.UNAVAILABLE, "nobody"), WireError(ErrorCode.TIMEOUT, "late")]
+    calls: list[int] = []
+    heard: list[tuple[int, ErrorCode, float]] = []
+    slept: list[float] = []
+
+    async def attempt() -> str:
+        calls.append(1)
+        if failures:
+            raise failures.pop(0)
+        return "ok"
+
+    def on_retry(retry: int, exc: BaseException, pause_s: float) -> None:
+        assert isinstance(exc, WireError)
+        heard.append((retry, exc.code, pause_s))
+
+    async def sleep(pause_s: float) -> None:
+        slept.append(pause_s)
+
+    result = await retrying(IDEMPOTENT, attempt, retry_if=IDEMPOTENT.retries, on_retry=on_retry, sleep=sleep)
+    assert result == "ok" and len(calls) == 3
+    assert [(n, code) for n, code, _ in heard] == [(1, ErrorCode.UNAVAILABLE), (2, ErrorCode.TIMEOUT)]
+    assert slept == [pause for *_, pause in heard]
+    assert slept[0] == pytest.approx(0.1, abs=0.05) and slept[1] == pytest.approx(0.2, abs=0.05)
+
+
+async def test_a_first_failure_not_worth_retrying_is_raised_as_it_is() -> None:
+    refused = WireError(ErrorCode.INVALID, "bad")
+    heard: list[int] = []
+
+    async def attempt() -> str:
+        raise refused
+
+    with pytest.raises(WireError) as raised:
+        await retrying(
+            IDEMPOTENT, attempt, retry_if=IDEMPOTENT.retries, on_retry=lambda n, e, p: heard.append(n)
+        )
+    assert raised.value is refused and heard == []
+
+
 # -- on the bus ---------------------------------------------------------------------------------------
 
 

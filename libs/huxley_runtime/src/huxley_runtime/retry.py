@@ -178,6 +178,23 @@ async def retrying[T](
         if inspect.isawaitable(heard):
             await heard
 
+    # The first attempt goes straight (nearly every request succeeds at once:
+    # tenacity's engine costs more than a bus round trip). Only a failure
+    # worth retrying starts the engine, which replays it as its attempt 1.
+    try:
+        return await timed()
+    except BaseException as exc:
+        if not retry_if(exc):
+            raise
+        first: BaseException | None = exc
+
+    async def replayed() -> T:
+        nonlocal first
+        if first is not None:
+            failed, first = first, None
+            raise failed
+        return await timed()
+
     engine = AsyncRetrying(
         retry=retry_if_exception(retry_if),
         wait=wait,
@@ -186,7 +203,7 @@ async def retrying[T](
         before_sleep=before_sleep,
         reraise=True,
     )
-    return await engine(timed)
+    return await engine(replayed)
 
 
 async def with_policy[T](

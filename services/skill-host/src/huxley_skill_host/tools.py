@@ -43,9 +43,12 @@ async def call_tool(host: SkillHostService, slot: SkillSlot, call: ToolCall) -> 
     timeout = host.settings.tool_timeout_s
     log = host.log
     with bound(turn=call.turn_id, skill=slot.name, call_id=call.call_id):
-        task = asyncio.get_running_loop().create_task(slot.skill.handle(call.tool, dict(call.args)))
+        # Eager: a tool that never waits (most answer from memory) is done
+        # here, without a loop turn and asyncio.wait's set of callbacks.
+        loop = asyncio.get_running_loop()  # Python 3.13.0 needs it passed for eager_start
+        task = asyncio.Task(slot.skill.handle(call.tool, dict(call.args)), loop=loop, eager_start=True)
         try:
-            done, _ = await asyncio.wait({task}, timeout=timeout)
+            done = {task} if task.done() else (await asyncio.wait({task}, timeout=timeout))[0]
         except asyncio.CancelledError:
             task.cancel()
             raise
