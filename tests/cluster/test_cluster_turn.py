@@ -24,6 +24,7 @@ from cluster.whole_stack import ClusterStack, start_stack
 from huxley_cli.natsserver.cluster import Cluster
 from huxley_realtime_sim import SimServer
 from huxley_wire.permissions import Role, service_identity
+from huxley_wire.subjects import focus_kv_bucket
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,7 @@ async def stack(
     """The stack, watched from a node other than that of the service whose
     node the test kills (the param)."""
     probe = await clients.connect(service_identity(Role.FOCUS, cluster_site), cluster.seed_urls)
-    await jetstream_ready(probe)  # focus keeps three copies
+    await jetstream_ready(probe, focus_kv_bucket(cluster_site))  # focus keeps three copies
     running = await start_stack(cluster, clients, cluster_site, tmp_path, sim, book, target=request.param)
     try:
         yield running

@@ -26,6 +26,7 @@ from cluster.whole_stack import ClusterStack, start_satellite, start_stack
 from huxley_cli.natsserver.cluster import Cluster
 from huxley_realtime_sim import SimServer
 from huxley_wire.permissions import Role, service_identity
+from huxley_wire.subjects import focus_kv_bucket
 from support.waiting import until
 
 pytestmark = pytest.mark.slow
@@ -50,7 +51,7 @@ async def stack(
     """The stack with audio-io on the device; watched from a hub node the
     leaf is not connected to (the "hub node" case kills that one)."""
     probe = await clients.connect(service_identity(Role.FOCUS, cluster_site), cluster.seed_urls)
-    await jetstream_ready(probe)  # focus keeps three copies
+    await jetstream_ready(probe, focus_kv_bucket(cluster_site))  # focus keeps three copies
     device = start_satellite(cluster, clients, cluster_site, tmp_path)
     try:
         running = await start_stack(
