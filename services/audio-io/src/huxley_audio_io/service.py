@@ -30,6 +30,7 @@ from huxley_audio_io.focus_view import FocusView, is_claim
 from huxley_audio_io.mixer import Block, Grant, Mixer, Played, PushResult
 from huxley_audio_io.outbox import Outbox, Throttle
 from huxley_audio_io.relay import ClientRelay
+from huxley_audio_io.reports import played_messages
 from huxley_audio_io.settings import AudioSettings
 from huxley_audio_io.skills_panel import SkillsPanel
 from huxley_runtime.bus import identity_name, settle
@@ -183,8 +184,7 @@ class AudioService(Service):
 
     def _report(self, played: list[Played]) -> None:
         subject = self.subjects.audio_played()
-        for p in played:
-            payload = m.encode_played(p.stream_id, p.played_ms, drained=p.drained, cleared=p.cleared)
+        for payload in played_messages(played):
             self.outbox.emit_raw(subject, payload)
 
     # -- focus --------------------------------------------------------------------------
