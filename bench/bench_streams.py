@@ -53,6 +53,7 @@ CLIENT_MARGIN_S = 0.005  # ...and how close to its turn a block counts as a gap 
 WARM_S = 2.0
 MEASURE_S = 6.0
 LEAD_MS = 100.0
+TAIL_S = 2.0  # publishers go on past the window (its last blocks, the CPU reading at its end)
 TARGET_LATE_PCT = 1.0
 REPO = Path(__file__).resolve().parents[1]
 # 20 ms frames per message (1: one frame each, as skill-host and the bridge
@@ -223,7 +224,7 @@ async def _level(env: BenchEnv, streams: int) -> Level:
                         "s",
                         str(first),
                         str(count),
-                        str(WARM_S + MEASURE_S + 0.5),
+                        str(WARM_S + MEASURE_S + TAIL_S),
                         str(LEAD_MS),
                         str(FRAMES_PER_MESSAGE),
                         cwd=REPO,
@@ -244,8 +245,8 @@ async def _level(env: BenchEnv, streams: int) -> Level:
             cpu0, played0 = _cpu_s(service.pid), await _played_s(nc, subjects)
             pub0 = sum(_cpu_s(proc.pid) for proc in publishers)
             await asyncio.sleep(MEASURE_S)
-            cpu1, played1 = _cpu_s(service.pid), await _played_s(nc, subjects)
-            pub1 = sum(_cpu_s(proc.pid) for proc in publishers)
+            cpu1, pub1 = _cpu_s(service.pid), sum(_cpu_s(proc.pid) for proc in publishers)
+            played1 = await _played_s(nc, subjects)
             cpu_share = (cpu1 - cpu0) / MEASURE_S
             per_stream = (cpu1 - cpu0) / max(1e-9, played1 - played0)
             for proc in publishers:
