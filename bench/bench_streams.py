@@ -280,7 +280,9 @@ async def run(env: BenchEnv) -> list[Measurement]:
             f"(late {level.late}, incomplete {level.incomplete}, missing {level.missing} of {level.blocks}; "
             f"late with one block in reserve {level.late_tight}); "
             f"audio-io used {100 * level.cpu_share:.0f}% of a core, "
-            f"{100 * level.cpu_per_stream:.3f}% per stream; publishers {100 * level.publishers_cpu:.0f}%; "
+            f"{100 * level.cpu_per_stream:.3f}% per stream played "
+            f"({100 * level.cpu_share / streams:.3f}% per stream offered); "
+            f"publishers {100 * level.publishers_cpu:.0f}%; "
             f"load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
