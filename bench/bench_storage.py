@@ -16,11 +16,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from bench.harness import BASELINE_REQUEST_REPLY, BenchEnv, Measurement, latency, time_many
+from bench.harness import (
+    BASELINE_REQUEST_REPLY,
+    BenchEnv,
+    Measurement,
+    latency,
+    peer_env,
+    percentile,
+    time_many,
+)
 from huxley_runtime.rpc import request_with_retry
 from huxley_runtime.storage_client import SettingsClient
 from huxley_wire.messages.common import HealthRequest
@@ -31,8 +40,10 @@ PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 IN_FLIGHT = 16
 BURST = 2000
 SAMPLES = 1000
+HALF = SAMPLES // 2
 VALUE = '{"fire_at": "2026-11-22T10:00:00+00:00", "message": "tea", "id": 12345}'
 BASELINE_THROUGHPUT = "nats.request_reply_throughput"
+REPO = Path(__file__).resolve().parents[1]
 
 
 async def throughput(op: Callable[[int], Awaitable[Any]], total: int, in_flight: int) -> float:
@@ -75,6 +86,7 @@ async def bare_throughput(env: BenchEnv) -> Measurement:
 async def run_backend(env: BenchEnv, backend: str, url: str | None) -> list[Measurement]:
     site = env.site()
     subjects = Subjects(site)
+    echo = f"{subjects.prefix}.echo.process"  # under the site: the harness may use it
     nc = await env.connect(site)
     environment = {
         **os.environ,
@@ -89,7 +101,16 @@ async def run_backend(env: BenchEnv, backend: str, url: str | None) -> list[Meas
     if url:
         environment["HUXLEY_STORAGE_URL"] = url
     proc = subprocess.Popen([sys.executable, "-m", "huxley_storage"], env=environment, start_new_session=True)
+    peer = subprocess.Popen(
+        [sys.executable, "-m", "bench.echo_peer", env.nats_url, echo],
+        stdout=subprocess.PIPE,
+        cwd=REPO,
+        env=peer_env(env, site),
+    )
     try:
+        assert peer.stdout is not None
+        if (await asyncio.to_thread(peer.stdout.readline)).strip() != b"ready":
+            raise RuntimeError("the echo peer did not start")
         health = await request_with_retry(
             nc, subjects.health("storage"), HealthRequest(), timeout=1, deadline_s=60
         )
@@ -99,11 +120,19 @@ async def run_backend(env: BenchEnv, backend: str, url: str | None) -> list[Meas
         acked = await throughput(lambda n: kv.set_setting(f"timer:{n:05d}", VALUE), BURST, IN_FLIGHT)
         counter = iter(range(10**9))
         sets = await time_many(lambda: kv.set_setting(f"seq:{next(counter) % 100}", VALUE), SAMPLES // 2)
-        gets = await time_many(lambda: kv.get_setting(f"timer:{next(counter) % BURST:05d}"), SAMPLES)
+        # Gets and a bare responder in its own process, in alternating halves,
+        # so both see the same moments of a shared machine.
+        gets: list[float] = []
+        bare: list[float] = []
+        for _ in range(2):
+            gets += await time_many(lambda: kv.get_setting(f"timer:{next(counter) % BURST:05d}"), HALF)
+            bare += await time_many(lambda: nc.request(echo, b'{"v":1}', timeout=5), HALF)
         listed = await kv.list_settings("timer:")
         if len(listed) != BURST:
             raise RuntimeError(f"{backend}: {len(listed)} of {BURST} acknowledged sets found")
     finally:
+        peer.kill()
+        peer.wait()
         await nc.close()
         proc.send_signal(signal.SIGTERM)
         try:
@@ -121,7 +150,21 @@ async def run_backend(env: BenchEnv, backend: str, url: str | None) -> list[Meas
             note=f"sets acknowledged after commit ({durability}), {IN_FLIGHT} in flight",
         ),
         latency(f"storage.{backend}.set", sets, BASELINE_REQUEST_REPLY, note="one at a time, after commit"),
-        latency(f"storage.{backend}.get", gets, BASELINE_REQUEST_REPLY, note="one at a time"),
+        latency(
+            f"storage.{backend}.get",
+            gets,
+            BASELINE_REQUEST_REPLY,
+            note=(
+                f"one at a time; {percentile(gets, 50) / percentile(bare, 50):.2f}x the p50 of a bare "
+                f"responder in its own process measured alongside ({percentile(bare, 50):.3f} ms)"
+            ),
+        ),
+        latency(
+            f"nats.request_reply_process.{backend}",
+            bare,
+            BASELINE_REQUEST_REPLY,
+            note="bare NATS request/reply to a responder in its own process, alternating with the gets",
+        ),
     ]
 
 

@@ -2,7 +2,10 @@
 frame of each every 20 ms, paced on the wall clock from a shared start time
 with a fixed lead (as skills pace their streams).
 
-    python -m bench.stream_publisher NATS_URL SITE PREFIX FIRST COUNT SECONDS LEAD_MS
+    python -m bench.stream_publisher NATS_URL SITE PREFIX FIRST COUNT SECONDS LEAD_MS [FRAMES_PER_MESSAGE]
+
+With FRAMES_PER_MESSAGE > 1 each message carries that many 20 ms frames of
+PCM (the wire allows up to 10), sent when the first of them is due.
 
 It connects as the harness of SITE (its creds in the environment, see
 `bench.harness.peer_env`), prints `ready`, and reads the start time (epoch seconds) from
@@ -30,7 +33,7 @@ def pcm() -> bytes:
 
 
 async def main(
-    url: str, site: str, prefix: str, first: int, count: int, seconds: float, lead_ms: float
+    url: str, site: str, prefix: str, first: int, count: int, seconds: float, lead_ms: float, per: int = 1
 ) -> None:
     nc = await nats.connect(url, pending_size=256 * 1024, **peer_options())
     print("ready", flush=True)
@@ -38,11 +41,11 @@ async def main(
     subjects = Subjects(site)
     ids = [f"{prefix}{i}" for i in range(first, first + count)]
     targets = [subjects.audio_out_of("bridge", sid) for sid in ids]
-    chunk = pcm()
-    frames = int(seconds * 1000 / FRAME_MS)
+    chunk = pcm() * per
+    frames = int(seconds * 1000 / FRAME_MS / per)
     late = 0
     for seq in range(frames):
-        due = start + seq * FRAME_MS / 1000 - lead_ms / 1000
+        due = start + seq * per * FRAME_MS / 1000 - lead_ms / 1000
         delay = due - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -58,4 +61,5 @@ async def main(
 
 if __name__ == "__main__":
     a = sys.argv[1:]
-    asyncio.run(main(a[0], a[1], a[2], int(a[3]), int(a[4]), float(a[5]), float(a[6])))
+    per = int(a[7]) if len(a) > 7 else 1
+    asyncio.run(main(a[0], a[1], a[2], int(a[3]), int(a[4]), float(a[5]), float(a[6]), per))

@@ -22,6 +22,7 @@ from huxley_audio_io.settings import AudioSettings
 from huxley_runtime.bus import settle
 from huxley_wire.audio import FRAME_BYTES, AudioFrame, encode_frame, now_us
 from huxley_wire.codec import encode
+from huxley_wire.messages.audio import decode_played
 from huxley_wire.messages.focus import (
     ActivityEvent,
     ActivityKind,
@@ -85,6 +86,16 @@ class Watch:
         return json.loads(msg.data)
 
 
+class PlayedWatch(Watch):
+    """audio.played, with each PlayedBatch taken as one PlayedEvent per
+    stream (in the batch's order), so a test waits for a stream's report
+    whichever message carried it."""
+
+    async def on_msg(self, msg: Msg) -> None:
+        for played in decode_played(msg.data):
+            await super().on_msg(Msg(msg._client, subject=msg.subject, data=encode(played)))
+
+
 class Bus:
     def __init__(self, nc: Client, site: str) -> None:
         self.nc = nc
@@ -94,7 +105,7 @@ class Bus:
         self._progress = asyncio.Event()
 
     async def watch(self, subject: str) -> Watch:
-        watch = Watch()
+        watch = PlayedWatch() if subject == self.subjects.audio_played() else Watch()
         await self.nc.subscribe(subject, cb=watch.on_msg)
         await settle(self.nc)
         return watch

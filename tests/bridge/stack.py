@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from nats.aio.client import Client
 from pydantic import BaseModel
@@ -76,7 +76,10 @@ class Heard[M: BaseModel]:
         return heard
 
     async def _take(self, msg: Any) -> None:
-        self.items.append(decode(msg.data, self.model))
+        if self.model is am.PlayedEvent:  # a PlayedBatch is one PlayedEvent per stream
+            self.items.extend(cast(list[M], am.decode_played(msg.data)))
+        else:
+            self.items.append(decode(msg.data, self.model))
         async with self._changed:
             self._changed.notify_all()
 

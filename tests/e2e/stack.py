@@ -25,6 +25,7 @@ from huxley_runtime.bus import settle
 from huxley_runtime.rpc import request
 from huxley_wire.codec import encode
 from huxley_wire.errors import WireError
+from huxley_wire.messages.audio import decode_played
 from huxley_wire.messages.bridge import BridgeSnapshot, BridgeSnapshotRequest
 from huxley_wire.messages.common import Health, HealthRequest
 from huxley_wire.messages.focus import Snapshot, SnapshotRequest
@@ -61,9 +62,18 @@ class BusLog:
     async def start(self, nc: Client, subjects: Subjects) -> BusLog:
         prefix = subjects.prefix + "."
 
+        played = subjects.audio_played()
+
         async def keep(msg: Msg) -> None:
+            subject = msg.subject.removeprefix(prefix)
+            # A PlayedBatch is kept as one PlayedEvent per stream, as it means.
+            bodies = (
+                [p.model_dump(mode="json") for p in decode_played(msg.data)]
+                if msg.subject == played
+                else [json.loads(msg.data)]
+            )
             async with self.changed:
-                self.events.append(Event(msg.subject.removeprefix(prefix), json.loads(msg.data)))
+                self.events.extend(Event(subject, body) for body in bodies)
                 self.changed.notify_all()
 
         for subject in (

@@ -121,6 +121,50 @@ async def test_a_first_failure_not_worth_retrying_is_raised_as_it_is() -> None:
     assert raised.value is refused and heard == []
 
 
+async def test_the_first_attempt_outside_the_engine_keeps_every_retry_the_same() -> None:
+    """The first attempt runs without tenacity; its failure is replayed into
+    the engine as retry 1, so the retries, their numbers and their pauses are
+    what they were, and an error that is not retried comes out as it was."""
+    heard: list[tuple[int, str, float]] = []
+    pauses: list[float] = []
+    calls = 0
+
+    async def attempt() -> str:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise WireError(ErrorCode.UNAVAILABLE, f"down {calls}")
+        return "ok"
+
+    async def no_wait(pause_s: float) -> None:
+        pauses.append(pause_s)
+
+    def on_retry(retry: int, exc: BaseException, pause_s: float) -> None:
+        heard.append((retry, str(exc), pause_s))
+
+    schedule = IDEMPOTENT.but(backoff=Backoff(first_s=10.0, max_s=10.0))
+    got = await retrying(schedule, attempt, retry_if=schedule.retries, on_retry=on_retry, sleep=no_wait)
+    assert got == "ok" and calls == 3
+    expected = [(1, "unavailable: down 1"), (2, "unavailable: down 2")]
+    assert [(retry, text) for retry, text, _ in heard] == expected
+    assert all(9.0 < pause <= 10.0 for pause in pauses) and len(pauses) == 2
+
+    async def refused() -> str:
+        raise WireError(ErrorCode.INVALID, "bad")
+
+    with pytest.raises(WireError) as raised:
+        await retrying(schedule, refused, retry_if=schedule.retries, on_retry=on_retry, sleep=no_wait)
+    assert raised.value.code == ErrorCode.INVALID and len(heard) == 2
+
+    async def gone() -> str:
+        raise WireError(ErrorCode.TIMEOUT, "past the deadline")
+
+    over = IDEMPOTENT.but(deadline_s=0.0)  # the schedule stops at once: the first failure is final
+    with pytest.raises(WireError) as raised:
+        await retrying(over, gone, retry_if=over.retries, on_retry=on_retry, sleep=no_wait)
+    assert raised.value.message == "past the deadline" and len(heard) == 2
+
+
 # -- on the bus ---------------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable
@@ -98,16 +99,29 @@ class RetryPolicy:
         backoff: Backoff | None = None,
     ) -> RetryPolicy:
         """This policy with a caller's override (a slower peer, a shorter deadline)."""
-        changes: dict[str, Any] = {}
-        if retry_on is not None:
-            changes["retry_on"] = retry_on
-        if attempt_timeout_s is not None:
-            changes["attempt_timeout_s"] = attempt_timeout_s
-        if backoff is not None:
-            changes["backoff"] = backoff
-        if not isinstance(deadline_s, Keep):
-            changes["deadline_s"] = deadline_s
-        return dataclasses.replace(self, **changes) if changes else self
+        return _but(self, retry_on, attempt_timeout_s, deadline_s, backoff)
+
+
+@functools.lru_cache(maxsize=256)
+def _but(
+    policy: RetryPolicy,
+    retry_on: frozenset[ErrorCode] | None,
+    attempt_timeout_s: float | None,
+    deadline_s: float | Keep | None,
+    backoff: Backoff | None,
+) -> RetryPolicy:
+    # Cached: callers ask for the same few overrides on every request, and
+    # `dataclasses.replace` costs several microseconds each time.
+    changes: dict[str, Any] = {}
+    if retry_on is not None:
+        changes["retry_on"] = retry_on
+    if attempt_timeout_s is not None:
+        changes["attempt_timeout_s"] = attempt_timeout_s
+    if backoff is not None:
+        changes["backoff"] = backoff
+    if not isinstance(deadline_s, Keep):
+        changes["deadline_s"] = deadline_s
+    return dataclasses.replace(policy, **changes) if changes else policy
 
 
 REQUEST_BACKOFF = Backoff(first_s=0.1, max_s=2.0)
@@ -146,24 +160,35 @@ async def retrying[T](
     schedule says stop, or `keep_going()` turns false: then its last error is
     raised. `on_retry(retry, error, pause_s)` hears each retry before its pause."""
     clock = time.monotonic
-    first_began: float | None = None  # the first attempt's start (the deadline counts from it)
-    began = 0.0  # the latest attempt's start (its pause counts from it)
+    # The first attempt runs here, outside tenacity: most succeed, and a
+    # tenacity engine costs tens of microseconds per call (more than a
+    # request/reply on the bus). A first failure that is retried is replayed
+    # into the engine as its attempt 1, so everything after it is the same.
+    first_began = clock()  # the first attempt's start (the deadline counts from it)
+    began = first_began  # the latest attempt's start (its pause counts from it)
+    try:
+        return await attempt()
+    except BaseException as exc:
+        if not retry_if(exc):
+            raise
+        replay: BaseException | None = exc
     pause: float | None = None  # the schedule's answer for the coming retry
     last: BaseException | None = None
 
     async def timed() -> T:
-        nonlocal first_began, began
+        nonlocal began, replay
+        if replay is not None:
+            failed, replay = replay, None
+            raise failed
         if last is not None and keep_going is not None and not keep_going():
             raise last  # stopped being wanted during the pause
         began = clock()
-        if first_began is None:
-            first_began = began
         return await attempt()
 
     def wait(state: RetryCallState) -> float:
         nonlocal pause
         now = clock()
-        pause = schedule.pause_s(state.attempt_number, now - began, now - (first_began or began))
+        pause = schedule.pause_s(state.attempt_number, now - began, now - first_began)
         return pause or 0.0
 
     def stop(state: RetryCallState) -> bool:
@@ -178,23 +203,6 @@ async def retrying[T](
         if inspect.isawaitable(heard):
             await heard
 
-    # The first attempt goes straight (nearly every request succeeds at once:
-    # tenacity's engine costs more than a bus round trip). Only a failure
-    # worth retrying starts the engine, which replays it as its attempt 1.
-    try:
-        return await timed()
-    except BaseException as exc:
-        if not retry_if(exc):
-            raise
-        first: BaseException | None = exc
-
-    async def replayed() -> T:
-        nonlocal first
-        if first is not None:
-            failed, first = first, None
-            raise failed
-        return await timed()
-
     engine = AsyncRetrying(
         retry=retry_if_exception(retry_if),
         wait=wait,
@@ -203,7 +211,7 @@ async def retrying[T](
         before_sleep=before_sleep,
         reraise=True,
     )
-    return await engine(replayed)
+    return await engine(timed)
 
 
 async def with_policy[T](

@@ -30,10 +30,12 @@ from huxley_audio_io.focus_view import FocusView, is_claim
 from huxley_audio_io.mixer import PUSH_WARNINGS, Block, Grant, Mixer, Played, PushResult
 from huxley_audio_io.outbox import Outbox, Throttle
 from huxley_audio_io.relay import ClientRelay
+from huxley_audio_io.reports import played_messages
 from huxley_audio_io.settings import AudioSettings
 from huxley_audio_io.skills_panel import SkillsPanel
 from huxley_runtime.bus import identity_name, settle
 from huxley_runtime.focus_client import ActivityStatus, FocusFollower
+from huxley_runtime.inline_sub import subscribe_inline
 from huxley_runtime.persona import Persona
 from huxley_runtime.retry import ANY_ERROR, FOREVER, Backoff, retrying
 from huxley_runtime.rpc import request, request_with_retry
@@ -48,7 +50,7 @@ from huxley_wire.subjects import InvalidToken, token
 
 TICK_S = FRAME_MS / 1000
 MAX_CLOCK_LAG_TICKS = 5  # further behind than this, the clock skips instead of catching up
-YIELD_EVERY_FRAMES = 32
+YIELD_EVERY_FRAMES = 32  # a backlog of frames lets the block clock in this often
 # Snapshots at start (focus's, the bridge's): reads, asked until answered; the
 # peers start beside us, so ask again soon.
 SYNC = FOREVER.but(retry_on=ANY_ERROR, backoff=Backoff(first_s=0.05, max_s=5.0))
@@ -80,7 +82,6 @@ class AudioService(Service):
         self._mic_holder = "nobody"  # the holder of the claim the mic goes to (its subject)
         self._framers: dict[str, MicFramer] = {}
         self._unmute: asyncio.TimerHandle | None = None
-        self._intake = 0  # output frames taken in
         self.clock = BlockClock(TICK_S, self._render, max_lag=MAX_CLOCK_LAG_TICKS, on_slip=self._slipped)
         self._throttle = Throttle()
         self.outbox = Outbox(self._throttle)
@@ -95,7 +96,7 @@ class AudioService(Service):
     # -- lifecycle -------------------------------------------------------------------
     async def on_start(self) -> None:
         nc, s = self.nc, self.subjects
-        await nc.subscribe(s.audio_out_owned_all(), cb=self._on_frame)
+        await subscribe_inline(nc, s.audio_out_owned_all(), self._on_frame, yield_every=YIELD_EVERY_FRAMES)
         await nc.subscribe(s.focus_event("queue"), cb=self._on_queue)
         await nc.subscribe(s.focus_event("inject"), cb=self._on_inject)
         await nc.subscribe(s.bridge_events(), cb=self._on_bridge)
@@ -149,23 +150,19 @@ class AudioService(Service):
         return ("degraded" if problems else "ok"), detail
 
     # -- output: frames in, blocks out -------------------------------------------------
-    async def _on_frame(self, msg: Msg) -> None:
+    def _on_frame(self, subject: str, data: bytes) -> None:
+        # Inline in the bus reader (huxley_runtime.inline_sub): no awaits here.
         try:
-            frame = decode_frame(msg.data)
-            if frame.stream != msg.subject.rsplit(".", 1)[-1]:
-                raise WireError(ErrorCode.INVALID, f"frame of stream {frame.stream!r} on {msg.subject}")
+            frame = decode_frame(data)
+            if frame.stream != subject.rsplit(".", 1)[-1]:
+                raise WireError(ErrorCode.INVALID, f"frame of stream {frame.stream!r} on {subject}")
         except WireError as exc:
-            if (n := self._throttle("bad_frame", msg.subject)) is not None:
-                self.log.warning("audio_frame_refused", subject=msg.subject, error=exc.message, count=n)
+            if (n := self._throttle("bad_frame", subject)) is not None:
+                self.log.warning("audio_frame_refused", subject=subject, error=exc.message, count=n)
             return
-        result = self.mixer.push(frame, owner=msg.subject.rsplit(".", 2)[-2])
+        result = self.mixer.push(frame, owner=subject.rsplit(".", 2)[-2])
         if result is not PushResult.QUEUED and (n := self._throttle(result, frame.stream)) is not None:
-            self.log.warning(PUSH_WARNINGS[result], stream=frame.stream, subject=msg.subject, count=n)
-        self._intake += 1
-        if self._intake % YIELD_EVERY_FRAMES == 0:
-            # nats-py hands a backlog of frames over without returning to the
-            # loop; let the block clock in between so it renders on time.
-            await asyncio.sleep(0)
+            self.log.warning(PUSH_WARNINGS[result], stream=frame.stream, subject=subject, count=n)
 
     def _slipped(self, behind_s: float) -> None:
         self.log.warning("clock_slip", behind_ms=round(behind_s * 1000))
@@ -186,8 +183,7 @@ class AudioService(Service):
 
     def _report(self, played: list[Played]) -> None:
         subject = self.subjects.audio_played()
-        for p in played:
-            payload = m.encode_played(p.stream_id, p.played_ms, drained=p.drained, cleared=p.cleared)
+        for payload in played_messages(played):
             self.outbox.emit_raw(subject, payload)
 
     # -- focus --------------------------------------------------------------------------

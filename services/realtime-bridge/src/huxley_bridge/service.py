@@ -54,7 +54,7 @@ class BridgeService(Service):
         self._subs = [
             await self.nc.subscribe(s.audio_ptt(), cb=self._control(am.PttEvent, adapter.on_ptt)),
             await self.nc.subscribe(s.audio_mic_assistant(), cb=self._on_mic),
-            await self.nc.subscribe(s.audio_played(), cb=self._control(am.PlayedEvent, adapter.on_played)),
+            await self.nc.subscribe(s.audio_played(), cb=self._on_played),
             await self.nc.subscribe(
                 s.audio_event("control"), cb=self._control(am.ClientControl, adapter.on_control)
             ),
@@ -93,6 +93,16 @@ class BridgeService(Service):
             handle(message)
 
         return callback
+
+    async def _on_played(self, msg: Msg) -> None:
+        try:
+            reports = am.decode_played(msg.data)  # a PlayedBatch or one stream's PlayedEvent
+        except WireError as exc:
+            self.log.warning("message_refused", subject=msg.subject, code=str(exc.code), error=exc.message)
+            return
+        if self.adapter is not None:
+            for report in reports:
+                self.adapter.on_played(report)
 
     async def _on_mic(self, msg: Msg) -> None:
         try:

@@ -48,7 +48,7 @@ from huxley_skill_host.streams import StreamPump
 from huxley_wire.codec import Ok, decode, encode
 from huxley_wire.errors import WireError
 from huxley_wire.messages import focus as f
-from huxley_wire.messages.audio import PlayedEvent
+from huxley_wire.messages.audio import decode_played
 from huxley_wire.messages.bridge import SessionEvent
 from huxley_wire.messages.skills import (
     AnnounceRequest,
@@ -250,9 +250,9 @@ class SkillHostService(Service):
         self.watch.seen(decode(msg.data, f.InjectEvent))
 
     async def _on_played(self, msg: Msg) -> None:
-        played = decode(msg.data, PlayedEvent)
-        if played.drained:
-            self.playback.drained(played.stream_id)
+        for played in decode_played(msg.data, ends_only=True):  # only a stream's end matters here
+            if played.drained:
+                self.playback.drained(played.stream_id)
 
     async def _on_client_event(self, msg: Msg) -> None:
         event = decode(msg.data, ClientEvent)
