@@ -47,6 +47,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from bench.harness import BenchEnv, Measurement, latency, percentile
+from huxley_cli.identities import CREDS_ENV
+from huxley_cli.nats_jwt import jwt_of_creds
 from huxley_cli.natsserver import NatsServer
 from huxley_cli.up_auth import UpAuth
 from huxley_realtime_sim import SimServer, parse_rules
@@ -67,6 +69,8 @@ ROUNDS = max(1, int(os.environ.get("HUXLEY_BENCH_ROOMS_ROUNDS", "2")))
 SATURATED_X = 2.0  # a step whose user-turn p99 passes this many one-room p50s is saturated
 TURN_LIMIT_S = 30.0  # a turn (through its timer) not done by then failed
 MEMORY_RESERVE_MB = 1024
+CONTROL_LINE_JWT = 3700  # a CONNECT with a longer JWT passes nats-server's 4096-byte default (13 rooms)
+CONTROL_LINE = 16384
 TEA = "Tea is ready."
 RULES = f"""
 speed: 1
@@ -178,7 +182,9 @@ class Turn:
 class Home:
     def __init__(self, env: BenchEnv, sim: SimServer, count: int) -> None:
         tag = secrets.token_hex(3)
-        self.rooms = [Room(f"room{i}-{tag}") for i in range(count)]
+        # Room names as a home would pick them ("kitchen"): each costs the
+        # shared storage's credential ~200 bytes more (see control_line).
+        self.rooms = [Room(f"room{i}") for i in range(count)]
         self.root = env.workdir / f"rooms-{tag}"
         self.persona = self.root / "rooms.yaml"
         self.persona.parent.mkdir(parents=True, exist_ok=True)
@@ -186,8 +192,9 @@ class Home:
         sites = tuple(room.site for room in self.rooms)
         # The rooms' own bus, authentication on: what `huxley up --sites` mints.
         self.auth = UpAuth.prepare(self.root / "data", sites[0], sites)
+        self.storage_jwt = len(jwt_of_creds(Path(self.creds("storage", sites[0])[CREDS_ENV]).read_text()))
         self.server = NatsServer(
-            store_dir=self.root / "nats", config_file=self.auth.config, log_file=self.root / "nats.log"
+            store_dir=self.root / "nats", config_file=self.server_config(), log_file=self.root / "nats.log"
         )
         self.env = {
             **os.environ,
@@ -202,6 +209,16 @@ class Home:
         }
         self.storage: asyncio.subprocess.Process | None = None
         self.changed = asyncio.Condition()
+
+    def server_config(self) -> Path:
+        """`huxley up`'s config, plus a longer control line when the shared
+        storage's JWT (in its CONNECT) would pass nats-server's 4 KB default:
+        with it, one storage's credential covers about 10 rooms."""
+        if self.storage_jwt <= CONTROL_LINE_JWT:
+            return self.auth.config
+        path = self.root / "nats-server.conf"
+        path.write_text(self.auth.config.read_text() + f"max_control_line: {CONTROL_LINE}\n")
+        return path
 
     def creds(self, service: str, site: str) -> dict[str, str]:
         return self.auth.child_env(service, str(self.persona), self.root, site)
@@ -288,7 +305,9 @@ class Home:
             except WireError:
                 pass
             await asyncio.sleep(0.2)
-        raise RuntimeError(f"{service} of {room.site} did not come up (logs in {self.root / 'logs'})")
+        name = "storage" if service == "storage" else f"{room.site}-{service}"
+        log = (self.root / "logs" / f"{name}.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{service} of {room.site} did not come up; its log ends:\n{log}")
 
     async def turn(self, room: Room, n: int) -> Turn | None:
         """One press in `room`; None when the turn was not correct."""
@@ -453,6 +472,10 @@ async def run(env: BenchEnv) -> list[Measurement]:
                     break  # past saturation the next steps only take longer
         finally:
             await home.stop()
+    storage_jwt = home.storage_jwt
+    raised = (
+        f" (nats-server max_control_line raised to {CONTROL_LINE})" if storage_jwt > CONTROL_LINE_JWT else ""
+    )
     past = f"saturated at {saturated} ({why})" if saturated else f"not saturated up to {plan[-1]} rooms"
     results.append(
         Measurement(
@@ -464,9 +487,16 @@ async def run(env: BenchEnv) -> list[Measurement]:
                 f"most rooms served at once with every turn correct and the user turn's p99 within "
                 f"{SATURATED_X:g}x the one-room p50; {past}; {os.cpu_count()} CPUs, load average "
                 f"{load_before} before, {load()} after (the machine is shared); one storage, the "
-                f"simulator in the bench process, auth on (each room's own identities)"
+                f"simulator in the bench process, auth on (each room's own identities); the shared "
+                f"storage's JWT {storage_jwt} bytes{raised}"
             ),
-            extra={"steps": plan, "rounds": ROUNDS, "saturated_at": saturated, "why": why},
+            extra={
+                "steps": plan,
+                "rounds": ROUNDS,
+                "saturated_at": saturated,
+                "why": why,
+                "storage_jwt_bytes": storage_jwt,
+            },
         )
     )
     return results
