@@ -381,10 +381,12 @@ class Home:
 
 def step_figures(count: int, turns: list[Turn], cpu: float, pss: float, rss: float) -> list[Measurement]:
     def base(name: str) -> str | None:
-        return f"rooms.1.{name}" if count > 1 else None
+        if count == 1:  # the one room against the bridge alone (bench_bridge), when run with it
+            return "bridge.bus.ptt_release_to_response_create" if name == "release_to_speaking" else None
+        return f"rooms.1.{name}"
 
     correct = (
-        f"{len(turns)} of {count * ROUNDS} turns correct ({count} rooms pressing at once, {ROUNDS} rounds)"
+        f"{len(turns)} of {count * ROUNDS} turns correct ({count} room(s) pressing at once, {ROUNDS} rounds)"
     )
     out = [
         latency(
@@ -488,7 +490,7 @@ async def run(env: BenchEnv) -> list[Measurement]:
                 f"{SATURATED_X:g}x the one-room p50; {past}; {os.cpu_count()} CPUs, load average "
                 f"{load_before} before, {load()} after (the machine is shared); one storage, the "
                 f"simulator in the bench process, auth on (each room's own identities); the shared "
-                f"storage's JWT {storage_jwt} bytes{raised}"
+                f"storage's JWT for {len(home.rooms)} rooms {storage_jwt} bytes{raised}"
             ),
             extra={
                 "steps": plan,
