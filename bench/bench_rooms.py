@@ -18,8 +18,9 @@ room's speaker played it out (audio.played drained after the inject fired).
 Figures per step (rooms.<N>.*), the one-room step being the baseline measured
 in the same run: PTT release -> the answer starts (turn phase `speaking`),
 release -> user turn ended, release -> injected turn ended; CPU seconds per
-room per turn (its four processes from /proc, plus its share of storage);
-PSS and RSS per room. `rooms.served` is the largest N whose turns were all
+room per turn (its four processes from /proc, plus its share of storage),
+and of nats-server and this process (the simulator) per turn; PSS and RSS
+per room. `rooms.served` is the largest N whose turns were all
 correct with the user turn's p99 within SATURATED_X times the one-room p50;
 the first N past it is where this machine saturates (or where it would run
 out of memory: a step is not started unless MemAvailable keeps
@@ -209,6 +210,10 @@ class Home:
         }
         self.storage: asyncio.subprocess.Process | None = None
         self.changed = asyncio.Condition()
+
+    def nats_cpu(self) -> float:
+        process = self.server.process
+        return cpu_s(process.pid) if process is not None else 0.0
 
     def server_config(self) -> Path:
         """`huxley up`'s config, plus a longer control line when the shared
@@ -450,16 +455,28 @@ async def run(env: BenchEnv) -> list[Measurement]:
                     opened += 1
                 rooms = home.rooms[:count]
                 cpu_before = sum(room.cpu() for room in rooms) + cpu_s(home.storage.pid)
+                rest_before = time.process_time() + home.nats_cpu()
                 turns: list[Turn] = []
                 for round_ in range(ROUNDS):
                     got = await asyncio.gather(*(home.turn(room, count * 100 + round_) for room in rooms))
                     turns += [t for t in got if t is not None]
                 cpu = sum(room.cpu() for room in rooms) + cpu_s(home.storage.pid) - cpu_before
+                rest = time.process_time() + home.nats_cpu() - rest_before
                 storage_pss = pss_mb(home.storage.pid)
                 pss_room = sum(room.pss() for room in rooms) / count + storage_pss / count
                 rss_room = sum(room.rss() for room in rooms) / count
                 figures = step_figures(count, turns, cpu / (count * ROUNDS), pss_room, rss_room)
                 results += figures
+                results.append(
+                    Measurement(
+                        f"rooms.{count}.bus_and_model_cpu_per_turn",
+                        "cpu s",
+                        value=rest / (count * ROUNDS),
+                        n=count * ROUNDS,
+                        baseline="rooms.1.bus_and_model_cpu_per_turn" if count > 1 else None,
+                        note="nats-server and this process (the simulator, the rooms' harness) per turn",
+                    )
+                )
                 user_ms = [t.user_ms for t in turns]
                 if count == 1 and user_ms:
                     one_room_p50 = percentile(user_ms, 50)
