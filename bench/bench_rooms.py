@@ -9,7 +9,7 @@ as its room's identity (minted as `huxley up --sites` mints them), and the
 bench drives each room as that room's test harness.
 
 At each step N rooms press PTT at the same moment, ROUNDS times; the model
-answers with a `set_timer` tool call (1 s) and an acknowledgement, and the
+answers with a `set_timer` tool call (TIMER_S) and an acknowledgement, and the
 timer fires as an injected turn. A room's turn is correct when, in that room
 and only there, the tool call succeeded, the user turn ended, the timer's
 inject fired once, its injected turn said the timer's message, and the
@@ -73,11 +73,14 @@ MEMORY_RESERVE_MB = 1024
 CONTROL_LINE_JWT = 3700  # a CONNECT with a longer JWT passes nats-server's 4096-byte default (13 rooms)
 CONTROL_LINE = 16384
 TEA = "Tea is ready."
+# Long enough that the timer fires after the user turn ended even when the
+# machine is busy: a fire during the turn waits for it and would blur both.
+TIMER_S = int(os.environ.get("HUXLEY_BENCH_ROOMS_TIMER_S", "3"))
 RULES = f"""
 speed: 1
 default:
   say: "Timer set."
-  tools: [{{name: set_timer, arguments: {{seconds: 1, message: "{TEA}"}}}}]
+  tools: [{{name: set_timer, arguments: {{seconds: {TIMER_S}, message: "{TEA}"}}}}]
 follow_up: {{say: "Done."}}
 rules:
   - name: injected
@@ -410,7 +413,7 @@ def step_figures(count: int, turns: list[Turn], cpu: float, pss: float, rss: flo
             f"rooms.{count}.timer_turn",
             [t.timer_ms for t in turns],
             base("timer_turn"),
-            "PTT release -> the 1 s timer's injected turn ended",
+            f"PTT release -> the {TIMER_S} s timer's injected turn ended",
         ),
     ]
     for name, unit, value, note in (
