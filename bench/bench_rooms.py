@@ -453,9 +453,13 @@ async def run(env: BenchEnv) -> list[Measurement]:
                 if pss_room and available_mb() - (count - opened) * pss_room < MEMORY_RESERVE_MB:
                     saturated, why = count, f"memory: {available_mb():.0f} MB available"
                     break
-                while opened < count:
-                    await home.open(home.rooms[opened])
-                    opened += 1
+                try:
+                    while opened < count:
+                        await home.open(home.rooms[opened])
+                        opened += 1
+                except RuntimeError as exc:  # the machine ran out: the steps before stand
+                    saturated, why = count, f"room {opened} did not start: {str(exc)[:300]}"
+                    break
                 rooms = home.rooms[:count]
                 cpu_before = sum(room.cpu() for room in rooms) + cpu_s(home.storage.pid)
                 rest_before = time.process_time() + home.nats_cpu()
