@@ -2,19 +2,33 @@
 
 Each room is a site with its own focus, skill-host (the timers skill),
 realtime bridge and audio-io (file backend), each its own process; one
-storage serves every room and the local Realtime simulator is the model.
-At each step N rooms press PTT at the same moment; the model answers with a
-`set_timer` tool call (1 s) and an acknowledgement, and the timer fires as an
-injected turn. A room's turn is correct when, in that room and only there,
-the tool call succeeded, the user turn ended, the timer's inject fired and
-its injected turn said the timer's message.
+storage serves every room and the local Realtime simulator (one server; it
+keeps a conversation per connection) is the model. The rooms run on a
+nats-server of their own with authentication on, every process connecting
+as its room's identity (minted as `huxley up --sites` mints them), and the
+bench drives each room as that room's test harness.
+
+At each step N rooms press PTT at the same moment, ROUNDS times; the model
+answers with a `set_timer` tool call (TIMER_S) and an acknowledgement, and the
+timer fires as an injected turn. A room's turn is correct when, in that room
+and only there, the tool call succeeded, the user turn ended, the timer's
+inject fired once, its injected turn said the timer's message, and the
+room's speaker played it out (audio.played drained after the inject fired).
 
 Figures per step (rooms.<N>.*), the one-room step being the baseline measured
-in the same run: release -> user turn ended, release -> injected turn ended,
-CPU seconds per room for the step (its four processes), resident memory per
-room. `rooms.served` is the largest N whose turns were all correct with the
-user turn's p99 within SATURATED_X times the one-room p50; the first N past
-it is where this machine saturates.
+in the same run: PTT release -> the answer starts (turn phase `speaking`),
+release -> user turn ended, release -> injected turn ended; CPU seconds per
+room per turn (its four processes from /proc, plus its share of storage),
+and of nats-server and this process (the simulator) per turn; PSS and RSS
+per room. `rooms.served` is the largest N whose turns were all
+correct with the user turn's p99 within SATURATED_X times the one-room p50;
+the first N past it is where this machine saturates (or where it would run
+out of memory: a step is not started unless MemAvailable keeps
+MEMORY_RESERVE_MB after its rooms).
+
+Environment: HUXLEY_BENCH_ROOMS_MAX (default 8: `make bench` stays short;
+16 or more to find saturation on a small machine), HUXLEY_BENCH_ROOMS_ROUNDS
+(default 2). `python -m bench rooms` runs this group alone.
 """
 
 from __future__ import annotations
@@ -25,15 +39,19 @@ import os
 import secrets
 import sys
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nats
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from bench.harness import BenchEnv, Measurement, latency
+from bench.harness import BenchEnv, Measurement, latency, percentile
+from huxley_cli.identities import CREDS_ENV
+from huxley_cli.nats_jwt import jwt_of_creds
+from huxley_cli.natsserver import NatsServer
+from huxley_cli.up_auth import UpAuth
 from huxley_realtime_sim import SimServer, parse_rules
 from huxley_realtime_sim.voice import ToneVoice
 from huxley_runtime.bus import settle
@@ -43,16 +61,26 @@ from huxley_wire.codec import encode
 from huxley_wire.errors import WireError
 from huxley_wire.messages import audio as am
 from huxley_wire.messages.common import Health, HealthRequest
+from huxley_wire.permissions import harness_identity
 from huxley_wire.subjects import Subjects
 
-STEPS = (1, 2, 4, 8, 12, 16)
+ALL_STEPS = (1, 2, 4, 8, 12, 16, 24, 32)
+MAX_ROOMS = int(os.environ.get("HUXLEY_BENCH_ROOMS_MAX", "8"))
+ROUNDS = max(1, int(os.environ.get("HUXLEY_BENCH_ROOMS_ROUNDS", "2")))
 SATURATED_X = 2.0  # a step whose user-turn p99 passes this many one-room p50s is saturated
+TURN_LIMIT_S = 30.0  # a turn (through its timer) not done by then failed
+MEMORY_RESERVE_MB = 1024
+CONTROL_LINE_JWT = 3700  # a CONNECT with a longer JWT passes nats-server's 4096-byte default (13 rooms)
+CONTROL_LINE = 16384
 TEA = "Tea is ready."
+# Long enough that the timer fires after the user turn ended even when the
+# machine is busy: a fire during the turn waits for it and would blur both.
+TIMER_S = int(os.environ.get("HUXLEY_BENCH_ROOMS_TIMER_S", "3"))
 RULES = f"""
 speed: 1
 default:
   say: "Timer set."
-  tools: [{{name: set_timer, arguments: {{seconds: 1, message: "{TEA}"}}}}]
+  tools: [{{name: set_timer, arguments: {{seconds: {TIMER_S}, message: "{TEA}"}}}}]
 follow_up: {{say: "Done."}}
 rules:
   - name: injected
@@ -72,8 +100,22 @@ ROOM_SERVICES = {
     "audio-io": "huxley_audio_io",
     "realtime-bridge": "huxley_bridge",
 }
+WATCHED = (
+    "bridge.event.turn",
+    "bridge.event.tool_call",
+    "bridge.event.transcript",
+    "focus.event.inject",
+    "audio.played",
+)
 FRAME = bytes(range(256)) * (FRAME_BYTES // 256) + bytes(FRAME_BYTES % 256)
 CLK = os.sysconf("SC_CLK_TCK")
+
+Seen = tuple[str, dict[str, Any], float]  # subject without the site prefix, body, perf_counter
+
+
+def steps(max_rooms: int = MAX_ROOMS) -> list[int]:
+    chosen = [n for n in ALL_STEPS if n <= max_rooms]
+    return chosen if max_rooms in chosen else [*chosen, max_rooms]
 
 
 def cpu_s(pid: int) -> float:
@@ -85,20 +127,40 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK
 
 
-def rss_mb(pid: int) -> float:
+def kib(path: str, key: str) -> int:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
     except OSError:
         pass
-    return 0.0
+    return 0
+
+
+def rss_mb(pid: int) -> float:
+    return kib(f"/proc/{pid}/status", "VmRSS:") / 1024
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages (the interpreter, libraries) split
+    between the processes that map them, so rooms add up to the machine's use."""
+    return kib(f"/proc/{pid}/smaps_rollup", "Pss:") / 1024
+
+
+def available_mb() -> float:
+    return kib("/proc/meminfo", "MemAvailable:") / 1024
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 @dataclass
 class Room:
     site: str
     procs: list[asyncio.subprocess.Process] = field(default_factory=list)
+    nc: Client | None = None
+    events: list[Seen] = field(default_factory=list)
 
     @property
     def subjects(self) -> Subjects:
@@ -110,19 +172,37 @@ class Room:
     def rss(self) -> float:
         return sum(rss_mb(p.pid) for p in self.procs)
 
+    def pss(self) -> float:
+        return sum(pss_mb(p.pid) for p in self.procs)
+
+
+@dataclass
+class Turn:
+    speaking_ms: float  # PTT release -> the answer starts playing
+    user_ms: float  # -> the user turn ended
+    timer_ms: float  # -> the timer's injected turn ended
+
 
 class Home:
     def __init__(self, env: BenchEnv, sim: SimServer, count: int) -> None:
         tag = secrets.token_hex(3)
-        self.rooms = [Room(f"room{i}-{tag}") for i in range(count)]
+        # Room names as a home would pick them ("kitchen"): each costs the
+        # shared storage's credential ~200 bytes more (see control_line).
+        self.rooms = [Room(f"room{i}") for i in range(count)]
         self.root = env.workdir / f"rooms-{tag}"
-        persona = self.root / "rooms.yaml"
-        persona.parent.mkdir(parents=True, exist_ok=True)
-        persona.write_text(PERSONA)
+        self.persona = self.root / "rooms.yaml"
+        self.persona.parent.mkdir(parents=True, exist_ok=True)
+        self.persona.write_text(PERSONA)
+        sites = tuple(room.site for room in self.rooms)
+        # The rooms' own bus, authentication on: what `huxley up --sites` mints.
+        self.auth = UpAuth.prepare(self.root / "data", sites[0], sites)
+        self.storage_jwt = len(jwt_of_creds(Path(self.creds("storage", sites[0])[CREDS_ENV]).read_text()))
+        self.server = NatsServer(
+            store_dir=self.root / "nats", config_file=self.server_config(), log_file=self.root / "nats.log"
+        )
         self.env = {
             **os.environ,
-            "HUXLEY_NATS_URL": env.nats_url,
-            "HUXLEY_PERSONA": str(persona),
+            "HUXLEY_PERSONA": str(self.persona),
             "HUXLEY_PERSONAS_DIR": str(self.root),
             "HUXLEY_LOG_LEVEL": "warning",
             "HUXLEY_STORAGE_BACKUPS": "0",
@@ -131,10 +211,25 @@ class Home:
             "HUXLEY_SCHEMA_WAIT_S": "0.2",
             "PYTHONUNBUFFERED": "1",
         }
-        self.nats_url = env.nats_url
         self.storage: asyncio.subprocess.Process | None = None
-        self.events: dict[str, list[tuple[str, dict[str, Any], float]]] = defaultdict(list)
         self.changed = asyncio.Condition()
+
+    def nats_cpu(self) -> float:
+        process = self.server.process
+        return cpu_s(process.pid) if process is not None else 0.0
+
+    def server_config(self) -> Path:
+        """`huxley up`'s config, plus a longer control line when the shared
+        storage's JWT (in its CONNECT) would pass nats-server's 4 KB default:
+        with it, one storage's credential covers about 10 rooms."""
+        if self.storage_jwt <= CONTROL_LINE_JWT:
+            return self.auth.config
+        path = self.root / "nats-server.conf"
+        path.write_text(self.auth.config.read_text() + f"max_control_line: {CONTROL_LINE}\n")
+        return path
+
+    def creds(self, service: str, site: str) -> dict[str, str]:
+        return self.auth.child_env(service, str(self.persona), self.root, site)
 
     async def _spawn(self, module: str, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -150,24 +245,39 @@ class Home:
             )
 
     async def start(self) -> None:
-        self.nc = await nats.connect(self.nats_url)
-        for subject in (
-            "bridge.event.turn",
-            "bridge.event.tool_call",
-            "bridge.event.transcript",
-            "focus.event.inject",
-        ):
-            await self.nc.subscribe(f"huxley.*.{subject}", cb=self._keep)
-        await settle(self.nc)
-        sites = [room.site for room in self.rooms]
+        self.server.start()
+        self.env["HUXLEY_NATS_URL"] = self.server.url
+        home = self.rooms[0]
         storage_env = {
             **self.env,
-            "HUXLEY_SITE": sites[0],
-            "HUXLEY_STORAGE_SITES": ",".join(sites[1:]),
+            "HUXLEY_SITE": home.site,
+            "HUXLEY_STORAGE_SITES": ",".join(room.site for room in self.rooms[1:]),
             "HUXLEY_DATA_DIR": str(self.root / "storage"),
+            **self.creds("storage", home.site),
         }
         self.storage = await self._spawn("huxley_storage", storage_env, self.root / "logs" / "storage.log")
-        await self._healthy(self.rooms[0], "storage")
+        await self._connect(home)
+        await self._healthy(home, "storage")
+
+    async def _connect(self, room: Room) -> None:
+        """The room's test harness: it presses the room's button and watches its events."""
+        identity = harness_identity(room.site)
+        path = self.auth.store.ensure(identity, int(time.time()))
+        room.nc = await nats.connect(
+            self.server.url, user_credentials=str(path), inbox_prefix=identity.inbox_prefix
+        )
+        prefix = room.subjects.prefix + "."
+
+        async def keep(msg: Msg) -> None:
+            async with self.changed:
+                room.events.append(
+                    (msg.subject.removeprefix(prefix), json.loads(msg.data), time.perf_counter())
+                )
+                self.changed.notify_all()
+
+        for subject in WATCHED:
+            await room.nc.subscribe(f"{prefix}{subject}", cb=keep)
+        await settle(room.nc)
 
     async def open(self, room: Room) -> None:
         """Start a room's four services and wait until it can take a turn."""
@@ -178,7 +288,11 @@ class Home:
             "HUXLEY_AUDIO_FILE_OUT": str(self.root / room.site / "speaker.wav"),
         }
         for name, module in ROOM_SERVICES.items():
-            room.procs.append(await self._spawn(module, env, self.root / "logs" / f"{room.site}-{name}.log"))
+            room_env = {**env, **self.creds(name, room.site)}
+            log = self.root / "logs" / f"{room.site}-{name}.log"
+            room.procs.append(await self._spawn(module, room_env, log))
+        if room.nc is None:
+            await self._connect(room)
         await self._healthy(room, "focus")
         await self._healthy(room, "audio-io")
         await self._healthy(
@@ -187,68 +301,72 @@ class Home:
         await self._healthy(room, "realtime-bridge", lambda h: h.detail.get("wired") is True)
 
     async def _healthy(self, room: Room, service: str, accept: Any = lambda h: True) -> None:
+        assert room.nc is not None
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
                 health: Health = await request(
-                    self.nc, room.subjects.health(service), HealthRequest(), timeout=1.0
+                    room.nc, room.subjects.health(service), HealthRequest(), timeout=1.0
                 )
                 if health.status == "ok" and accept(health):
                     return
             except WireError:
                 pass
             await asyncio.sleep(0.2)
-        raise RuntimeError(f"{service} of {room.site} did not come up (logs in {self.root / 'logs'})")
+        name = "storage" if service == "storage" else f"{room.site}-{service}"
+        log = (self.root / "logs" / f"{name}.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{service} of {room.site} did not come up; its log ends:\n{log}")
 
-    async def _keep(self, msg: Msg) -> None:
-        _, site, *rest = msg.subject.split(".")
-        async with self.changed:
-            self.events[site].append((".".join(rest), json.loads(msg.data), time.perf_counter()))
-            self.changed.notify_all()
-
-    async def turn(self, room: Room, n: int) -> tuple[float, float] | None:
-        """One press in `room`: (ms to the user turn's end, ms to the timer's
-        injected turn's end), or None when the turn was not correct."""
-        mark = len(self.events[room.site])
+    async def turn(self, room: Room, n: int) -> Turn | None:
+        """One press in `room`; None when the turn was not correct."""
+        assert room.nc is not None
+        mark = len(room.events)
         press = f"r{n}-{room.site}"
         s = room.subjects
-        await self.nc.publish(
+        await room.nc.publish(
             s.audio_ptt(), encode(am.PttEvent(action="start", press_id=press, ts_us=now_us()))
         )
         for seq in range(15):  # a real press: 20 ms frames in real time
-            await self.nc.publish(
+            await room.nc.publish(
                 s.audio_mic_assistant(), encode_frame(AudioFrame(press, seq, now_us(), FRAME))
             )
             await asyncio.sleep(0.02)
         stop = am.PttEvent(action="stop", press_id=press, ts_us=now_us() + 300_000, frames=15)
         released = time.perf_counter()
-        await self.nc.publish(s.audio_ptt(), encode(stop))
+        await room.nc.publish(s.audio_ptt(), encode(stop))
 
-        def seen(kind: str, test: Any) -> tuple[str, dict[str, Any], float] | None:
-            return next((e for e in self.events[room.site][mark:] if e[0] == kind and test(e[1])), None)
+        def seen(kind: str, test: Any, after: float = 0.0) -> Seen | None:
+            return next(
+                (e for e in room.events[mark:] if e[0] == kind and e[2] >= after and test(e[1])), None
+            )
 
-        def ended(kind: str) -> Any:
-            return seen("bridge.event.turn", lambda t: t["kind"] == kind and t["phase"] == "ended")
+        def phase(kind: str, name: str) -> Seen | None:
+            return seen("bridge.event.turn", lambda t: t["kind"] == kind and t["phase"] == name)
 
         try:
-            async with asyncio.timeout(30), self.changed:
-                await self.changed.wait_for(lambda: ended("user") and ended("injected"))
+            async with asyncio.timeout(TURN_LIMIT_S), self.changed:
+                await self.changed.wait_for(lambda: phase("user", "ended") and phase("injected", "ended"))
         except TimeoutError:
             return None
-        user, injected = ended("user"), ended("injected")
+        speaking, user, injected = (
+            phase("user", "speaking"),
+            phase("user", "ended"),
+            phase("injected", "ended"),
+        )
         tool = seen("bridge.event.tool_call", lambda t: t["name"] == "set_timer")
         fired = seen("focus.event.inject", lambda i: i["status"] == "fired" and i["skill"] == "timers")
         said = seen("bridge.event.transcript", lambda t: t["role"] == "assistant" and t["text"] == TEA)
+        heard = fired and seen("audio.played", lambda p: p["drained"] and p["played_ms"] > 0, fired[2])
         injects = [
             e
-            for e in self.events[room.site][mark:]
+            for e in room.events[mark:]
             if e[0] == "bridge.event.turn" and e[1]["kind"] == "injected" and e[1]["phase"] == "ended"
         ]
-        if not (user and injected and tool and fired and said) or tool[1].get("error") or len(injects) != 1:
+        if not (speaking and user and injected and tool and said and heard) or len(injects) != 1:
             return None
-        if '"ok": true' not in tool[1].get("output", ""):
+        if tool[1].get("error") or '"ok": true' not in tool[1].get("output", ""):
             return None
-        return (user[2] - released) * 1e3, (injected[2] - released) * 1e3
+        return Turn(*((t - released) * 1e3 for t in (speaking[2], user[2], injected[2])))
 
     async def stop(self) -> None:
         procs = [p for room in self.rooms for p in room.procs]
@@ -263,89 +381,148 @@ class Home:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
-        await self.nc.close()
+        for room in self.rooms:
+            if room.nc is not None:
+                await room.nc.close()
+        self.server.stop()
+
+
+def step_figures(count: int, turns: list[Turn], cpu: float, pss: float, rss: float) -> list[Measurement]:
+    def base(name: str) -> str | None:
+        if count == 1:  # the one room against the bridge alone (bench_bridge), when run with it
+            return "bridge.bus.ptt_release_to_response_create" if name == "release_to_speaking" else None
+        return f"rooms.1.{name}"
+
+    correct = (
+        f"{len(turns)} of {count * ROUNDS} turns correct ({count} room(s) pressing at once, {ROUNDS} rounds)"
+    )
+    out = [
+        latency(
+            f"rooms.{count}.release_to_speaking",
+            [t.speaking_ms for t in turns],
+            base("release_to_speaking"),
+            f"{correct}; PTT release -> the answer starts playing (turn phase speaking)",
+        ),
+        latency(
+            f"rooms.{count}.user_turn",
+            [t.user_ms for t in turns],
+            base("user_turn"),
+            "PTT release -> user turn ended (its ~0.9 s of speech played in real time)",
+        ),
+        latency(
+            f"rooms.{count}.timer_turn",
+            [t.timer_ms for t in turns],
+            base("timer_turn"),
+            f"PTT release -> the {TIMER_S} s timer's injected turn ended",
+        ),
+    ]
+    for name, unit, value, note in (
+        ("cpu_per_room_turn", "cpu s", cpu, "a room's four processes per turn, plus its share of storage"),
+        (
+            "pss_per_room",
+            "MB",
+            pss,
+            "a room's four processes, plus its share of storage (shared pages split)",
+        ),
+        (
+            "rss_per_room",
+            "MB",
+            rss,
+            "resident memory of a room's four processes (shared pages counted in each)",
+        ),
+    ):
+        out.append(
+            Measurement(f"rooms.{count}.{name}", unit, value=value, n=count, baseline=base(name), note=note)
+        )
+    return out
 
 
 async def run(env: BenchEnv) -> list[Measurement]:
     results: list[Measurement] = []
-    served = 0
-    saturated: int | None = None
+    plan = steps()
+    served, saturated, why = 0, None, ""
     one_room_p50: float | None = None
+    load_before = load()
     async with SimServer(parse_rules(RULES), voice=ToneVoice()) as sim:
-        home = Home(env, sim, max(STEPS))
+        home = Home(env, sim, max(plan))
         await home.start()
+        assert home.storage is not None
         try:
-            opened = 0
-            for step, count in enumerate(STEPS):
-                while opened < count:
-                    await home.open(home.rooms[opened])
-                    opened += 1
+            opened, pss_room = 0, 0.0
+            for count in plan:
+                if pss_room and available_mb() - (count - opened) * pss_room < MEMORY_RESERVE_MB:
+                    saturated, why = count, f"memory: {available_mb():.0f} MB available"
+                    break
+                try:
+                    while opened < count:
+                        await home.open(home.rooms[opened])
+                        opened += 1
+                except RuntimeError as exc:  # the machine ran out: the steps before stand
+                    saturated, why = count, f"room {opened} did not start: {str(exc)[:300]}"
+                    break
                 rooms = home.rooms[:count]
-                cpu_before = [room.cpu() for room in rooms]
-                turns = await asyncio.gather(*(home.turn(room, step) for room in rooms))
-                cpu_per_room = [room.cpu() - before for room, before in zip(rooms, cpu_before, strict=True)]
-                correct = [t for t in turns if t is not None]
-                user_ms = [t[0] for t in correct]
-                inject_ms = [t[1] for t in correct]
-                base = "rooms.1.user_turn" if count > 1 else None
-                note = f"{len(correct)} of {count} rooms' turns correct, all pressing at once"
-                user = latency(
-                    f"rooms.{count}.user_turn", user_ms, base, note + "; PTT release -> user turn ended"
-                )
-                results.append(user)
-                results.append(
-                    latency(
-                        f"rooms.{count}.timer_turn",
-                        inject_ms,
-                        "rooms.1.timer_turn" if count > 1 else None,
-                        "PTT release -> the 1 s timer's injected turn ended",
-                    )
-                )
+                cpu_before = sum(room.cpu() for room in rooms) + cpu_s(home.storage.pid)
+                rest_before = time.process_time() + home.nats_cpu()
+                turns: list[Turn] = []
+                for round_ in range(ROUNDS):
+                    got = await asyncio.gather(*(home.turn(room, count * 100 + round_) for room in rooms))
+                    turns += [t for t in got if t is not None]
+                cpu = sum(room.cpu() for room in rooms) + cpu_s(home.storage.pid) - cpu_before
+                rest = time.process_time() + home.nats_cpu() - rest_before
+                storage_pss = pss_mb(home.storage.pid)
+                pss_room = sum(room.pss() for room in rooms) / count + storage_pss / count
+                rss_room = sum(room.rss() for room in rooms) / count
+                figures = step_figures(count, turns, cpu / (count * ROUNDS), pss_room, rss_room)
+                results += figures
                 results.append(
                     Measurement(
-                        f"rooms.{count}.cpu_per_room",
+                        f"rooms.{count}.bus_and_model_cpu_per_turn",
                         "cpu s",
-                        value=sum(cpu_per_room) / count,
-                        n=count,
-                        baseline="rooms.1.cpu_per_room" if count > 1 else None,
-                        note="CPU of a room's focus, skill-host, bridge and audio-io over its turn",
+                        value=rest / (count * ROUNDS),
+                        n=count * ROUNDS,
+                        baseline="rooms.1.bus_and_model_cpu_per_turn" if count > 1 else None,
+                        note="nats-server and this process (the simulator, the rooms' harness) per turn",
                     )
                 )
-                results.append(
-                    Measurement(
-                        f"rooms.{count}.rss_per_room",
-                        "MB",
-                        value=sum(r.rss() for r in rooms) / count,
-                        n=count,
-                        note="resident memory of a room's four processes",
-                    )
-                )
-                if count == 1 and user.p50 is not None:
-                    one_room_p50 = user.p50
-                within = (
-                    one_room_p50 is not None
-                    and user.p99 is not None
-                    and user.p99 <= SATURATED_X * one_room_p50
-                )
-                if len(correct) == count and within:
+                user_ms = [t.user_ms for t in turns]
+                if count == 1 and user_ms:
+                    one_room_p50 = percentile(user_ms, 50)
+                p99 = percentile(user_ms, 99) if user_ms else None
+                all_correct = len(turns) == count * ROUNDS
+                within = one_room_p50 is not None and p99 is not None and p99 <= SATURATED_X * one_room_p50
+                if all_correct and within:
                     served = count
                 elif saturated is None:
                     saturated = count
+                    why = "a turn not correct" if not all_correct else f"user-turn p99 {p99:.0f} ms"
                     break  # past saturation the next steps only take longer
         finally:
             await home.stop()
-    past = saturated if saturated else f"more than {served}"
+    storage_jwt = home.storage_jwt
+    raised = (
+        f" (nats-server max_control_line raised to {CONTROL_LINE})" if storage_jwt > CONTROL_LINE_JWT else ""
+    )
+    past = f"saturated at {saturated} ({why})" if saturated else f"not saturated up to {plan[-1]} rooms"
     results.append(
         Measurement(
             "rooms.served",
             "rooms",
             value=served,
-            n=len(STEPS),
+            n=len(plan),
             note=(
                 f"most rooms served at once with every turn correct and the user turn's p99 within "
-                f"{SATURATED_X:g}x the one-room p50; saturated at {past} "
-                f"on {os.cpu_count()} CPUs (one storage, the simulator in the bench process)"
+                f"{SATURATED_X:g}x the one-room p50; {past}; {os.cpu_count()} CPUs, load average "
+                f"{load_before} before, {load()} after (the machine is shared); one storage, the "
+                f"simulator in the bench process, auth on (each room's own identities); the shared "
+                f"storage's JWT for {len(home.rooms)} rooms {storage_jwt} bytes{raised}"
             ),
+            extra={
+                "steps": plan,
+                "rounds": ROUNDS,
+                "saturated_at": saturated,
+                "why": why,
+                "storage_jwt_bytes": storage_jwt,
+            },
         )
     )
     return results
