@@ -48,6 +48,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from bench.harness import BenchEnv, Measurement, latency, percentile
+from huxley_cli.auth import MAX_CONTROL_LINE
 from huxley_cli.identities import CREDS_ENV
 from huxley_cli.nats_jwt import jwt_of_creds
 from huxley_cli.natsserver import NatsServer
@@ -70,8 +71,6 @@ ROUNDS = max(1, int(os.environ.get("HUXLEY_BENCH_ROOMS_ROUNDS", "2")))
 SATURATED_X = 2.0  # a step whose user-turn p99 passes this many one-room p50s is saturated
 TURN_LIMIT_S = 30.0  # a turn (through its timer) not done by then failed
 MEMORY_RESERVE_MB = 1024
-CONTROL_LINE_JWT = 3700  # a CONNECT with a longer JWT passes nats-server's 4096-byte default (13 rooms)
-CONTROL_LINE = 16384
 TEA = "Tea is ready."
 # Long enough that the timer fires after the user turn ended even when the
 # machine is busy: a fire during the turn waits for it and would blur both.
@@ -219,14 +218,9 @@ class Home:
         return cpu_s(process.pid) if process is not None else 0.0
 
     def server_config(self) -> Path:
-        """`huxley up`'s config, plus a longer control line when the shared
-        storage's JWT (in its CONNECT) would pass nats-server's 4 KB default:
-        with it, one storage's credential covers about 10 rooms."""
-        if self.storage_jwt <= CONTROL_LINE_JWT:
-            return self.auth.config
-        path = self.root / "nats-server.conf"
-        path.write_text(self.auth.config.read_text() + f"max_control_line: {CONTROL_LINE}\n")
-        return path
+        """`huxley up`'s config (its control line fits the shared storage's
+        JWT, which grows with every room: huxley_cli.auth.MAX_CONTROL_LINE)."""
+        return self.auth.config
 
     def creds(self, service: str, site: str) -> dict[str, str]:
         return self.auth.child_env(service, str(self.persona), self.root, site)
@@ -499,9 +493,7 @@ async def run(env: BenchEnv) -> list[Measurement]:
         finally:
             await home.stop()
     storage_jwt = home.storage_jwt
-    raised = (
-        f" (nats-server max_control_line raised to {CONTROL_LINE})" if storage_jwt > CONTROL_LINE_JWT else ""
-    )
+    raised = f" (nats-server max_control_line {MAX_CONTROL_LINE})"
     past = f"saturated at {saturated} ({why})" if saturated else f"not saturated up to {plan[-1]} rooms"
     results.append(
         Measurement(

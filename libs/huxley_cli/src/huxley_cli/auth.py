@@ -52,12 +52,18 @@ def user_permissions(grant: Grant) -> dict[str, Any]:
     )
 
 
+MAX_CONTROL_LINE = 65536  # bytes: a storage credential for ~250 rooms
+
+
 def server_config(operator_jwt_path: Path, system_public: str, preload: dict[str, str]) -> str:
     lines = [
         "# Written by `huxley init`; do not edit (huxley rewrites it).",
         f"operator: {json.dumps(str(operator_jwt_path))}",
         f"system_account: {system_public}",
         "resolver: MEMORY",
+        # A client's JWT travels in its CONNECT line; the home's storage JWT
+        # lists every room (~250 bytes each), past the 4 KB default at ~12.
+        f"max_control_line: {MAX_CONTROL_LINE}",
         "resolver_preload: {",
         *(f"  {public}: {json.dumps(jwt)}" for public, jwt in preload.items()),
         "}",
