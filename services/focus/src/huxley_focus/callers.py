@@ -18,7 +18,7 @@ from huxley_wire.subjects import InvalidToken, token
 
 # Holders that may act for the user. Audio-io sends none of these today; it
 # is the user's hands (PTT), so it may. A satellite's audio-io (holder
-# `satellite`) needs none either: the bridge interrupts for its PTT (D-leaf-1).
+# `satellite`) needs none either: the bridge interrupts for its PTT (SCALE-2).
 CONTROL_HOLDERS = frozenset({"bridge", "audio-io"})
 CONTROL_OPS = (m.Interrupt, m.StopForeground, m.StopAll, m.StopChannel, m.TurnEnd)
 
