@@ -14,6 +14,8 @@ from nats.aio.msg import Msg
 from huxley_focus.service import FocusService
 from huxley_focus.settings import FocusSettings
 from huxley_runtime.focus_client import FocusClient, FocusFollower
+from huxley_wire.codec import encode
+from huxley_wire.messages import focus as m
 from huxley_wire.messages.focus import Channel
 from huxley_wire.subjects import Subjects
 from support.focus_peers import Recorder, RecordingHandler
@@ -95,6 +97,57 @@ async def test_a_follower_resyncs_when_a_fresh_focus_starts_without_polling(
             # It starts over at seq 0 and knows no book: its start says so.
             await seen.wait_for(lambda i: i == (book.activity_id, "none"))
             assert follower.state(book.activity_id) is None and follower.seq == 0
+    finally:
+        await follower.stop()
+
+
+async def test_a_resync_that_found_no_focus_is_asked_again_until_one_answers(
+    nc: Client, site: str, nats_url: str, tmp_path: Path
+) -> None:
+    """A queue event says focus started over, but the snapshot it prompts
+    finds nobody (focus not answering yet): the follower keeps asking on its
+    check clock, not only at the hourly last resort."""
+    subjects = Subjects(site)
+    seen = Recorder()
+    follower = FocusFollower(
+        nc,
+        subjects,
+        holder="host",
+        on_change=lambda s: seen.add((s.activity_id, s.state)),
+        resync_every_s=3600,
+        check_interval_s=0.05,
+        request_timeout_s=0.3,
+    )
+    client = FocusClient(nc, subjects, "host", RecordingHandler())
+    try:
+        async with running(FocusService, settings(nats_url, site, tmp_path, focus_persist=False)):
+            await follower.start()
+            await client.start()
+            book = await client.acquire(Channel.CONTENT, "audiobooks")
+            await seen.wait_for(lambda i: i == (book.activity_id, "foreground"))
+            await client.stop(release=False)
+        # No focus now. A witness takes the snapshot request this prompts and
+        # leaves it unanswered, so that resync fails (times out).
+        asked: list[Msg] = []
+
+        async def witness(msg: Msg) -> None:
+            asked.append(msg)
+
+        silent = await nc.subscribe(subjects.focus_rpc_of("host"), cb=witness)
+        await nc.flush()
+        await nc.publish(subjects.focus_event("queue"), encode(m.QueueEvent(seq=0, queue=[])))
+        await until(lambda: len(asked) == 1, 10, "the follower to ask for a snapshot")
+        await silent.unsubscribe()
+
+        # Then something answers for focus (a scripted one: a real focus would
+        # announce its own start, which would resync the follower anyway).
+        async def snapshot(msg: Msg) -> None:
+            empty = m.Snapshot(seq=0, channels={}, foreground=None, queue=[])
+            await msg.respond(encode(empty))
+
+        await nc.subscribe(subjects.focus_rpc_of("host"), cb=snapshot)
+        await seen.wait_for(lambda i: i == (book.activity_id, "none"))
+        assert follower.state(book.activity_id) is None and follower.seq == 0
     finally:
         await follower.stop()
 

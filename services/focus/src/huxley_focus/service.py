@@ -87,11 +87,17 @@ class FocusService(Service):
             else:
                 self.log.warning("focus_store_unavailable", error=self._store.error)
                 self.spawn(self._reopen_store(), name="focus-store")
-        # Say where the sequence stands: an observer ahead of it knows focus
-        # started over and resyncs (FocusFollower), with no periodic polling.
+        self.spawn(self._announce_start(), name="focus-start")
+        self.spawn(self._ticker(), name="focus-ticker")
+
+    async def _announce_start(self) -> None:
+        """Say where the sequence stands: an observer ahead of it knows focus
+        started over and resyncs (FocusFollower), with no periodic polling.
+        Only once the endpoints answer: the resync it causes is a snapshot
+        request, which would otherwise find no responder."""
+        await self.ready.wait()
         async with self._actor:
             await self.nc.publish(self.subjects.focus_event("queue"), encode(self.core.queue_event()))
-        self.spawn(self._ticker(), name="focus-ticker")
 
     async def on_stop(self) -> None:
         for task in list(self._runners.values()):

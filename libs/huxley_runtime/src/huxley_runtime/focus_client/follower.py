@@ -101,6 +101,7 @@ class FocusFollower:
         self.activities: dict[str, ActivityStatus] = {}
         self.seq = 0
         self.synced = asyncio.Event()
+        self._behind = False  # a resync failed: the checker asks again at its pace
         self._sub: Subscription | None = None
         self._queue_sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
@@ -164,6 +165,7 @@ class FocusFollower:
                     if activity_id not in fresh:
                         await self._changed(_ended(status, snap.seq))
                 buffered, self._buffer = self._buffer, []
+                self._behind = False
             finally:
                 self._resyncing = False
             self.synced.set()
@@ -232,6 +234,7 @@ class FocusFollower:
         try:
             await self.resync()
         except WireError as exc:
+            self._behind = True
             log.info("focus_resync_failed", code=str(exc.code), error=exc.message)
 
     def _reconnects(self) -> int:
@@ -247,11 +250,11 @@ class FocusFollower:
             await asyncio.sleep(self.check_interval_s)
             now = self._reconnects()
             due = loop.time() - asked_at >= self.resync_every_s
-            if now == reconnects and self.synced.is_set() and not due:
+            if now == reconnects and self.synced.is_set() and not due and not self._behind:
                 continue
             reconnects, asked_at = now, loop.time()
-            if not self.synced.is_set():
-                await self._resync_quietly()  # focus was not there at start
+            if not self.synced.is_set() or self._behind:
+                await self._resync_quietly()  # focus was not there at start, or a resync failed
                 continue
             try:
                 snap = await self._snapshot()
