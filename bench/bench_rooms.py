@@ -350,7 +350,8 @@ class Home:
         tool = seen("bridge.event.tool_call", lambda t: t["name"] == "set_timer")
         fired = seen("focus.event.inject", lambda i: i["status"] == "fired" and i["skill"] == "timers")
         said = seen("bridge.event.transcript", lambda t: t["role"] == "assistant" and t["text"] == TEA)
-        heard = fired and seen("audio.played", lambda p: p["drained"] and p["played_ms"] > 0, fired[2])
+        # A stream's end is its own PlayedEvent (progress comes batched, without `drained`).
+        heard = fired and seen("audio.played", lambda p: p.get("drained") and p["played_ms"] > 0, fired[2])
         injects = [
             e
             for e in room.events[mark:]
