@@ -95,14 +95,12 @@ def reap_orphans(known: Collection[int]) -> list[int]:
     return reaped
 
 
-async def exit_of(pid: int) -> int:
-    """Wait for our child `pid` to exit, without a thread or a poll loop (a
-    pidfd), and reap it: its exit code (-N for signal N)."""
+async def until_exited(pid: int) -> None:
+    """Wait until our child `pid` has exited, without a thread or a poll loop
+    (a pidfd); it is not reaped. Raises what `os.pidfd_open` raises
+    (ProcessLookupError: no such process)."""
     loop = asyncio.get_running_loop()
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return UNKNOWN_EXIT
+    fd = os.pidfd_open(pid)
     try:
         ready: asyncio.Future[None] = loop.create_future()
 
@@ -117,6 +115,14 @@ async def exit_of(pid: int) -> int:
             loop.remove_reader(fd)
     finally:
         os.close(fd)
+
+
+async def exit_of(pid: int) -> int:
+    """Wait for our child `pid` to exit and reap it: its exit code (-N for signal N)."""
+    try:
+        await until_exited(pid)
+    except ProcessLookupError:
+        return UNKNOWN_EXIT
     try:
         _, status = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - it has exited: reaping does not wait
     except ChildProcessError:

@@ -28,7 +28,7 @@ from typing import TextIO
 
 from nats.aio.client import Client
 
-from huxley_cli.forking import ForkFailed, ForkServer, Running, reap_orphans
+from huxley_cli.forking import ForkFailed, ForkServer, Running, reap_orphans, until_exited
 from huxley_cli.lines import LineSplitter
 from huxley_cli.natsserver import NatsServer
 from huxley_cli.watchdog import Liveness, WatchdogConfig, probe_health
@@ -202,25 +202,8 @@ class Child:
 
 async def exited(process: subprocess.Popen[bytes]) -> int:
     """Wait for a Popen child to exit without a thread or a poll loop (a pidfd)."""
-    loop = asyncio.get_running_loop()
-    try:
-        fd = os.pidfd_open(process.pid)
-    except (ProcessLookupError, OSError):
-        return process.wait()
-    try:
-        ready: asyncio.Future[None] = loop.create_future()
-
-        def wake() -> None:
-            if not ready.done():
-                ready.set_result(None)
-
-        loop.add_reader(fd, wake)
-        try:
-            await ready
-        finally:
-            loop.remove_reader(fd)
-    finally:
-        os.close(fd)
+    with contextlib.suppress(OSError):  # gone already, or no pidfd here: wait() says
+        await until_exited(process.pid)
     return process.wait()
 
 
