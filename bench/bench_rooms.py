@@ -48,6 +48,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from bench.harness import BenchEnv, Measurement, latency, percentile
+from bench.procfs import cpu_s_or_zero, kib
 from huxley_cli.auth import MAX_CONTROL_LINE
 from huxley_cli.identities import CREDS_ENV
 from huxley_cli.nats_jwt import jwt_of_creds
@@ -107,7 +108,6 @@ WATCHED = (
     "audio.played",
 )
 FRAME = bytes(range(256)) * (FRAME_BYTES // 256) + bytes(FRAME_BYTES % 256)
-CLK = os.sysconf("SC_CLK_TCK")
 
 Seen = tuple[str, dict[str, Any], float]  # subject without the site prefix, body, perf_counter
 
@@ -115,25 +115,6 @@ Seen = tuple[str, dict[str, Any], float]  # subject without the site prefix, bod
 def steps(max_rooms: int = MAX_ROOMS) -> list[int]:
     chosen = [n for n in ALL_STEPS if n <= max_rooms]
     return chosen if max_rooms in chosen else [*chosen, max_rooms]
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a live process (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK
-
-
-def kib(path: str, key: str) -> int:
-    try:
-        for line in Path(path).read_text().splitlines():
-            if line.startswith(key):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def rss_mb(pid: int) -> float:
@@ -166,7 +147,7 @@ class Room:
         return Subjects(self.site)
 
     def cpu(self) -> float:
-        return sum(cpu_s(p.pid) for p in self.procs)
+        return sum(cpu_s_or_zero(p.pid) for p in self.procs)
 
     def rss(self) -> float:
         return sum(rss_mb(p.pid) for p in self.procs)
@@ -215,7 +196,7 @@ class Home:
 
     def nats_cpu(self) -> float:
         process = self.server.process
-        return cpu_s(process.pid) if process is not None else 0.0
+        return cpu_s_or_zero(process.pid) if process is not None else 0.0
 
     def server_config(self) -> Path:
         """`huxley up`'s config (its control line fits the shared storage's
@@ -456,13 +437,13 @@ async def run(env: BenchEnv) -> list[Measurement]:
                     saturated, why = count, f"room {opened} did not start: {str(exc)[:300]}"
                     break
                 rooms = home.rooms[:count]
-                cpu_before = sum(room.cpu() for room in rooms) + cpu_s(home.storage.pid)
+                cpu_before = sum(room.cpu() for room in rooms) + cpu_s_or_zero(home.storage.pid)
                 rest_before = time.process_time() + home.nats_cpu()
                 turns: list[Turn] = []
                 for round_ in range(ROUNDS):
                     got = await asyncio.gather(*(home.turn(room, count * 100 + round_) for room in rooms))
                     turns += [t for t in got if t is not None]
-                cpu = sum(room.cpu() for room in rooms) + cpu_s(home.storage.pid) - cpu_before
+                cpu = sum(room.cpu() for room in rooms) + cpu_s_or_zero(home.storage.pid) - cpu_before
                 rest = time.process_time() + home.nats_cpu() - rest_before
                 storage_pss = pss_mb(home.storage.pid)
                 pss_room = sum(room.pss() for room in rooms) / count + storage_pss / count

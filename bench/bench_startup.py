@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from pathlib import Path
 
 from bench.harness import BenchEnv, Measurement, huxley_up
+from bench.procfs import cpu_s_or_zero, kib
 
 POLL_S = 0.02
 LIMIT_S = 90.0
@@ -46,14 +46,6 @@ def _tree(root: int) -> list[int]:
     return out
 
 
-def _kib(pid: int, file: str, key: str) -> int:
-    with contextlib.suppress(OSError):
-        for line in (Path(f"/proc/{pid}") / file).read_text().splitlines():
-            if line.startswith(key):
-                return int(line.split()[1])
-    return 0
-
-
 def _name(pid: int) -> str:
     with contextlib.suppress(OSError):
         argv = (Path(f"/proc/{pid}") / "cmdline").read_bytes().split(b"\0")
@@ -63,22 +55,15 @@ def _name(pid: int) -> str:
     return "?"
 
 
-def _cpu_s(pid: int) -> float:
-    with contextlib.suppress(OSError, IndexError, ValueError):
-        fields = (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-    return 0.0
-
-
 async def _start(
     data: Path, site: str
 ) -> tuple[float, dict[str, float], dict[str, int], dict[str, int], dict[str, float]]:
     async with huxley_up(data, site, poll_s=POLL_S, limit_s=LIMIT_S) as up:
-        cpu = {f"{_name(p)}[{p}]": _cpu_s(p) for p in _tree(up.proc.pid)}
+        cpu = {f"{_name(p)}[{p}]": cpu_s_or_zero(p) for p in _tree(up.proc.pid)}
         await asyncio.sleep(SETTLE_S)
         pids = _tree(up.proc.pid)
-        rss = {f"{_name(p)}[{p}]": _kib(p, "status", "VmRSS:") for p in pids}
-        pss = {f"{_name(p)}[{p}]": _kib(p, "smaps_rollup", "Pss:") for p in pids}
+        rss = {f"{_name(p)}[{p}]": kib(f"/proc/{p}/status", "VmRSS:") for p in pids}
+        pss = {f"{_name(p)}[{p}]": kib(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids}
         return up.all_healthy_s, up.healthy_at, rss, pss, cpu
 
 

@@ -37,6 +37,7 @@ import numpy as np
 import websockets
 
 from bench.harness import BenchEnv, Measurement, peer_env
+from bench.procfs import cpu_s
 from bench.stream_publisher import VALUE
 from huxley_runtime.rpc import request
 from huxley_wire.audio import FRAME_MS
@@ -87,12 +88,6 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def _cpu_s(pid: int) -> float:
-    """utime + stime of a process, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _played_s(nc: nats.NATS, subjects: Subjects) -> float:
@@ -246,10 +241,10 @@ async def _level(env: BenchEnv, streams: int) -> Level:
                 proc.stdin.write(f"{start:.6f}\n".encode())
                 await proc.stdin.drain()
             await asyncio.sleep(max(0.0, start + WARM_S - time.time()))
-            cpu0, played0 = _cpu_s(service.pid), await _played_s(nc, subjects)
-            pub0 = sum(_cpu_s(proc.pid) for proc in publishers)
+            cpu0, played0 = cpu_s(service.pid), await _played_s(nc, subjects)
+            pub0 = sum(cpu_s(proc.pid) for proc in publishers)
             await asyncio.sleep(MEASURE_S)
-            cpu1, pub1 = _cpu_s(service.pid), sum(_cpu_s(proc.pid) for proc in publishers)
+            cpu1, pub1 = cpu_s(service.pid), sum(cpu_s(proc.pid) for proc in publishers)
             played1 = await _played_s(nc, subjects)
             cpu_share = (cpu1 - cpu0) / MEASURE_S
             per_stream = (cpu1 - cpu0) / max(1e-9, played1 - played0)

@@ -25,6 +25,7 @@ import typer
 from bench.chaos.household import FAILURES
 from bench.chaos.stack import PERSONA, SERVICES, ChaosStack
 from bench.chaos.web_client import WebClient
+from bench.procfs import kib
 from huxley_runtime.rpc import request
 from huxley_wire.messages.skills import ToolCall
 from huxley_wire.messages.storage import KvGet, KvSet
@@ -36,13 +37,7 @@ PROBES = 10
 def rss_kib(pid: int) -> int:
     """Resident memory of the service's own process (not the decoders it
     starts and ends, which would read as growth)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
+    return kib(f"/proc/{pid}/status", "VmRSS:")
 
 
 def slope_per_hour(points: list[tuple[float, float]]) -> float | None:
