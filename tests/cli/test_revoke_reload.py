@@ -20,18 +20,10 @@ from huxley_cli.natsserver.reloadable import pid_file, reload_running, start_hom
 from huxley_runtime.bus import inbox_prefix_of_creds
 from huxley_wire.permissions import skill_identity
 from huxley_wire.subjects import focus_kv_bucket
+from support.auth import creds_refused
 from support.waiting import until
 
 HUXLEY = [sys.executable, "-m", "huxley_cli.main"]
-
-
-async def refused(url: str, creds: Path) -> bool:
-    try:
-        nc = await nats.connect(url, user_credentials=str(creds), allow_reconnect=False)
-    except (nats.errors.Error, OSError):
-        return True
-    await nc.close()
-    return False
 
 
 async def test_revoke_reloads_the_running_server_and_keeps_jetstream(tmp_path: Path) -> None:
@@ -45,7 +37,7 @@ async def test_revoke_reloads_the_running_server_and_keeps_jetstream(tmp_path: P
         assert server.process is not None
         await until(pid_file(data).exists, 10, "nats-server to write its pid")
         assert int(pid_file(data).read_text()) == server.process.pid
-        assert not await refused(server.url, doomed)
+        assert not await creds_refused(server.url, doomed)
 
         focus_creds = store.creds_path("home", "focus")
         focus = await nats.connect(
@@ -59,7 +51,7 @@ async def test_revoke_reloads_the_running_server_and_keeps_jetstream(tmp_path: P
             revoke = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
             assert revoke.returncode == 0, revoke.stderr
             assert f"reloaded the running nats-server (pid {server.process.pid})" in revoke.stdout
-            await until(lambda: refused(server.url, doomed), 10, "the revoked creds to be refused")
+            await until(lambda: creds_refused(server.url, doomed), 10, "the revoked creds to be refused")
             await kv.put("after", b"2")
             assert (await kv.get("before")).value == b"1"
             assert (await kv.get("after")).value == b"2"

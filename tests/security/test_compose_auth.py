@@ -24,6 +24,7 @@ from huxley_cli.compose_auth import CREDS_FILE, bundle, compose_revoke, compose_
 from huxley_cli.natsserver import NatsServer
 from huxley_runtime.bus import inbox_prefix_of_creds
 from huxley_wire.subjects import focus_kv_bucket
+from support.auth import creds_refused
 from support.services import REPO
 from support.waiting import until
 
@@ -125,15 +126,8 @@ async def test_an_added_skill_is_served_and_its_revocation_reloads_without_losin
         assert server.process is not None
         server.process.send_signal(signal.SIGHUP)
 
-        async def refused() -> bool:
-            try:
-                nc = await nats.connect(server.url, user_credentials=str(added), allow_reconnect=False)
-            except (nats.errors.Error, OSError):
-                return True
-            await nc.close()
-            return False
-
-        await until(refused, timeout=10, what="the revoked skill's creds refused")
+        revoked = "the revoked skill's creds refused"
+        await until(lambda: creds_refused(server.url, added), timeout=10, what=revoked)
         focus_creds = out / "focus" / CREDS_FILE
         focus = await nats.connect(
             server.url, user_credentials=str(focus_creds), inbox_prefix=inbox_prefix_of_creds(focus_creds)

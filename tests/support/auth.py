@@ -13,6 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import nats
+import nats.errors
+
 from huxley_cli import identities
 from huxley_cli.auth import AuthStore
 from huxley_wire.permissions import SERVICE_ROLES, Role
@@ -92,3 +95,13 @@ def env_with_identity(module: str, env: dict[str, str]) -> dict[str, str]:
         listed = env["HUXLEY_STORAGE_SITES"].split(",")
         options = {"also_sites": tuple(s.strip() for s in listed if s.strip())}
     return {**env, **SiteAuth(env["HUXLEY_SITE"]).env(role, **options)}
+
+
+async def creds_refused(url: str, creds: Path) -> bool:
+    """Whether the server at `url` turns these creds away (a revocation took)."""
+    try:
+        nc = await nats.connect(url, user_credentials=str(creds), allow_reconnect=False)
+    except (nats.errors.Error, OSError):
+        return True
+    await nc.close()
+    return False
