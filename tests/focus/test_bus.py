@@ -19,6 +19,7 @@ from huxley_focus.service import FocusService
 from huxley_focus.settings import FocusSettings
 from huxley_runtime.bus import settle
 from huxley_runtime.focus_client import FocusClient, FocusFollower
+from huxley_runtime.focus_client.tasks import encode_error
 from huxley_runtime.rpc import request
 from huxley_wire.codec import Ok, encode
 from huxley_wire.errors import ErrorCode, WireError
@@ -36,6 +37,7 @@ from huxley_wire.subjects import Subjects
 from support.auth import SiteAuth
 from support.focus_peers import BridgePeer, Recorder, RecordingHandler
 from support.services import running, wait_healthy
+from support.waiting import until
 
 BOOK_PATIENCE = 30 * 60 * 1000
 
@@ -468,3 +470,43 @@ async def test_the_subject_names_who_acts(nc: Client, site: str, focus: FocusSer
     assert (await request(nc, s.focus_rpc_of("skill-timers"), m.SnapshotRequest())).channels is not None
     await request(nc, s.focus_rpc_of("bridge"), m.StopAll())  # the bridge may
     assert list(focus.core.arbiter.activities()) == []
+
+
+async def test_follower_applies_events_that_came_during_a_failed_resync(nc: Client, site: str) -> None:
+    """Focus is down (a stand-in refuses the snapshot) while an event arrives:
+    the event counts at once, not only after focus answers again."""
+    subjects = Subjects(site)
+    seen = Recorder()
+    follower = FocusFollower(
+        nc, subjects, holder="audio-io", on_change=lambda s: seen.add((s.activity_id, s.state))
+    )
+    event = ActivityEvent(
+        seq=1,
+        ts=0.0,
+        activity_id="turn-7",
+        channel=Channel.DIALOG,
+        interface="bridge",
+        holder="bridge",
+        content_type=ContentType.NONMIXABLE,
+        state="foreground",
+        behavior="primary",
+        gain=1.0,
+        ramp_ms=100,
+        meta=ActivityMeta(kind="turn"),
+    )
+
+    async def refuse_after_an_event(msg: Msg) -> None:
+        await nc.publish(subjects.focus_event("activity"), encode(event))
+        await until(lambda: follower._buffer, what="the event held back while resyncing")
+        await msg.respond(encode_error(WireError(ErrorCode.UNAVAILABLE, "focus is starting")))
+
+    stand_in = await nc.subscribe(subjects.focus_rpc_of("audio-io"), cb=refuse_after_an_event)
+    await settle(nc)
+    try:
+        await follower.start()  # its first resync fails; the event came meanwhile
+        assert not follower.synced.is_set()
+        assert seen.items == [("turn-7", "foreground")]
+        assert follower.gain("turn-7") == 1.0 and follower.seq == 1
+    finally:
+        await stand_in.unsubscribe()
+        await follower.stop()

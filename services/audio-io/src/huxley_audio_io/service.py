@@ -38,14 +38,14 @@ from huxley_runtime.focus_client import ActivityStatus, FocusFollower
 from huxley_runtime.inline_sub import subscribe_inline
 from huxley_runtime.persona import Persona
 from huxley_runtime.retry import ANY_ERROR, FOREVER, Backoff, retrying
-from huxley_runtime.rpc import request, request_with_retry
+from huxley_runtime.rpc import request_with_retry
 from huxley_runtime.service import Endpoint, Service
 from huxley_wire.audio import FRAME_MS, AudioFrame, decode_frame, encode_frame, now_us
 from huxley_wire.codec import Ok, decode, decode_object
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import audio as m
 from huxley_wire.messages import bridge, skills
-from huxley_wire.messages.focus import FocusState, InjectEvent, QueueEvent, SnapshotRequest
+from huxley_wire.messages.focus import FocusState, InjectEvent, QueueEvent
 from huxley_wire.subjects import InvalidToken, token
 
 TICK_S = FRAME_MS / 1000
@@ -223,10 +223,6 @@ class AudioService(Service):
         async def attempt() -> None:
             if follower.synced.is_set():
                 return  # it synced on its own meanwhile
-            # Probe first: a failed resync would hold back events that
-            # arrive meanwhile until the next one succeeds.
-            subject = self.subjects.focus_rpc_of(self.holder)
-            await request(self.nc, subject, SnapshotRequest(), timeout=SYNC.attempt_timeout_s)
             self._catching_up = True
             try:
                 await follower.resync()

@@ -150,6 +150,18 @@ class FocusFollower:
             self._resyncing = True
             try:
                 snap = await self._snapshot()
+            except WireError:
+                # Focus cannot answer: the events that came meanwhile are still
+                # the freshest we have, so they count now, not when focus is back.
+                self._resyncing = False
+                buffered, self._buffer = self._buffer, []
+                for event in buffered:
+                    await self._apply(event)
+                raise
+            except BaseException:
+                self._resyncing = False
+                raise
+            try:
                 fresh = {
                     view.activity_id: _from_view(view, snap.seq)
                     for views in snap.channels.values()
