@@ -11,9 +11,7 @@ import base64
 import json
 import os
 import secrets
-import signal
 import subprocess
-import sys
 import time
 from typing import Any
 
@@ -29,9 +27,9 @@ from huxley_runtime.storage_client import SettingsClient
 from huxley_wire.permissions import harness_identity
 from huxley_wire.subjects import Subjects
 from support.services import REPO
+from support.up import HUXLEY, MARK_VAR, running_up
 from support.waiting import until
 
-HUXLEY = [sys.executable, "-m", "huxley_cli.main"]
 TIMER_HEARD = "Hey, your timer went off: 10 seconds are up."
 
 
@@ -58,17 +56,13 @@ async def test_the_offline_household(tmp_path, site):
         "HUXLEY_NATS_PORT": str(port),
         "HUXLEY_WEB_PORT": str(web),
         "PYTHONUNBUFFERED": "1",
-        "HUXLEY_TEST_OFFLINE_MARK": secrets.token_hex(4),
+        MARK_VAR: secrets.token_hex(8),
     }
     for name in ("HUXLEY_NATS_URL", "OPENAI_API_KEY", "MAKEFLAGS"):
         env.pop(name, None)
     up_log = tmp_path / "up.log"
-    with up_log.open("w") as log:
-        up = subprocess.Popen(
-            [*HUXLEY, "up"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
     subjects = Subjects(site)
-    try:
+    with running_up([*HUXLEY, "up"], env, up_log) as up:
         await until((data / "run" / "nats.url").exists, 60, "huxley up to start nats-server")
         status = subprocess.run(
             [*HUXLEY, "status", "--wait", "30"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
@@ -130,12 +124,5 @@ async def test_the_offline_household(tmp_path, site):
                 await until(lambda: len(book_frames) >= 10, 30, "the book to stream")
         finally:
             await nc.close()
-    finally:
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGINT)
-        try:
-            up.wait(40)
-        finally:
-            if up.poll() is None:
-                os.killpg(up.pid, signal.SIGKILL)
-    assert "huxley: stopped" in up_log.read_text()
+    assert "huxley: stopped" in up.output(), up.output()
+    assert not up.leftovers, f"processes left behind: {up.leftovers}"

@@ -1,22 +1,15 @@
 """`make up` as a user runs it on a fresh machine: nats-server plus the five
-services, all five healthy in `huxley status` within 10 s of the start,
-`huxley tap` printing a readable line for every message while the stack runs,
-and Ctrl-C (SIGINT to the terminal's process group) leaving no process behind.
-
-Every process the stack starts inherits a marker in its environment, so the
-leftover check finds each of them by pid in /proc, including any started
-after a look at the process tree (a restarted child, say)."""
+services, all five healthy in `huxley status`, `huxley tap` printing a
+readable line for every message while the stack runs, and Ctrl-C (SIGINT to
+the terminal's process group) leaving no process behind (support.up)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import secrets
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -35,36 +28,10 @@ from huxley_wire.permissions import harness_identity, inbox_prefix
 from huxley_wire.subjects import SERVICES, Subjects
 from support.procs import alive
 from support.services import REPO
+from support.up import HUXLEY, MARK_VAR, marked_processes, run, running_up
 from support.waiting import until
 
-HUXLEY = [sys.executable, "-m", "huxley_cli.main"]
-MARK_VAR = "HUXLEY_TEST_UP_MARK"
 CLOCK = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} ")
-
-
-def marked_processes(mark: str) -> dict[int, str]:
-    """pid -> command line of every live process carrying our marker."""
-    found = {}
-    needle = f"{MARK_VAR}={mark}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if needle in environ.split(b"\0") and alive(int(entry)):
-            found[int(entry)] = cmdline.replace(b"\0", b" ").decode(errors="replace")
-    return found
-
-
-async def run(args: list[str], env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    proc = await asyncio.create_subprocess_exec(
-        *args, env=env, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    return subprocess.CompletedProcess(args, proc.returncode or 0, out.decode(), "")
 
 
 def test_the_banner_names_the_cli_as_it_can_be_called_again() -> None:
@@ -105,19 +72,9 @@ async def test_make_up_status_tap_and_ctrl_c(tmp_path, site):
     env.pop("OPENAI_API_KEY", None)
     env.pop("MAKEFLAGS", None)
     up_log = tmp_path / "up.log"
-    log = up_log.open("w")
-    # Its own session and process group, like a terminal: Ctrl-C goes to the group.
-    up = subprocess.Popen(
-        ["make", "--no-print-directory", "up"],
-        env=env,
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     stack: dict[int, str] = {}
-    try:
+    # Its own session and process group, like a terminal: Ctrl-C goes to the group.
+    with running_up(["make", "--no-print-directory", "up"], env, up_log) as up:
         # `huxley up` writes where the bus is once nats-server is up: the start.
         run_file = data / "run" / "nats.url"
         await until(run_file.exists, 120, "nats.url (make up set-up or nats-server start)")
@@ -147,26 +104,12 @@ async def test_make_up_status_tap_and_ctrl_c(tmp_path, site):
             assert sum(f"-m {module}" in c for c in commands) == 1, (service, commands)
 
         await check_tap(env, site, port, data)
-    finally:
-        with_ctrl_c = up.poll() is None
-        if with_ctrl_c:
-            os.killpg(up.pid, signal.SIGINT)
-        try:
-            code = up.wait(40)
-        finally:
-            if up.poll() is None:
-                os.killpg(up.pid, signal.SIGKILL)
-            log.close()
-        leftovers = marked_processes(mark)
-        for pid in leftovers:  # do not leave them to the next test either
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    output = up_log.read_text()
+    output = up.output()
     # make re-raises the SIGINT on itself once its child is done: that is a clean stop.
-    assert code in (0, -signal.SIGINT), output
+    assert up.stopped_with_ctrl_c and up.code in (0, -signal.SIGINT), output
     assert "huxley: stopped" in output, output
     assert "not forked" not in output, output  # every service came from the fork server
-    assert not leftovers, f"processes left behind: {leftovers}"
+    assert not up.leftovers, f"processes left behind: {up.leftovers}"
     assert not [pid for pid in stack if alive(pid)]
 
 
@@ -315,23 +258,13 @@ async def test_up_restarts_a_dead_bus_and_a_stuck_service(tmp_path, site):
     env.pop("HUXLEY_NATS_URL", None)
     env.pop("OPENAI_API_KEY", None)
     up_log = tmp_path / "up.log"
-    log = up_log.open("w")
-    up = subprocess.Popen(
-        [*HUXLEY, "up"],
-        env=env,
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
 
     async def all_ok(wait_s: float) -> None:
         status = await run([*HUXLEY, "status", "--wait", str(wait_s)], env, timeout=wait_s + 30)
         rows = healthy_rows(status.stdout)
         assert rows == dict.fromkeys(SERVICES, "ok"), status.stdout + up_log.read_text()
 
-    try:
+    with running_up([*HUXLEY, "up"], env, up_log) as up:
         await until((data / "run" / "nats.url").exists, timeout=60, what="huxley up starting nats-server")
         await all_ok(30)
 
@@ -349,18 +282,5 @@ async def test_up_restarts_a_dead_bus_and_a_stuck_service(tmp_path, site):
         await until(lambda: service_pids(mark, "huxley_focus"), timeout=30, what="focus started again")
         await all_ok(40)
         assert "stuck; killing it (SIGKILL)" in up_log.read_text()
-    finally:
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGINT)
-        try:
-            code = up.wait(40)
-        finally:
-            if up.poll() is None:
-                os.killpg(up.pid, signal.SIGKILL)
-            log.close()
-        leftovers = marked_processes(mark)
-        for pid in leftovers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    assert code == 0, up_log.read_text()
-    assert not leftovers, f"processes left behind: {leftovers}"
+    assert up.code == 0, up.output()
+    assert not up.leftovers, f"processes left behind: {up.leftovers}"

@@ -4,27 +4,19 @@ status` listing the services room by room."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import signal
-import subprocess
-import sys
 from collections import Counter
 
 import pytest
-from cli.test_up import MARK_VAR, marked_processes, run
 
 from huxley_cli.main import SERVICE_MODULES
 from huxley_cli.natsserver import free_port
 from huxley_cli.up_sites import parse_sites, room_lines, room_specs
 from huxley_wire.subjects import SERVICES, InvalidToken
-from support.procs import alive
-from support.services import REPO
+from support.up import HUXLEY, MARK_VAR, marked_processes, run, running_up
 from support.waiting import until
-
-HUXLEY = [sys.executable, "-m", "huxley_cli.main"]
 
 
 def auth_env(sites: list[str]) -> dict[tuple[str, str], dict[str, str]]:
@@ -83,17 +75,7 @@ async def test_up_with_two_rooms_runs_both_and_status_groups_them(tmp_path, site
     for name in ("HUXLEY_NATS_URL", "OPENAI_API_KEY", "HUXLEY_SITE"):
         env.pop(name, None)
     up_log = tmp_path / "up.log"
-    with up_log.open("w") as log:
-        up = subprocess.Popen(
-            [*HUXLEY, "up", "--sites", f"{kitchen},{bedroom}"],
-            env=env,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    try:
+    with running_up([*HUXLEY, "up", "--sites", f"{kitchen},{bedroom}"], env, up_log, stop_timeout=60) as up:
         await until((data / "run" / "sites").exists, 120, "huxley up wrote its rooms")
         # `huxley status` finds the rooms `huxley up` runs, as the home's observer.
         status = await run([*HUXLEY, "status", "--json", "--wait", "120"], env, timeout=150)
@@ -114,17 +96,5 @@ async def test_up_with_two_rooms_runs_both_and_status_groups_them(tmp_path, site
             if f"-m {module}" in command
         )
         assert commands == {m: 1 if s == "storage" else 2 for s, m in SERVICE_MODULES.items()}, commands
-    finally:
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGINT)
-        try:
-            up.wait(60)
-        finally:
-            if up.poll() is None:
-                os.killpg(up.pid, signal.SIGKILL)
-        leftovers = marked_processes(mark)
-        for pid in leftovers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    assert "huxley: stopped" in up_log.read_text(), up_log.read_text()
-    assert not [pid for pid in leftovers if alive(pid)]
+    assert "huxley: stopped" in up.output(), up.output()
+    assert not up.leftovers, f"processes left behind: {up.leftovers}"
