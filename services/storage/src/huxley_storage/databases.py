@@ -6,7 +6,8 @@ a persona to its database:
 
 - `SqliteBackend`: `<root>/<persona>/huxley.db`, WAL journal, opened lazily.
   Writes go one at a time through an asyncio lock, so transactions never
-  fight over SQLite's single writer lock.
+  fight over SQLite's single writer lock. Settings batches take the same
+  lock and go through a plain `sqlite3` writer (sqlite_writer.py).
 - `PostgresBackend`: every persona in one database (a `persona` column).
   Transactions run in parallel on pooled connections; a connection idle for
   a while is tested at checkout (not every one: a test is three round trips).
@@ -16,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from huxley_storage import migrate
+from huxley_storage.sqlite_writer import SqliteWriter
 from huxley_storage.tables import metadata
 from huxley_wire.subjects import InvalidToken, token
 
@@ -39,9 +42,12 @@ PG_PING_AFTER_IDLE_S = 1.0
 
 
 class Database:
-    def __init__(self, name: str, engine: AsyncEngine, *, one_writer: bool) -> None:
+    def __init__(
+        self, name: str, engine: AsyncEngine, *, one_writer: bool, batches: SqliteWriter | None = None
+    ) -> None:
         self.name = name
         self.engine = engine
+        self.batches = batches  # SQLite: the writer of whole settings batches
         self._migrated = False
         self._migrating = asyncio.Lock()
         self._writer = asyncio.Lock() if one_writer else None
@@ -66,12 +72,24 @@ class Database:
         async with writer, self.engine.begin() as conn:
             yield conn
 
+    async def write_batch[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` in one transaction of the SQLite batch writer, after the
+        migrations and in turn with the engine's write transactions."""
+        if self.batches is None:
+            raise RuntimeError(f"database {self.name} has no batch writer")
+        await self.migrated()
+        writer = self._writer if self._writer is not None else contextlib.nullcontext()
+        async with writer:
+            return await self.batches.run(work)
+
     async def ping(self) -> None:
         await self.migrated()
         async with self.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self.batches is not None:
+            await self.batches.close()
         await self.engine.dispose()
 
 
@@ -120,7 +138,8 @@ class SqliteBackend:
             if persona not in self._open:
                 path = self.path(persona)
                 await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-                self._open[persona] = Database(persona, self._engine(path), one_writer=True)
+                batches = SqliteWriter(path, self.synchronous, SQLITE_BUSY_TIMEOUT_S)
+                self._open[persona] = Database(persona, self._engine(path), one_writer=True, batches=batches)
             return self._open[persona]
 
     def _engine(self, path: Path) -> AsyncEngine:

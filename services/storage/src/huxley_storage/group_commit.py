@@ -13,7 +13,9 @@ Where the database allows parallel writers (PostgreSQL), up to
 of the same key: a key in a running batch holds back its later writes
 until that batch ended.
 
-A batch goes in without savepoints. On PostgreSQL a refused statement
+On SQLite the whole batch runs in one hop to the file's writer thread
+(sqlite_writer.py), as plain `sqlite3` statements; on PostgreSQL it goes
+through SQLAlchemy. A batch goes in without savepoints. On PostgreSQL a refused statement
 aborts the transaction, so a refused batch is rolled back and redone one
 write at a time, each in a savepoint, in a new transaction (SQLite undoes
 only the failed statement and goes on in the same one).
@@ -23,13 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from huxley_storage.repo import settings
+from huxley_storage.repo import settings, settings_sqlite
 from huxley_storage.settings_cache import Namespace, SettingsCache
 from huxley_storage.store import Store, describe, is_outage
 from huxley_wire.errors import ErrorCode, WireError
@@ -112,8 +116,9 @@ class GroupCommit:
             # It takes its batch when it first runs, so the writes submitted
             # until then share it.
             self._runners.add(asyncio.create_task(self._drain(), name="group-commit"))
-        # The write goes ahead even if this caller stops waiting.
-        return await asyncio.shield(done)
+        # The write goes ahead even if this caller stops waiting (its future
+        # is then cancelled, and left alone by the commit).
+        return await done
 
     async def _drain(self) -> None:
         try:
@@ -152,12 +157,15 @@ class GroupCommit:
     async def _commit(self, batch: list[_Pending]) -> None:
         persona = batch[0].op.persona  # every op of the batch is in this database
         try:
-            try:
-                async with self.store.transaction(persona, write=True) as conn:
-                    await _apply(conn, batch)
-            except _Refused:
-                async with self.store.transaction(persona, write=True) as conn:
-                    await _apply_each(conn, batch, savepoints=True)
+            if self.store.batch_writes:
+                await self.store.write_batch(persona, partial(_apply_sqlite, batch))
+            else:
+                try:
+                    async with self.store.transaction(persona, write=True) as conn:
+                        await _apply(conn, batch)
+                except _Refused:
+                    async with self.store.transaction(persona, write=True) as conn:
+                        await _apply_each(conn, batch, savepoints=True)
         except BaseException as exc:
             self.stats.failed_batches += 1
             self.cache.forget({_namespace(p.op) for p in batch})
@@ -172,14 +180,47 @@ class GroupCommit:
         if self.on_commit is not None:
             self.on_commit(len(batch))
         for pending in batch:
+            op = pending.op
+            if pending.error is None:
+                # Committed: the cache follows, whether or not anyone still waits.
+                if isinstance(op, SetOp):
+                    self.cache.committed_set((op.persona, op.skill), op.key, op.value)
+                else:
+                    self.cache.committed_delete((op.persona, op.skill), op.key)
+            if pending.done.done():
+                continue  # its caller stopped waiting
             if pending.error is not None:
                 pending.done.set_exception(pending.error)
-                continue
-            if isinstance(pending.op, SetOp):
-                self.cache.committed_set(_namespace(pending.op), pending.op.key, pending.op.value)
             else:
-                self.cache.committed_delete(_namespace(pending.op), pending.op.key)
-            pending.done.set_result(pending.result)
+                pending.done.set_result(pending.result)
+
+
+def _apply_sqlite(batch: list[_Pending], conn: sqlite3.Connection) -> None:
+    """`_apply` for the SQLite batch writer, in its thread: a batch of sets
+    as one executemany; if SQLite refuses one, each write in turn (SQLite
+    undoes only the refused statement), recording each result."""
+    if all(isinstance(p.op, SetOp) for p in batch):
+        # The last set of a key wins.
+        rows = {_key(p.op): _sqlite_row(p.op) for p in batch if isinstance(p.op, SetOp)}
+        try:
+            settings_sqlite.put_many(conn, rows.values())
+            return
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+    for pending in batch:
+        op = pending.op
+        pending.error = None
+        try:
+            if isinstance(op, SetOp):
+                settings_sqlite.put(conn, _sqlite_row(op))
+                pending.result = True
+            else:
+                pending.result = settings_sqlite.delete(conn, op.persona, op.skill, op.key)
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            pending.error = exc
 
 
 async def _apply(conn: AsyncConnection, batch: list[_Pending]) -> None:
@@ -246,6 +287,10 @@ async def _statement(conn: AsyncConnection, savepoint: bool) -> AsyncIterator[No
 
 def _row(op: SetOp) -> dict[str, object]:
     return {"persona": op.persona, "skill": op.skill, "key": op.key, "value": op.value, "updated_at": op.now}
+
+
+def _sqlite_row(op: SetOp) -> settings_sqlite.Row:
+    return (op.persona, op.skill, op.key, op.value, op.now)
 
 
 def _key(op: Op) -> Key:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +88,18 @@ class Store:
             db = await self.backend.database(persona)
             async with db.transaction(write=write) as conn:
                 yield conn
+
+    @property
+    def batch_writes(self) -> bool:
+        """Whether settings batches go through `write_batch` (SQLite)."""
+        return self.backend.kind == "sqlite"
+
+    async def write_batch[T](self, persona: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` in one transaction of the persona's SQLite batch writer
+        (committed when this returns); outages as in `transaction`."""
+        async with self._guard(persona):
+            db = await self.backend.database(persona)
+            return await db.write_batch(work)
 
     async def personas(self) -> list[str]:
         """Every persona with data (database failures become `unavailable`)."""
