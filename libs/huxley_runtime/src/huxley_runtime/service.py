@@ -29,7 +29,7 @@ from huxley_runtime.bus import connect, settle
 from huxley_runtime.logging import bound, configure_logging, debug_enabled, get_logger
 from huxley_runtime.settings import HuxleySettings
 from huxley_runtime.signals import stop_on_signals
-from huxley_wire.codec import MAX_CONTROL_BYTES, RequestTable, encode, encode_obj
+from huxley_wire.codec import MAX_CONTROL_BYTES, OK, OK_BYTES, RequestTable, encode, encode_obj
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages.common import Health
 from huxley_wire.subjects import Subjects
@@ -248,7 +248,7 @@ class Service:
                 expected = type(request).reply_model
                 if not isinstance(reply, expected):
                     raise TypeError(f"{op} handler returned {type(reply).__name__}, not {expected.__name__}")
-                data = encode(reply)
+                data = OK_BYTES if reply is OK else encode(reply)
             except WireError as exc:
                 self.log.warning(
                     "request_refused", subject=req.subject, op=op, code=str(exc.code), error=exc.message

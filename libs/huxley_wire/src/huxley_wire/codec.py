@@ -72,6 +72,12 @@ def encode(msg: BaseModel) -> bytes:
     return bounded_json.dumps(data)
 
 
+# The one shared `Ok`: a handler that returns it is answered with these
+# bytes, encoded once (storage's settings writes, thousands a second).
+OK = Ok()
+OK_BYTES = encode(OK)
+
+
 def encode_obj(obj: dict[str, Any]) -> bytes:
     return bounded_json.dumps(obj)
 

@@ -29,12 +29,14 @@ from huxley_storage.rules import check_key, check_prefix, check_text
 from huxley_storage.scope import ScopeError, Scopes
 from huxley_storage.settings import StorageSettings
 from huxley_storage.store import Store
-from huxley_wire.codec import Ok, Request
+from huxley_wire.codec import OK, Ok, Request
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import storage as m
 from huxley_wire.subjects import InvalidToken, Subjects
 
 STORAGE_DIR = "storage"
+# Subjects whose namespace is remembered (a home has a few dozen skills and rooms).
+NAMESPACES_KEPT = 4096
 
 
 class StorageService(Service):
@@ -69,6 +71,7 @@ class StorageService(Service):
         )
         self.quota = quota.Limits(self.settings.storage_quota_keys, self.settings.storage_quota_bytes)
         self.kv = Kv(self.store, self.quota)
+        self._namespaces: dict[str, tuple[str, str]] = {}  # subject -> (persona, skill)
         self.backups = (
             Backups(backend, self.settings.storage_backup_keep)
             if isinstance(backend, SqliteBackend)
@@ -122,14 +125,22 @@ class StorageService(Service):
 
     def _namespace(self, subject: str) -> tuple[str, str]:
         """(the persona its rows are kept under, skill): the room's own unless
-        the persona shares the skill across rooms."""
+        the persona shares the skill across rooms. Worked out once per
+        subject: it depends on nothing but the subject and the settings."""
+        found = self._namespaces.get(subject)
+        if found is not None:
+            return found
         site, subjects = self._site(subject)
         try:
             persona, skill = m.kv_namespace(subjects, subject)
             self.served.require(persona)
-            return self.scopes.settings_persona(site, persona, skill), skill
+            found = self.scopes.settings_persona(site, persona, skill), skill
         except (InvalidToken, ScopeError) as exc:
             raise WireError(ErrorCode.INVALID, str(exc)) from None
+        if len(self._namespaces) >= NAMESPACES_KEPT:
+            self._namespaces.clear()
+        self._namespaces[subject] = found
+        return found
 
     async def kv_get(self, req: m.KvGet, subject: str) -> m.KvValue:
         persona, skill = self._namespace(subject)
@@ -141,7 +152,7 @@ class StorageService(Service):
         check_key(req.key)
         check_text(req.value)
         await self.kv.set(persona, skill, req.key, req.value, self.clock())
-        return Ok()
+        return OK
 
     async def kv_list(self, req: m.KvList, subject: str) -> m.KvItems:
         persona, skill = self._namespace(subject)
