@@ -70,6 +70,7 @@ async def bare_throughput(env: BenchEnv) -> Measurement:
 
     await responder.subscribe(subject, cb=echo)
     await responder.flush()
+    await responder.flush()
     # The first request creates the client's reply inbox: set-up, not throughput.
     await client.request(subject, b'{"v":1}', timeout=5)
     value = await throughput(lambda n: client.request(subject, b'{"v":1}', timeout=5), BURST, IN_FLIGHT)
