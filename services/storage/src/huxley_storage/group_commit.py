@@ -15,10 +15,10 @@ until that batch ended.
 
 On SQLite the whole batch runs in one hop to the file's writer thread
 (sqlite_writer.py), as plain `sqlite3` statements; on PostgreSQL it goes
-through SQLAlchemy. A batch goes in without savepoints. On PostgreSQL a refused statement
-aborts the transaction, so a refused batch is rolled back and redone one
-write at a time, each in a savepoint, in a new transaction (SQLite undoes
-only the failed statement and goes on in the same one).
+through SQLAlchemy. A batch goes in without savepoints. On PostgreSQL a
+refused statement aborts the transaction, so a refused batch is rolled back
+and redone one write at a time, each in a savepoint, in a new transaction
+(SQLite undoes only the failed statement and goes on in the same one).
 """
 
 from __future__ import annotations
