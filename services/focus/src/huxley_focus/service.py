@@ -2,14 +2,13 @@
 core, notifications to holders, events, leases, persistence.
 
 Each operation runs under one FIFO lock (the actor): the core decides, the
-new state's write to JetStream KV starts, the effects are performed in order
-— every notification is a request to focus.notify.<holder>, acked before the
+new state is written to JetStream KV, the effects are performed in order —
+every notification is a request to focus.notify.<holder>, acked before the
 next goes out, and its ActivityEvent is published just before it so audio-io
-gates a stream before its producer hears — and once the write landed the
-caller is answered and the lock let go. `run_inject` waits for the write too:
-holders may hear of a change before it is saved, the bridge never speaks an
-inject a restarted focus would not know (PERF-7X). A ticker takes the same
-lock for leases, patience and TTLs.
+gates a stream before its producer hears — and only then is the caller
+answered. An inject fired on a free floor tells nobody but the bridge, so
+there `run_inject` goes out before the bridge's own notices (PERF-7X). A
+ticker takes the same lock for leases, patience and TTLs.
 """
 
 from __future__ import annotations
@@ -75,7 +74,6 @@ class FocusService(Service):
         self._store: FocusStore | None = None
         self._saved: bytes | None = None
         self._runners: dict[str, asyncio.Task[None]] = {}
-        self._saving: asyncio.Task[None] | None = None  # this operation's KV write
         self._courier = Courier(self._notify, self._holder_alive, self.spawn)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -189,25 +187,13 @@ class FocusService(Service):
         return self.core.snapshot()
 
     async def _apply(self, operation: Any) -> BaseModel:
-        """Run one operation as the actor: decide, persist and perform, reply."""
+        """Run one operation as the actor: decide, persist, perform, reply."""
         async with self._actor:
             reply, effects = operation(time.time())
-            await self._commit(effects)
+            await self._persist()
+            await self._perform(effects)
         self._wake.set()
         return reply  # type: ignore[no-any-return]
-
-    async def _commit(self, effects: list[Effect]) -> None:
-        """Perform the effects while the new state is written (the caller holds
-        the actor); return once both are done, so writes never overtake one
-        another and a reply always follows a saved state."""
-        self._saving = self._start_save()
-        try:
-            await self._perform(effects)
-        finally:
-            saving, self._saving = self._saving, None
-            if saving is not None:
-                # Shielded: a cancelled request must not cancel the write.
-                await asyncio.shield(saving)
 
     # -- effects -------------------------------------------------------------------------
     async def _perform(self, effects: list[Effect]) -> None:
@@ -215,8 +201,8 @@ class FocusService(Service):
         silent: set[str] = set()  # holders that missed an ack in this batch
         queue_changed = False
         # An inject fired on a free floor tells no one but the bridge, which takes
-        # the floor from run_inject itself: its notices then go out after
-        # run_inject starts, in their order, instead of holding it back (PERF-7X).
+        # the floor from run_inject itself (it ignores its own FOREGROUND): its
+        # notices go out after run_inject, in their order, instead of before it.
         bridge_only = _tells_only(effects, self.core.bridge_holder)
         held: list[tuple[m.FocusChange, bool]] = []
         for effect in effects:
@@ -252,7 +238,7 @@ class FocusService(Service):
             elif isinstance(effect, InjectStatus):
                 await self.nc.publish(self.subjects.focus_event("inject"), encode(effect.event))
             elif isinstance(effect, RunInject):
-                self._start_runner(effect, self._saving)
+                self._start_runner(effect)
             elif isinstance(effect, QueueChanged):
                 queue_changed = True
         for change, terminal in held:
@@ -309,13 +295,12 @@ class FocusService(Service):
         # The ticker removes a holder whose lease ran out; until then it counts.
         return holder in self.core.leases.heard
 
-    def _start_runner(self, cmd: RunInject, saving: asyncio.Task[None] | None = None) -> None:
+    def _start_runner(self, cmd: RunInject) -> None:
         running = self._runners.get(cmd.inject_id)
         if running is not None and not running.done():
             return
-        # Eager: with the state already saved, run_inject goes out now rather
-        # than behind the rest of the operation's events and its reply.
-        task = self.spawn(self._run_inject(cmd, saving), name=f"run-inject-{cmd.inject_id}", eager=True)
+        # Eager: run_inject is on the wire before the operation's later events and its reply.
+        task = self.spawn(self._run_inject(cmd), name=f"run-inject-{cmd.inject_id}", eager=True)
         if task.done():
             return
         self._runners[cmd.inject_id] = task
@@ -329,16 +314,12 @@ class FocusService(Service):
             and (current.activity_id == cmd.activity_id)
         )
 
-    async def _run_inject(self, cmd: RunInject, saving: asyncio.Task[None] | None = None) -> None:
+    async def _run_inject(self, cmd: RunInject) -> None:
         """Tell the bridge to run the turn, until it acks (it is idempotent on
-        inject_id) or the inject stops being the current one. Not before the
-        state that fired it is written: a focus restarted from an older one
-        would not know the turn the bridge speaks."""
+        inject_id) or the inject stops being the current one."""
         message = RunInjectRequest(
             inject_id=cmd.inject_id, prompt=cmd.prompt, activity_id=cmd.activity_id, priority=cmd.priority
         )
-        if saving is not None and not saving.done():
-            await asyncio.wait([saving])  # not awaited directly: our cancel must not cancel it
         if not self._still_current(cmd):
             return
 
@@ -375,7 +356,9 @@ class FocusService(Service):
 
     async def _apply_effects(self, operation: Any) -> None:
         async with self._actor:
-            await self._commit(operation(time.time()))
+            effects = operation(time.time())
+            await self._persist()
+            await self._perform(effects)
         self._wake.set()
 
     # -- time ------------------------------------------------------------------------------
@@ -390,27 +373,19 @@ class FocusService(Service):
                 async with self._actor:
                     effects = self.core.tick(time.time())
                     if effects:
-                        await self._commit(effects)
+                        await self._persist()
+                        await self._perform(effects)
             except Exception:
                 self.log.exception("tick_failed")
 
     # -- persistence -----------------------------------------------------------------------
     async def _persist(self) -> None:
-        saving = self._start_save()
-        if saving is not None:
-            await asyncio.shield(saving)
-
-    def _start_save(self) -> asyncio.Task[None] | None:
-        """Start writing the state as it is now (None: nothing to write)."""
         if self._store is None or not self._store.ready:
-            return None
+            return
         data = self.core.dump().model_dump_json().encode()
         if data == self._saved:
-            return None
-        return asyncio.create_task(self._save(self._store, data), name="focus-save")
-
-    async def _save(self, store: FocusStore, data: bytes) -> None:
-        if await store.save(data):
+            return
+        if await self._store.save(data):
             self._saved = data
 
     async def _restore(self) -> None:
