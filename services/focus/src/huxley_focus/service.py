@@ -6,7 +6,9 @@ new state is written to JetStream KV, the effects are performed in order —
 every notification is a request to focus.notify.<holder>, acked before the
 next goes out, and its ActivityEvent is published just before it so audio-io
 gates a stream before its producer hears — and only then is the caller
-answered. A ticker takes the same lock for leases, patience and TTLs.
+answered. An inject fired on a free floor tells nobody but the bridge, so
+there `run_inject` goes out before the bridge's own notices (PERF-7X). A
+ticker takes the same lock for leases, patience and TTLs.
 """
 
 from __future__ import annotations
@@ -198,6 +200,11 @@ class FocusService(Service):
         s = self.settings
         silent: set[str] = set()  # holders that missed an ack in this batch
         queue_changed = False
+        # An inject fired on a free floor tells no one but the bridge, which takes
+        # the floor from run_inject itself (it ignores its own FOREGROUND): its
+        # notices go out after run_inject, in their order, instead of before it.
+        bridge_only = _tells_only(effects, self.core.bridge_holder)
+        held: list[tuple[m.FocusChange, bool]] = []
         for effect in effects:
             if isinstance(effect, Notice):
                 event = effect.event
@@ -216,7 +223,12 @@ class FocusService(Service):
                     replaces=event.replaces,
                 )
                 terminal = event.state is m.FocusState.NONE
-                await self._tell(event.holder, change, s.focus_notify_timeout_s, silent, terminal=terminal)
+                if bridge_only:
+                    held.append((change, terminal))
+                else:
+                    await self._tell(
+                        event.holder, change, s.focus_notify_timeout_s, silent, terminal=terminal
+                    )
             elif isinstance(effect, PatienceHook):
                 hook = m.PatienceExpired(activity_id=effect.activity_id)
                 await self._tell(effect.holder, hook, s.focus_patience_hook_timeout_s, silent)
@@ -229,6 +241,10 @@ class FocusService(Service):
                 self._start_runner(effect)
             elif isinstance(effect, QueueChanged):
                 queue_changed = True
+        for change, terminal in held:
+            await self._tell(
+                self.core.bridge_holder, change, s.focus_notify_timeout_s, silent, terminal=terminal
+            )
         if queue_changed:
             await self.nc.publish(self.subjects.focus_event("queue"), encode(self.core.queue_event()))
 
@@ -283,7 +299,10 @@ class FocusService(Service):
         running = self._runners.get(cmd.inject_id)
         if running is not None and not running.done():
             return
-        task = self.spawn(self._run_inject(cmd), name=f"run-inject-{cmd.inject_id}")
+        # Eager: run_inject is on the wire before the operation's later events and its reply.
+        task = self.spawn(self._run_inject(cmd), name=f"run-inject-{cmd.inject_id}", eager=True)
+        if task.done():
+            return
         self._runners[cmd.inject_id] = task
         task.add_done_callback(lambda _t: self._runners.pop(cmd.inject_id, None))
 
@@ -399,6 +418,13 @@ class FocusService(Service):
                     await self._restore()
                 await self._persist()
             self.log.info("focus_store_available", bucket=self._store.bucket)
+
+
+def _tells_only(effects: list[Effect], bridge: str) -> bool:
+    """The operation fires an inject, and every holder it tells is the bridge."""
+    told = [e for e in effects if isinstance(e, Notice | PatienceHook | DropEffect)]
+    fires = any(isinstance(e, RunInject) for e in effects)
+    return fires and all(isinstance(e, Notice) and e.holder == bridge for e in told)
 
 
 def _bridge_state(core: FocusCore, now: float) -> str:

@@ -64,7 +64,7 @@ from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages import audio as am
 from huxley_wire.messages import skills as sm
 from huxley_wire.messages.bridge import BridgeSnapshot, InjectAccepted, StatusEvent, TranscriptEvent
-from huxley_wire.messages.focus import FocusChange
+from huxley_wire.messages.focus import FocusChange, FocusState
 from huxley_wire.permissions import BRIDGE_HOLDER
 from huxley_wire.subjects import Subjects
 
@@ -470,6 +470,8 @@ class BridgeAdapter:
     async def on_focus(self, change: FocusChange) -> None:
         if self.cue.took_focus(change):
             return
+        if change.state is not FocusState.NONE:
+            return  # the turns act only on losing an activity (a grant comes with its turn)
         self.put(
             e.ActivityChanged(
                 change.activity_id,

@@ -1,0 +1,137 @@
+"""When `run_inject` goes out (PERF-7X): an inject fired on a free floor
+tells only the bridge, and the bridge's own notice does not hold it back; one
+that also tells another holder still waits for that holder's ack. Either way
+the state that fired it is written first."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from huxley_focus.service import FocusService
+from huxley_focus.settings import FocusSettings
+from huxley_focus.state import SavedFocus
+from huxley_focus.store import KEY
+from huxley_runtime.bus import settle
+from huxley_runtime.rpc import request
+from huxley_wire.codec import Ok, RequestTable, encode
+from huxley_wire.messages import focus as m
+from huxley_wire.messages.bridge import InjectAccepted, RunInject
+from huxley_wire.messages.focus import Channel, FocusChange, FocusState, InjectPriority
+from huxley_wire.subjects import Subjects
+from support.focus_peers import Recorder
+from support.services import running
+
+
+class InjectDesk:
+    """bridge.inject: records each run_inject's id as it arrives, then what
+    focus's bucket held as current inject at that moment, then accepts it."""
+
+    def __init__(self, nc: Client, focus: FocusService) -> None:
+        self.nc = nc
+        self.focus = focus
+        self.arrived = Recorder()  # inject ids
+        self.saved = Recorder()  # (inject id, the bucket's current inject id)
+        self._table = RequestTable([RunInject])
+
+    async def start(self) -> InjectDesk:
+        await self.nc.subscribe(self.focus.subjects.bridge_inject(), cb=self._serve)
+        await settle(self.nc)
+        return self
+
+    async def _serve(self, msg: Msg) -> None:
+        req = self._table.decode(msg.data)
+        assert isinstance(req, RunInject)
+        self.arrived.add(req.inject_id)
+        kv = await self.focus.nc.jetstream().key_value(self.focus.settings.kv_bucket())
+        saved = SavedFocus.model_validate_json((await kv.get(KEY)).value or b"{}")
+        current = saved.current.entry.inject_id if saved.current is not None else None
+        self.saved.add((req.inject_id, current))
+        await msg.respond(encode(InjectAccepted(inject_id=req.inject_id, status="accepted")))
+
+
+class SlowHolder:
+    """A holder's focus.notify subject served by hand: it acks a FOREGROUND
+    at once and keeps every NONE unacked until the test answers it."""
+
+    def __init__(self, nc: Client, subjects: Subjects, holder: str) -> None:
+        self.nc = nc
+        self.subject = subjects.focus_notify(holder)
+        self.unacked = Recorder()  # (FocusChange, Msg)
+        self._table = RequestTable([FocusChange])
+
+    async def start(self) -> SlowHolder:
+        await self.nc.subscribe(self.subject, cb=self._serve)
+        await settle(self.nc)
+        return self
+
+    async def _serve(self, msg: Msg) -> None:
+        change = self._table.decode(msg.data)
+        assert isinstance(change, FocusChange)
+        if change.state is FocusState.NONE:
+            self.unacked.add((change, msg))
+        else:
+            await msg.respond(encode(Ok()))
+
+
+def slow_acks(nats_url: str, site: str, tmp_path: Path) -> FocusSettings:
+    """focus waits 30 s for an ack: a test sees whether it waited at all."""
+    return FocusSettings(
+        nats_url=nats_url,
+        site=site,
+        data_dir=tmp_path / "data",
+        focus_notify_timeout_s=30.0,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+def inject(inject_id: str, priority: InjectPriority = InjectPriority.NORMAL) -> m.Inject:
+    return m.Inject(inject_id=inject_id, prompt="hello", priority=priority)
+
+
+async def test_the_bridges_own_notice_does_not_hold_back_run_inject(
+    nc: Client, site: str, nats_url: str, tmp_path: Path
+) -> None:
+    subjects = Subjects(site)
+    async with running(FocusService, slow_acks(nats_url, site, tmp_path)) as focus:
+        desk = await InjectDesk(nc, focus).start()
+        held = Recorder()
+
+        async def hold(msg: Msg) -> None:  # the bridge acks nothing until run_inject came
+            held.add(msg)
+
+        await nc.subscribe(subjects.focus_notify("bridge"), cb=hold)
+        await settle(nc)
+        await request(nc, subjects.focus_rpc_of("bridge"), m.Renew(holder="bridge", ready=True))
+        reply = asyncio.create_task(request(nc, subjects.focus_rpc_of("skill-host-a"), inject("i-1")))
+        assert await desk.saved.wait_for(lambda _: True, timeout=10.0) == ("i-1", "i-1")
+        assert not reply.done()  # focus still waits for the bridge's ack of its FOREGROUND
+        notice = await held.wait_for(lambda _: True, timeout=10.0)
+        await notice.respond(encode(Ok()))
+        assert (await reply).status == "fired"
+
+
+async def test_run_inject_still_waits_for_another_holder_to_hear_first(
+    nc: Client, site: str, nats_url: str, tmp_path: Path
+) -> None:
+    """A preempting inject ends a skill's call: the skill acks its NONE before
+    the bridge is asked to speak."""
+    subjects = Subjects(site)
+    async with running(FocusService, slow_acks(nats_url, site, tmp_path)) as focus:
+        desk = await InjectDesk(nc, focus).start()
+        skill = await SlowHolder(nc, subjects, "skill-host-c").start()
+        await request(nc, subjects.focus_rpc_of("bridge"), m.Renew(holder="bridge", ready=True))
+        claim = m.Acquire(holder="skill-host-c", channel=Channel.COMMS, interface="call")
+        await request(nc, subjects.focus_rpc_of("skill-host-c"), claim)
+        reply = asyncio.create_task(
+            request(nc, subjects.focus_rpc_of("skill-host-d"), inject("i-2", InjectPriority.PREEMPT))
+        )
+        change, msg = await skill.unacked.wait_for(lambda _: True, timeout=10.0)
+        assert change.reason == "preempted"
+        assert desk.arrived.items == []  # focus waits for the skill's ack first
+        await msg.respond(encode(Ok()))
+        assert await desk.saved.wait_for(lambda _: True) == ("i-2", "i-2")
+        assert (await reply).status == "fired"
