@@ -61,8 +61,8 @@ from huxley_wire.permissions import Role
 from huxley_wire.subjects import Subjects
 
 REPO = Path(__file__).resolve().parents[1]
-PACED_FRAMES = int(os.environ.get("PATHS_PACED", "500"))  # 10 s at 50/s
-BURSTS = int(os.environ.get("PATHS_BURSTS", "200"))  # 20 s, a burst every 100 ms
+PACED_FRAMES = int(os.environ.get("HUXLEY_BENCH_PATHS_PACED", "500"))  # 10 s at 50/s
+BURSTS = int(os.environ.get("HUXLEY_BENCH_PATHS_BURSTS", "200"))  # 20 s, a burst every 100 ms
 MODES = ("paced", "burst")
 SERVICES = {
     "storage": ("huxley_storage", Role.STORAGE),
