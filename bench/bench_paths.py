@@ -39,6 +39,7 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.server import ServerConnection
 
 from bench.harness import BenchEnv, Measurement, healthy, latency, peer_env
 from bench.transport_peers import (
@@ -298,6 +299,43 @@ class Stack:
         return mic, since_sent(tap_lines(self.tap, answer, "out"))
 
 
+async def ws_hop(env: BenchEnv, mode: str) -> list[float]:
+    """The floor of the model socket: a WebSocket server here sends the frames as
+    JSON deltas (as the simulator does) to a websockets client in its own process."""
+    frames = frames_of(mode)
+
+    async def send(ws: ServerConnection) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time() + PACE_S
+        total = WARMUP_FRAMES + frames
+        for n in range(total + 1):
+            due = start + (n * PACE_S if mode == "paced" else n // BURST * BURST_EVERY_S)
+            if n % (1 if mode == "paced" else BURST) == 0 or n == total:
+                await asyncio.sleep(max(0.0, due - loop.time()))
+            flags = END if n == total else flags_of(n, mode)
+            pcm = stamped(bytes(FRAME_BYTES), n, flags, time.monotonic_ns())
+            await ws.send(json.dumps({"type": "response.output_audio.delta", "delta": b64(pcm)}))
+
+    async with websockets.serve(send, "127.0.0.1", 0, compression=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        peer = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.path_peers",
+            "ws",
+            f"ws://127.0.0.1:{port}",
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(peer.communicate(), 120)
+    samples = [(float(ms), bool(last)) for ms, last in json.loads(out)]
+    return [ms for ms, last in samples if mode == "paced" or last]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 async def drain(ws: ClientConnection) -> None:
     """What audio-io sends the client (audio blocks, state): read and dropped, as a browser plays it."""
     with contextlib.suppress(websockets.ConnectionClosed):
@@ -326,7 +364,13 @@ async def run(env: BenchEnv) -> list[Measurement]:
         "openai client append -> huxley-realtime-sim",
         "model_audio": "huxley-realtime-sim sends a delta -> realtime-bridge -> NATS -> audio-io's mixer",
     }
-    for path, by_mode in (("skill_stream", skill), ("mic_append", mic), ("model_audio", model)):
+    hop = {mode: await ws_hop(env, mode) for mode in MODES}
+    notes["ws_hop"] = (
+        "the model socket's hop alone, the floor under mic_append and model_audio: JSON deltas "
+        "from a websockets server to a websockets client in another process"
+    )
+    paths = (("skill_stream", skill), ("mic_append", mic), ("model_audio", model), ("ws_hop", hop))
+    for path, by_mode in paths:
         for mode in MODES:
             suffix = "paced" if mode == "paced" else "burst_last"
             if not by_mode[mode]:
@@ -335,7 +379,7 @@ async def run(env: BenchEnv) -> list[Measurement]:
                 latency(
                     f"paths.{path}.{suffix}",
                     by_mode[mode],
-                    baseline=f"transport.nats.{suffix}",
+                    baseline=f"transport.{'tcp' if path == 'ws_hop' else 'nats'}.{suffix}",
                     note=f"{notes[path]}; {what[mode]}",
                 )
             )

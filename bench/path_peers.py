@@ -4,6 +4,7 @@ driving a stream, each frame sent as skill-host's `Playback.send_frame`
 sends it (encode_frame, publish on audio.out.<owner>.<stream>).
 
     python -m bench.path_peers NATS_URL <paced|burst> FRAMES
+    python -m bench.path_peers ws URL   (the model socket's hop alone, see ws_hop)
 
 `paced`: the skill's iterator has its audio at once, the pump releases one
 frame every 20 ms. `burst`: the iterator yields 100 ms every 100 ms (a
@@ -17,6 +18,7 @@ It connects as the harness of $HUXLEY_SITE, under the owner `bridge`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import os
 import sys
@@ -93,5 +95,28 @@ async def main(url: str, mode: str, frames: int) -> None:
     await nc.drain()
 
 
+async def ws_hop(url: str) -> None:
+    """The model socket's hop alone: JSON deltas from a WebSocket server, read
+    with the websockets client; prints each measured frame's latency (ms) and
+    whether it ended a burst, as one JSON line at the server's END frame."""
+    import json
+
+    import websockets
+
+    samples: list[tuple[float, bool]] = []
+    async with websockets.connect(url, max_size=None) as ws:
+        async for raw in ws:
+            now = time.monotonic_ns()
+            sent, _seq, flags = HEADER.unpack(base64.b64decode(json.loads(raw)["delta"])[: HEADER.size])
+            if flags & END:
+                break
+            if not flags & WARMUP:
+                samples.append(((now - sent) / 1e6, bool(flags & LAST_OF_BURST)))
+    print(json.dumps(samples), flush=True)
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    if sys.argv[1] == "ws":
+        asyncio.run(ws_hop(sys.argv[2]))
+    else:
+        asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
