@@ -204,3 +204,7 @@ def test_audio_deltas_parse_past_the_clients_models_to_the_same_event() -> None:
     assert translate(fast) == translate(openai_event) == e.AudioDelta("resp-1", "item-1", pcm)
     created = {"type": "response.created", "event_id": "ev-2", "response": {"id": "resp-2"}}
     assert translate(parse(json.dumps(created))) == e.ResponseCreated("resp-2")
+    # A delta missing a field is the client's to make something of, as before.
+    broken = json.dumps({k: v for k, v in delta.items() if k != "item_id"})
+    assert not isinstance(parse(broken), AudioDeltaEvent)
+    assert translate(parse(broken)) == translate(reference(None, broken))  # type: ignore[arg-type]

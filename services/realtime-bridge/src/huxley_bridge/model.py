@@ -97,8 +97,10 @@ def fast_parser(parse: Callable[[str | bytes], Any]) -> Callable[[str | bytes], 
     def parse_event(data: str | bytes) -> Any:
         event = json.loads(data)
         if isinstance(event, dict) and event.get("type") == AUDIO_DELTA:
-            return AudioDeltaEvent(event["response_id"], event["item_id"], event["delta"])
-        return parse(data)
+            response_id, item_id, delta = event.get("response_id"), event.get("item_id"), event.get("delta")
+            if isinstance(response_id, str) and isinstance(item_id, str) and isinstance(delta, str):
+                return AudioDeltaEvent(response_id, item_id, delta)
+        return parse(data)  # and a delta missing a field, as the client would make it
 
     return parse_event
 
