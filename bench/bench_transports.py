@@ -26,8 +26,8 @@ from pathlib import Path
 from bench.harness import BenchEnv, Measurement, latency, peer_env
 
 REPO = Path(__file__).resolve().parents[1]
-# 500 paced frames (10 s) and 200 bursts (20 s): the p99 of the last frame
-# of a burst rests on two samples, not on one of 50.
+# 500 paced frames (10 s) and 200 bursts of five (20 s): the p99 of 50 bursts was
+# their slowest but one, too few to rank transports by.
 PACED_FRAMES = 500
 BURST_FRAMES = 1000
 TRANSPORTS = ("tcp", "wyoming", "mqtt", "nats", "nats_small_pending")
