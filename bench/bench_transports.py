@@ -26,7 +26,10 @@ from pathlib import Path
 from bench.harness import BenchEnv, Measurement, latency, peer_env
 
 REPO = Path(__file__).resolve().parents[1]
-FRAMES = 250  # 5 s paced; 50 bursts of five
+# 500 paced frames (10 s) and 200 bursts of five (20 s): the p99 of 50 bursts was
+# their slowest but one, too few to rank transports by.
+PACED_FRAMES = 500
+BURST_FRAMES = 1000
 TRANSPORTS = ("tcp", "wyoming", "mqtt", "nats", "nats_small_pending")
 NOTES = {
     "tcp": "raw TCP, length-prefixed frames, TCP_NODELAY: the floor",
@@ -97,7 +100,8 @@ async def measure(
         if not ready or ready[0] != "ready":
             raise RuntimeError(f"{transport} subscriber did not start")
         target = ready[1] if transport in ("tcp", "wyoming") else address
-        pub = await peer(environment, "pub", transport, target, mode, str(FRAMES))
+        frames = PACED_FRAMES if mode == "paced" else BURST_FRAMES
+        pub = await peer(environment, "pub", transport, target, mode, str(frames))
         await asyncio.wait_for(pub.wait(), 120)
         result = json.loads(await asyncio.wait_for(sub.stdout.readline(), 60))
     finally:

@@ -9,6 +9,7 @@ from typing import Any, Union
 
 import pytest
 from openai._utils import async_maybe_transform
+from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from openai.types.realtime.realtime_client_event_param import RealtimeClientEventParam
 from openai.types.realtime.response_create_event_with_references_param import (
     ResponseCreateEventWithReferencesParam,
@@ -17,7 +18,15 @@ from openai.types.realtime.response_create_event_with_references_param import (
 from huxley_bridge import commands as c
 from huxley_bridge import events as e
 from huxley_bridge.instructions import Voice, session_update
-from huxley_bridge.model import OFFLINE_MESSAGE, ModelEndpoint, ModelSession, ModelUnavailable, translate
+from huxley_bridge.model import (
+    OFFLINE_MESSAGE,
+    AudioDeltaEvent,
+    ModelEndpoint,
+    ModelSession,
+    ModelUnavailable,
+    fast_parser,
+    translate,
+)
 from huxley_bridge.settings import BridgeSettings
 from huxley_cli.natsserver import free_port
 from huxley_realtime_sim import SimServer, parse_rules
@@ -173,3 +182,29 @@ async def test_events_go_out_as_the_client_itself_would_write_them() -> None:
     client_events = Union[RealtimeClientEventParam, ResponseCreateEventWithReferencesParam]  # noqa: UP007
     for event in events:
         assert json.dumps(await async_maybe_transform(event, client_events)) == json.dumps(event)
+
+
+def test_audio_deltas_parse_past_the_clients_models_to_the_same_event() -> None:
+    # What the openai client itself makes of each event, against the bridge's parser.
+    reference = AsyncRealtimeConnection.parse_event
+    parse = fast_parser(lambda data: reference(None, data))  # type: ignore[arg-type]
+    pcm = tone(100)
+    delta = {
+        "type": "response.output_audio.delta",
+        "event_id": "ev-1",
+        "response_id": "resp-1",
+        "item_id": "item-1",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": b64(pcm),
+    }
+    fast = parse(json.dumps(delta))
+    assert isinstance(fast, AudioDeltaEvent)
+    openai_event = reference(None, json.dumps(delta))  # type: ignore[arg-type]
+    assert translate(fast) == translate(openai_event) == e.AudioDelta("resp-1", "item-1", pcm)
+    created = {"type": "response.created", "event_id": "ev-2", "response": {"id": "resp-2"}}
+    assert translate(parse(json.dumps(created))) == e.ResponseCreated("resp-2")
+    # A delta missing a field is the client's to make something of, as before.
+    broken = json.dumps({k: v for k, v in delta.items() if k != "item_id"})
+    assert not isinstance(parse(broken), AudioDeltaEvent)
+    assert translate(parse(broken)) == translate(reference(None, broken))  # type: ignore[arg-type]

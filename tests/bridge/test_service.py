@@ -19,6 +19,7 @@ from huxley_bridge.service import BridgeService
 from huxley_bridge.settings import BridgeSettings
 from huxley_focus.service import FocusService
 from huxley_focus.settings import FocusSettings
+from huxley_realtime_sim import marker_pcm
 from huxley_runtime.rpc import request
 from huxley_runtime.settings import HuxleySettings
 from huxley_runtime.storage_client import SessionsClient
@@ -89,6 +90,19 @@ async def test_a_press_during_speech_cancels_the_response_and_truncates_at_what_
     truncate = await stack.sim.wait_for(lambda ev: ev.get("type") == "conversation.item.truncate")
     assert truncate["audio_end_ms"] >= 0
     await stack.wait_turn("ended")  # the second press got its answer
+
+
+async def test_a_press_published_in_one_write_reaches_the_model_whole(stack: Stack) -> None:
+    """PTT start, every mic frame and PTT stop back to back (one write, as audio-io's
+    outbox may send them): the bridge takes them in that order, so no frame comes
+    before its press and is dropped."""
+    await wait_tools(stack, "get_current_time")
+    mark = len(stack.sim.received)
+    await stack.press("1", "p-whole")
+    await stack.wait_turn("ended")
+    appends = [ev for ev in stack.sim.received[mark:] if ev.get("type") == "input_audio_buffer.append"]
+    heard = sum(int(ev["audio"].removeprefix("<").removesuffix(" bytes>")) for ev in appends)
+    assert heard == len(marker_pcm("1"))
 
 
 async def test_malformed_bus_input_is_refused_and_the_bridge_goes_on(stack: Stack) -> None:

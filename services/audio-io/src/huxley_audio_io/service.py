@@ -21,8 +21,8 @@ from typing import Any, cast
 
 from nats.aio.msg import Msg
 
+from huxley_audio_io import bench_tap, marketplace, personas, sessions
 from huxley_audio_io import client_protocol as proto
-from huxley_audio_io import marketplace, personas, sessions
 from huxley_audio_io.backends import Backend, make_backend
 from huxley_audio_io.clock import BlockClock
 from huxley_audio_io.edge import MicFramer, PttEdge, Route, mic_route
@@ -78,6 +78,10 @@ class AudioService(Service):
         self.ptt = PttEdge(guard_ms=self.cfg.claim_ptt_guard_ms)
         # Observers of every rendered block (tests and the benchmark listen here).
         self.taps: list[Callable[[Block], None]] = []
+        # ...of every output frame once in the mixer, of every mic chunk at the edge (bench_tap).
+        self.intake_taps: list[Callable[[AudioFrame], None]] = []
+        self.mic_taps: list[Callable[[bytes], None]] = []
+        bench_tap.install_from_env(self)
         self._mic: tuple[Route, str] | None = None
         self._mic_holder = "nobody"  # the holder of the claim the mic goes to (its subject)
         self._framers: dict[str, MicFramer] = {}
@@ -161,6 +165,8 @@ class AudioService(Service):
                 self.log.warning("audio_frame_refused", subject=subject, error=exc.message, count=n)
             return
         result = self.mixer.push(frame, owner=subject.rsplit(".", 2)[-2])
+        for tap in self.intake_taps:
+            tap(frame)
         if result is not PushResult.QUEUED and (n := self._throttle(result, frame.stream)) is not None:
             self.log.warning(PUSH_WARNINGS[result], stream=frame.stream, subject=subject, count=n)
 
@@ -323,6 +329,8 @@ class AudioService(Service):
             self._unmute = loop.call_later(self.cfg.ptt_mute_grace_s, self.mixer.edge_unmute, press.muted)
 
     def mic(self, pcm: bytes, arrived_us: int) -> None:
+        for tap in self.mic_taps:
+            tap(pcm)
         claim = self.focus.foreground_claim()
         target = mic_route(self.ptt.held, claim.activity_id if claim else None)
         if target != self._mic:

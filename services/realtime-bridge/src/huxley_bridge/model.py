@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,35 @@ class ModelEndpoint:
 def _get(obj: Any, name: str, default: Any = None) -> Any:
     value = getattr(obj, name, default)
     return default if value is None else value
+
+
+AUDIO_DELTA = "response.output_audio.delta"
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDeltaEvent:
+    """The fields of a response.output_audio.delta the bridge reads."""
+
+    response_id: str
+    item_id: str
+    delta: str
+    type: str = AUDIO_DELTA
+
+
+def fast_parser(parse: Callable[[str | bytes], Any]) -> Callable[[str | bytes], Any]:
+    """The openai client's `parse_event`, except for audio deltas (10 a second
+    or more while the model speaks): those skip its walk through the pydantic
+    union of every server event (~60 us each, before the audio can go on)."""
+
+    def parse_event(data: str | bytes) -> Any:
+        event = json.loads(data)
+        if isinstance(event, dict) and event.get("type") == AUDIO_DELTA:
+            response_id, item_id, delta = event.get("response_id"), event.get("item_id"), event.get("delta")
+            if isinstance(response_id, str) and isinstance(item_id, str) and isinstance(delta, str):
+                return AudioDeltaEvent(response_id, item_id, delta)
+        return parse(data)  # and a delta missing a field, as the client would make it
+
+    return parse_event
 
 
 def translate(event: Any) -> ModelEvent | None:
@@ -143,6 +172,8 @@ class ModelSession:
         if getattr(first, "type", None) != "session.created":
             await conn.close()
             raise ModelUnavailable(f"expected session.created first, got {getattr(first, 'type', first)!r}")
+        # conn.recv() parses every event with it.
+        conn.parse_event = fast_parser(conn.parse_event)  # type: ignore[method-assign,assignment]
         self._conn, self.session = conn, first.session
         log.info("model_connected", where=self.endpoint.where, model=self.endpoint.model)
 
