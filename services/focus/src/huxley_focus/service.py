@@ -7,7 +7,7 @@ every notification is a request to focus.notify.<holder>, acked before the
 next goes out, and its ActivityEvent is published just before it so audio-io
 gates a stream before its producer hears — and only then is the caller
 answered. An inject fired on a free floor tells nobody but the bridge, so
-there `run_inject` goes out before the bridge's own notices (PERF-7X). A
+there `run_inject` goes out before the bridge's own notices (PERF-8). A
 ticker takes the same lock for leases, patience and TTLs.
 """
 
