@@ -6,21 +6,28 @@ separate processes, 50 frames/s and bursts of five).
   real StreamPump in its own process (bench/path_peers.py) sends a stream
   as skill-host does; audio-io (its own process, web backend) stamps the
   frame once it is in the mixer.
-- paths.mic_append: the edge's mic frame -> the model's socket. A WebSocket
-  client presses PTT and talks to audio-io; audio-io stamps each chunk as
-  its edge takes it in, publishes the frame; the real realtime-bridge (own
-  process) appends it through the openai client to huxley-realtime-sim,
-  which stamps the append's arrival.
-- paths.model_audio: a model audio delta -> audio-io's mixer. The simulator
-  stamps each response.output_audio.delta as it sends it (20 ms deltas at
-  50/s, then 100 ms deltas every 100 ms, each five frames), the bridge cuts
-  and publishes the frames, audio-io stamps them in the mixer.
+- paths.mic_append: the edge's mic frame -> the bridge's append on the
+  model's socket. A WebSocket client presses PTT and talks to audio-io;
+  audio-io stamps each chunk as its edge takes it in and publishes it; the
+  real realtime-bridge (own process) appends it through the openai client
+  and stamps it once the socket took it.
+- paths.model_audio: a model audio delta -> audio-io's mixer. The bridge
+  stamps each 20 ms frame of a delta as it takes the event from the openai
+  client (20 ms deltas at 50/s, then 100 ms deltas every 100 ms, each five
+  frames), cuts and publishes the frames, audio-io stamps them in the mixer.
+
+Those three are the paths our code owns. The model's socket is not ours (in
+a home it is the internet to OpenAI), so it is measured on its own
+(paths.ws_hop, against raw TCP) and the two model paths are also reported
+through it, from audio-io's edge to the simulator's receipt
+(paths.mic_append_at_model) and from the simulator's send to the mixer
+(paths.model_audio_from_model).
 
 Focus and storage run too (own processes), so presses and turns go as in a
 home. Stamps are CLOCK_MONOTONIC ns (time.monotonic_ns, system-wide on
 Linux, as in bench/transport_peers.py), carried in the first PCM bytes of
-each frame; audio-io writes its stamps through its bench tap
-(huxley_audio_io.bench_tap, HUXLEY_AUDIO_BENCH_TAP).
+each frame; audio-io and the bridge write their stamps through their bench
+taps (huxley_audio_io.bench_tap, huxley_bridge.bench_tap).
 """
 
 from __future__ import annotations
@@ -177,6 +184,8 @@ class Stack:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.tap = self.dir / "audio-io-stamps.txt"
         self.tap.touch()
+        self.bridge_tap = self.dir / "bridge-stamps.txt"
+        self.bridge_tap.touch()
         self.web_port = 0
         self.procs: list[subprocess.Popen[bytes]] = []
         self.turns: asyncio.Queue[str] = asyncio.Queue()
@@ -205,6 +214,7 @@ class Stack:
             }
         if service == "realtime-bridge":
             env["HUXLEY_REALTIME_URL"] = self.sim.url
+            env["HUXLEY_BRIDGE_BENCH_TAP"] = str(self.bridge_tap)
         log = (self.dir / f"{service}.log").open("ab")
         self.procs.append(
             subprocess.Popen([sys.executable, "-m", module], env=env, cwd=self.dir, stdout=log, stderr=log)
@@ -272,11 +282,13 @@ class Stack:
             ):
                 await asyncio.sleep(0.05)
 
-    async def press_and_answer(self, ws: ClientConnection, mode: str) -> tuple[list[float], list[float]]:
-        """One press of mic audio (paced or in bursts), then the model's answer, in `mode`."""
+    async def press_and_answer(self, ws: ClientConnection, mode: str) -> dict[str, list[float]]:
+        """One press of mic audio (paced or in bursts), then the model's answer, in
+        `mode`: the samples of the mic and model paths, with and without the socket."""
         await ws.send(json.dumps({"type": "ptt_start"}))
         await self.until_phase("listening")
         offset = self.tap.stat().st_size
+        bridge_offset = self.bridge_tap.stat().st_size
         appended = len(self.sim.appends)
         loop = asyncio.get_running_loop()
         start = loop.time() + PACE_S
@@ -295,8 +307,14 @@ class Stack:
         await ws.send(json.dumps({"type": "ptt_stop"}))
         await self.until_phase("ended", "cancelled")  # every append made, the answer played
         heard = [(at, *HEADER.unpack(head)) for at, head in self.sim.appends[appended:]]
-        mic = between(tap_lines(self.tap, offset, "mic"), heard)
-        return mic, since_sent(tap_lines(self.tap, answer, "out"))
+        edge = tap_lines(self.tap, offset, "mic")
+        mixed = tap_lines(self.tap, answer, "out")
+        return {
+            "mic_append": between(edge, tap_lines(self.bridge_tap, bridge_offset, "append")),
+            "mic_append_at_model": between(edge, heard),
+            "model_audio": between(tap_lines(self.bridge_tap, bridge_offset, "delta"), mixed),
+            "model_audio_from_model": since_sent(mixed),
+        }
 
 
 async def ws_hop(env: BenchEnv, mode: str) -> list[float]:
@@ -350,26 +368,30 @@ async def run(env: BenchEnv) -> list[Measurement]:
         stack = Stack(env, sim)
         async with stack.running():
             skill = {mode: await stack.skill_stream(mode) for mode in MODES}
-            mic: dict[str, list[float]] = {}
-            model: dict[str, list[float]] = {}
+            turns: dict[str, dict[str, list[float]]] = {}
             async with websockets.connect(f"ws://127.0.0.1:{stack.web_port}/ws", max_size=None) as ws:
                 reader = asyncio.create_task(drain(ws))
                 for mode in MODES:
-                    mic[mode], model[mode] = await stack.press_and_answer(ws, mode)
+                    turns[mode] = await stack.press_and_answer(ws, mode)
                 reader.cancel()
     what = {"paced": "50 frames/s", "burst": "last frame of each burst of 5"}
     notes = {
         "skill_stream": "skill-host's StreamPump (own process) -> NATS -> audio-io's mixer (own process)",
         "mic_append": "audio-io's edge takes a mic chunk -> NATS -> realtime-bridge (own process) -> "
-        "openai client append -> huxley-realtime-sim",
-        "model_audio": "huxley-realtime-sim sends a delta -> realtime-bridge -> NATS -> audio-io's mixer",
+        "its append taken by the model's socket (openai client)",
+        "mic_append_at_model": "as mic_append, to the append's arrival at huxley-realtime-sim "
+        "(the socket's hop included: not our path)",
+        "model_audio": "realtime-bridge takes a delta from the openai client -> NATS -> audio-io's mixer",
+        "model_audio_from_model": "as model_audio, from huxley-realtime-sim's send "
+        "(the socket's hop included: not our path)",
+        "ws_hop": "the model socket's hop alone: JSON deltas from a websockets server to a "
+        "websockets client in another process",
     }
     hop = {mode: await ws_hop(env, mode) for mode in MODES}
-    notes["ws_hop"] = (
-        "the model socket's hop alone, the floor under mic_append and model_audio: JSON deltas "
-        "from a websockets server to a websockets client in another process"
-    )
-    paths = (("skill_stream", skill), ("mic_append", mic), ("model_audio", model), ("ws_hop", hop))
+    by_path = {"skill_stream": skill, "ws_hop": hop}
+    for path in ("mic_append", "mic_append_at_model", "model_audio", "model_audio_from_model"):
+        by_path[path] = {mode: turns[mode][path] for mode in MODES}
+    paths = tuple(by_path.items())
     for path, by_mode in paths:
         for mode in MODES:
             suffix = "paced" if mode == "paced" else "burst_last"

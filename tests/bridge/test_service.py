@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from nats.aio.client import Client
 
+from huxley_bridge import events as e
 from huxley_bridge.cue import reconnect_cue
 from huxley_bridge.instructions import SUMMARY_HEADING
 from huxley_bridge.service import BridgeService
@@ -25,7 +26,7 @@ from huxley_runtime.settings import HuxleySettings
 from huxley_runtime.storage_client import SessionsClient
 from huxley_storage.service import StorageService
 from huxley_storage.settings import StorageSettings
-from huxley_wire.audio import decode_frame
+from huxley_wire.audio import FRAME_BYTES, decode_frame, now_us
 from huxley_wire.codec import Ok, encode_obj
 from huxley_wire.messages import audio as am
 from huxley_wire.messages import bridge as bm
@@ -103,6 +104,28 @@ async def test_a_press_published_in_one_write_reaches_the_model_whole(stack: Sta
     appends = [ev for ev in stack.sim.received[mark:] if ev.get("type") == "input_audio_buffer.append"]
     heard = sum(int(ev["audio"].removeprefix("<").removesuffix(" bytes>")) for ev in appends)
     assert heard == len(marker_pcm("1"))
+
+
+async def test_mic_frames_that_wait_together_go_to_the_model_as_one_append(stack: Stack) -> None:
+    """Ten frames queued back to back (a burst from the edge, a loaded loop): the
+    model gets their bytes in order in one append, not ten (mic_run)."""
+    await wait_tools(stack, "get_current_time")
+    adapter = stack.bridge.adapter
+    assert adapter is not None
+    start = now_us()
+    press = am.PttEvent(action="start", press_id="p-run", ts_us=start)
+    await stack.publish(stack.subjects.audio_ptt(), press)
+    await stack.wait_turn("listening")
+    mark = len(stack.sim.received)
+    pcm = marker_pcm("1")
+    for i in range(0, len(pcm), FRAME_BYTES):  # no await between: they wait in the queue together
+        adapter.put(e.MicAudio(pcm[i : i + FRAME_BYTES], "p-run"))
+    frames = len(pcm) // FRAME_BYTES
+    stop = am.PttEvent(action="stop", press_id="p-run", ts_us=start + 300_000, frames=frames)
+    await stack.publish(stack.subjects.audio_ptt(), stop)
+    await stack.wait_turn("ended")
+    appends = [ev for ev in stack.sim.received[mark:] if ev.get("type") == "input_audio_buffer.append"]
+    assert [ev["audio"] for ev in appends] == [f"<{len(pcm)} bytes>"]
 
 
 async def test_malformed_bus_input_is_refused_and_the_bridge_goes_on(stack: Stack) -> None:

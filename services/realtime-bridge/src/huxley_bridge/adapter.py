@@ -49,6 +49,7 @@ from huxley_bridge.lifecycle import (
     StoreSummary,
     ToolsUpdated,
 )
+from huxley_bridge.mic_run import MicRun, joined_appends, take_run
 from huxley_bridge.model import ModelEndpoint, ModelSession, ModelUnavailable
 from huxley_bridge.peers import BusRequests, Spawn
 from huxley_bridge.reconnect import ReconnectSchedule
@@ -100,7 +101,7 @@ class _PersonaLoaded:
     summary: str | None
 
 
-Item = e.Event | _LifeCall | _Connected | _Dropped | _PersonaLoaded
+Item = e.Event | _LifeCall | _Connected | _Dropped | _PersonaLoaded | MicRun
 
 
 class BridgeAdapter:
@@ -205,11 +206,17 @@ class BridgeAdapter:
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
     async def _run(self) -> None:
+        held: Item | None = None  # taken off the queue behind a run of mic frames
         while True:
             try:
-                item: Item = await asyncio.wait_for(self._queue.get(), self._timeout())
+                item = (
+                    held if held is not None else await asyncio.wait_for(self._queue.get(), self._timeout())
+                )
             except TimeoutError:
                 item = e.Tick()
+            held = None
+            if isinstance(item, e.MicAudio):
+                item, held = take_run(item, self._queue)
             try:
                 await self._handle(item)
             except asyncio.CancelledError:
@@ -248,6 +255,9 @@ class BridgeAdapter:
                 return
             case _PersonaLoaded():
                 await self._adopt_persona(item)
+                return
+            case MicRun(frames=frames):
+                await self._execute(joined_appends([x for f in frames for x in self.core.handle(f, now)]))
                 return
             case _Dropped(session=session, reason=reason):
                 if session is not self.model:

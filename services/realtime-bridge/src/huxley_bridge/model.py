@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from openai import AsyncOpenAI, OpenAIError
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from huxley_bridge import bench_tap
 from huxley_bridge import events as e
 from huxley_bridge.settings import BridgeSettings
 from huxley_runtime.logging import get_logger
@@ -89,16 +91,21 @@ class AudioDeltaEvent:
     type: str = AUDIO_DELTA
 
 
-def fast_parser(parse: Callable[[str | bytes], Any]) -> Callable[[str | bytes], Any]:
+def fast_parser(
+    parse: Callable[[str | bytes], Any], stamps: bench_tap.StampFile | None = None
+) -> Callable[[str | bytes], Any]:
     """The openai client's `parse_event`, except for audio deltas (10 a second
     or more while the model speaks): those skip its walk through the pydantic
     union of every server event (~60 us each, before the audio can go on)."""
 
     def parse_event(data: str | bytes) -> Any:
+        taken = time.monotonic_ns() if stamps is not None else 0
         event = json.loads(data)
         if isinstance(event, dict) and event.get("type") == AUDIO_DELTA:
             response_id, item_id, delta = event.get("response_id"), event.get("item_id"), event.get("delta")
             if isinstance(response_id, str) and isinstance(item_id, str) and isinstance(delta, str):
+                if stamps is not None:
+                    stamps.delta(taken, delta)
                 return AudioDeltaEvent(response_id, item_id, delta)
         return parse(data)  # and a delta missing a field, as the client would make it
 
@@ -151,6 +158,7 @@ class ModelSession:
         self._client = AsyncOpenAI(api_key=endpoint.api_key, websocket_base_url=endpoint.websocket_base_url)
         self._conn: Any = None
         self.session: Any = None  # the session.created payload
+        self._stamps = bench_tap.from_env()
 
     @property
     def connected(self) -> bool:
@@ -173,7 +181,7 @@ class ModelSession:
             await conn.close()
             raise ModelUnavailable(f"expected session.created first, got {getattr(first, 'type', first)!r}")
         # conn.recv() parses every event with it.
-        conn.parse_event = fast_parser(conn.parse_event)  # type: ignore[method-assign,assignment]
+        conn.parse_event = fast_parser(conn.parse_event, self._stamps)  # type: ignore[method-assign,assignment]
         self._conn, self.session = conn, first.session
         log.info("model_connected", where=self.endpoint.where, model=self.endpoint.model)
 
@@ -195,7 +203,10 @@ class ModelSession:
         return True
 
     async def append_audio(self, pcm: bytes) -> bool:
-        return await self.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()})
+        sent = await self.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()})
+        if sent and self._stamps is not None:
+            self._stamps.append(time.monotonic_ns(), pcm)
+        return sent
 
     async def events(self) -> AsyncIterator[ModelEvent]:
         """Translated server events until the socket closes (then it returns)."""
