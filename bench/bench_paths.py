@@ -109,9 +109,11 @@ class StampingSim(SimServer):
         now = time.monotonic_ns()
         if "input_audio_buffer.append" in raw[:100] if isinstance(raw, str) else False:
             with contextlib.suppress(ValueError, KeyError):
-                head = base64.b64decode(json.loads(raw)["audio"])[: HEADER.size]
-                if len(head) == HEADER.size:
-                    self.appends.append((now, head))
+                pcm = base64.b64decode(json.loads(raw)["audio"])
+                for i in range(0, len(pcm), FRAME_BYTES):  # an append may join several frames
+                    head = pcm[i : i + HEADER.size]
+                    if len(head) == HEADER.size:
+                        self.appends.append((now, head))
         await super()._on_message(conn, raw)
 
     async def _send(self, conn: Any, event: dict[str, Any]) -> None:

@@ -30,13 +30,15 @@ REPO = Path(__file__).resolve().parents[1]
 # their slowest but one, too few to rank transports by.
 PACED_FRAMES = 500
 BURST_FRAMES = 1000
-TRANSPORTS = ("tcp", "wyoming", "mqtt", "nats", "nats_small_pending")
+TRANSPORTS = ("tcp", "wyoming", "mqtt", "nats", "nats_small_pending", "nats_inline")
 NOTES = {
     "tcp": "raw TCP, length-prefixed frames, TCP_NODELAY: the floor",
     "wyoming": "wyoming 1.10.2 async_write_event/async_read_event over TCP, no broker",
     "mqtt": "paho-mqtt through a local mosquitto, QoS 0, TCP_NODELAY on both hops",
     "nats": "nats-py publish/subscribe through the run's nats-server, default pending_size (2 MiB)",
     "nats_small_pending": "nats-py with pending_size=1: every publish goes to the socket at once",
+    "nats_inline": "nats-py, defaults; the subscriber takes each frame in the client's reader "
+    "(huxley_runtime.inline_sub, as audio-io and the bridge do; paho's thread does the same for MQTT)",
 }
 
 

@@ -12,8 +12,11 @@ latency in ms of every measured frame and whether it ended a burst.
 Transports: `tcp` (length-prefixed frames on one socket: the floor),
 `wyoming` (the wyoming package's event framing over TCP, no broker),
 `mqtt` (paho-mqtt through a mosquitto at <address>, QoS 0), `nats` (nats-py
-with its defaults) and `nats_small_pending` (nats-py with a pending buffer
-smaller than a frame, so every publish is handed to the socket at once).
+with its defaults), `nats_small_pending` (nats-py with a pending buffer
+smaller than a frame, so every publish is handed to the socket at once) and
+`nats_inline` (nats-py with its defaults, the subscriber taking each frame in
+the client's reader, as our audio subscribers do and as paho's network thread
+hands MQTT messages over: no queue and task hop per message).
 The NATS peers connect as the harness of $HUXLEY_SITE, with the creds
 `bench.harness.peer_env` puts in their environment (authentication is on).
 """
@@ -97,7 +100,7 @@ async def sub_stream(transport: str, received: Received) -> None:
     server.close()
 
 
-async def sub_nats(address: str, received: Received) -> None:
+async def sub_nats(address: str, received: Received, inline: bool) -> None:
     import nats
 
     from bench.harness import peer_options
@@ -107,7 +110,12 @@ async def sub_nats(address: str, received: Received) -> None:
     async def cb(msg: Any) -> None:
         received.got(msg.data)
 
-    await nc.subscribe(nats_topic(), cb=cb)
+    if inline:  # in the reader, as audio-io and the bridge take frames (and paho's thread does)
+        from huxley_runtime.inline_sub import subscribe_inline
+
+        await subscribe_inline(nc, nats_topic(), lambda _subject, data: received.got(data))
+    else:
+        await nc.subscribe(nats_topic(), cb=cb)
     await nc.flush()
     print("ready 0", flush=True)
     await wait_done(received)
@@ -248,7 +256,7 @@ async def subscribe(transport: str, address: str) -> None:
     if transport in ("tcp", "wyoming"):
         await sub_stream(transport, received)
     elif transport.startswith("nats"):
-        await sub_nats(address, received)
+        await sub_nats(address, received, inline=transport == "nats_inline")
     elif transport == "mqtt":
         await sub_mqtt(address, received)
     else:
