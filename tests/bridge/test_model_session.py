@@ -4,7 +4,9 @@ Whole exchanges through the adapter are in test_exchanges."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, Union
 
 import pytest
@@ -15,6 +17,7 @@ from openai.types.realtime.response_create_event_with_references_param import (
     ResponseCreateEventWithReferencesParam,
 )
 
+from huxley_bridge import bench_tap
 from huxley_bridge import commands as c
 from huxley_bridge import events as e
 from huxley_bridge.instructions import Voice, session_update
@@ -31,6 +34,7 @@ from huxley_bridge.settings import BridgeSettings
 from huxley_cli.natsserver import free_port
 from huxley_realtime_sim import SimServer, parse_rules
 from huxley_realtime_sim.voice import ToneVoice
+from huxley_wire.audio import FRAME_BYTES
 from huxley_wire.messages.focus import InjectPriority
 
 from .rig import Rig, b64, tone
@@ -208,3 +212,25 @@ def test_audio_deltas_parse_past_the_clients_models_to_the_same_event() -> None:
     broken = json.dumps({k: v for k, v in delta.items() if k != "item_id"})
     assert not isinstance(parse(broken), AudioDeltaEvent)
     assert translate(parse(broken)) == translate(reference(None, broken))  # type: ignore[arg-type]
+
+
+def test_the_bench_tap_stamps_each_frame_of_a_delta_as_the_bridge_takes_it(tmp_path: Path) -> None:
+    """bench/bench_paths.py reads where our model path starts from these lines."""
+    stamps = bench_tap.StampFile(str(tmp_path / "stamps.txt"))
+    reference = AsyncRealtimeConnection.parse_event
+    parse = fast_parser(lambda data: reference(None, data), stamps)  # type: ignore[arg-type]
+    frames = [bytes([n]) * 13 + bytes(FRAME_BYTES - 13) for n in (1, 2, 3)]
+    delta = {"type": "response.output_audio.delta", "response_id": "r", "item_id": "i"}
+    before = time.monotonic_ns()
+    assert isinstance(parse(json.dumps({**delta, "delta": b64(b"".join(frames))})), AudioDeltaEvent)
+    parse(json.dumps({"type": "response.created", "event_id": "e", "response": {"id": "r"}}))
+    stamps.append(time.monotonic_ns(), frames[0] + frames[1])  # a joined append: a line per frame
+    lines = [line.split(" ") for line in (tmp_path / "stamps.txt").read_text().splitlines()]
+    assert [(kind, head) for kind, _at, head in lines] == [
+        ("delta", frames[0][:13].hex()),
+        ("delta", frames[1][:13].hex()),
+        ("delta", frames[2][:13].hex()),
+        ("append", frames[0][:13].hex()),
+        ("append", frames[1][:13].hex()),
+    ]
+    assert all(before <= int(at) <= time.monotonic_ns() for _kind, at, _head in lines)
