@@ -8,7 +8,11 @@
   storage and audio-io (file backend) on NATS: PTT release published on the
   bus -> response.create on the socket, and an idle `inject` request to
   focus -> its conversation item on the socket (p50/p99), against the bare
-  NATS request/reply.
+  NATS request/reply. Every service shares the bench's event loop there.
+- bridge.procs.idle_inject_to_conversation_item: the same inject with
+  storage, focus, audio-io and the bridge each in its own process (as
+  `huxley up` and compose run them; bench_paths' stack), so their work
+  overlaps on the cores instead of adding up in one loop.
 """
 
 from __future__ import annotations
@@ -365,5 +369,46 @@ async def bus_benchmarks(env: BenchEnv, n: int = 60) -> list[Measurement]:
     ]
 
 
+async def bridge_idle(nc: Any, subjects: Subjects) -> None:
+    """Until the bridge took turn_end's reply (no turn in its snapshot)."""
+    while True:
+        snap = await request(nc, subjects.bridge_rpc(), bm.BridgeSnapshotRequest())
+        if snap.turn_id is None:
+            return
+        await asyncio.sleep(0.005)
+
+
+async def process_benchmarks(env: BenchEnv, n: int = 30) -> list[Measurement]:
+    from bench.bench_paths import Stack, StampingSim
+
+    sim = StampingSim()  # its default answer: a 1 s tone, played out in real time
+    async with sim:
+        stack = Stack(env, sim)
+        async with stack.running():
+            samples = []
+            for i in range(5 + n):  # the first five warm up
+                while not stack.turns.empty():  # phases of earlier turns
+                    stack.turns.get_nowait()
+                mark = len(sim.received)
+                started = time.perf_counter()
+                inject = fm.Inject(inject_id=f"bench-procs-inject-{i}", prompt="Tell the user: hello")
+                await request(stack.nc, stack.subjects.focus_rpc_of("bridge"), inject)
+                item = await sim.wait_for("conversation.item.create", after=mark)
+                await stack.until_phase("ended")
+                await bridge_idle(stack.nc, stack.subjects)
+                if i >= 5:
+                    samples.append((item["_at"] - started) * 1e3)
+    note = (
+        "storage, focus, audio-io (web backend) and the bridge each in its own process with its own "
+        "credentials, openai client -> huxley-realtime-sim in the bench process; each turn plays out"
+    )
+    return [latency("bridge.procs.idle_inject_to_conversation_item", samples, BASELINE_REQUEST_REPLY, note)]
+
+
 async def run(env: BenchEnv) -> list[Measurement]:
-    return core_benchmarks() + await socket_benchmarks() + await bus_benchmarks(env)
+    return (
+        core_benchmarks()
+        + await socket_benchmarks()
+        + await bus_benchmarks(env)
+        + await process_benchmarks(env)
+    )
