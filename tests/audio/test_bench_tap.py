@@ -14,6 +14,7 @@ from audio.conftest import WAIT_S, Bus, WebClient, client_url
 from huxley_audio_io import bench_tap
 from huxley_audio_io.service import AudioService
 from huxley_audio_io.settings import AudioSettings
+from huxley_runtime.bench_stamps import STAMP_BYTES
 from huxley_wire.audio import FRAME_BYTES
 from support.services import running
 
@@ -44,8 +45,8 @@ async def test_output_frames_in_the_mixer_and_mic_chunks_at_the_edge_are_stamped
     after = time.monotonic_ns()
     lines = [line.split(" ") for line in stamps.read_text().splitlines()]
     assert [(kind, head) for kind, _at, head in lines] == [
-        ("out", out[: bench_tap.STAMP_BYTES].hex()),
-        ("mic", mic[: bench_tap.STAMP_BYTES].hex()),
+        ("out", out[:STAMP_BYTES].hex()),
+        ("mic", mic[:STAMP_BYTES].hex()),
     ]
     # CLOCK_MONOTONIC, the clock the bench's other processes stamp with.
     assert before < int(lines[0][1]) <= int(lines[1][1]) < after

@@ -17,7 +17,6 @@ from openai.types.realtime.response_create_event_with_references_param import (
     ResponseCreateEventWithReferencesParam,
 )
 
-from huxley_bridge import bench_tap
 from huxley_bridge import commands as c
 from huxley_bridge import events as e
 from huxley_bridge.instructions import Voice, session_update
@@ -34,6 +33,7 @@ from huxley_bridge.settings import BridgeSettings
 from huxley_cli.natsserver import free_port
 from huxley_realtime_sim import SimServer, parse_rules
 from huxley_realtime_sim.voice import ToneVoice
+from huxley_runtime.bench_stamps import StampFile
 from huxley_wire.audio import FRAME_BYTES
 from huxley_wire.messages.focus import InjectPriority
 
@@ -216,7 +216,7 @@ def test_audio_deltas_parse_past_the_clients_models_to_the_same_event() -> None:
 
 def test_the_bench_tap_stamps_each_frame_of_a_delta_as_the_bridge_takes_it(tmp_path: Path) -> None:
     """bench/bench_paths.py reads where our model path starts from these lines."""
-    stamps = bench_tap.StampFile(str(tmp_path / "stamps.txt"))
+    stamps = StampFile(str(tmp_path / "stamps.txt"))
     reference = AsyncRealtimeConnection.parse_event
     parse = fast_parser(lambda data: reference(None, data), stamps)  # type: ignore[arg-type]
     frames = [bytes([n]) * 13 + bytes(FRAME_BYTES - 13) for n in (1, 2, 3)]
@@ -224,7 +224,7 @@ def test_the_bench_tap_stamps_each_frame_of_a_delta_as_the_bridge_takes_it(tmp_p
     before = time.monotonic_ns()
     assert isinstance(parse(json.dumps({**delta, "delta": b64(b"".join(frames))})), AudioDeltaEvent)
     parse(json.dumps({"type": "response.created", "event_id": "e", "response": {"id": "r"}}))
-    stamps.append(time.monotonic_ns(), frames[0] + frames[1])  # a joined append: a line per frame
+    stamps.frames("append", time.monotonic_ns(), frames[0] + frames[1])  # a joined append: a line per frame
     lines = [line.split(" ") for line in (tmp_path / "stamps.txt").read_text().splitlines()]
     assert [(kind, head) for kind, _at, head in lines] == [
         ("delta", frames[0][:13].hex()),

@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from huxley_bridge import bench_tap
 from huxley_bridge import events as e
 from huxley_bridge.settings import BridgeSettings
+from huxley_runtime.bench_stamps import StampFile
 from huxley_runtime.logging import get_logger
 
 log = get_logger(component="model")
@@ -92,7 +93,7 @@ class AudioDeltaEvent:
 
 
 def fast_parser(
-    parse: Callable[[str | bytes], Any], stamps: bench_tap.StampFile | None = None
+    parse: Callable[[str | bytes], Any], stamps: StampFile | None = None
 ) -> Callable[[str | bytes], Any]:
     """The openai client's `parse_event`, except for audio deltas (10 a second
     or more while the model speaks): those skip its walk through the pydantic
@@ -105,7 +106,7 @@ def fast_parser(
             response_id, item_id, delta = event.get("response_id"), event.get("item_id"), event.get("delta")
             if isinstance(response_id, str) and isinstance(item_id, str) and isinstance(delta, str):
                 if stamps is not None:
-                    stamps.delta(taken, delta)
+                    bench_tap.delta(stamps, taken, delta)
                 return AudioDeltaEvent(response_id, item_id, delta)
         return parse(data)  # and a delta missing a field, as the client would make it
 
@@ -158,7 +159,7 @@ class ModelSession:
         self._client = AsyncOpenAI(api_key=endpoint.api_key, websocket_base_url=endpoint.websocket_base_url)
         self._conn: Any = None
         self.session: Any = None  # the session.created payload
-        self._stamps = bench_tap.from_env()
+        self._stamps = bench_tap.stamps_from_env()
 
     @property
     def connected(self) -> bool:
@@ -205,7 +206,7 @@ class ModelSession:
     async def append_audio(self, pcm: bytes) -> bool:
         sent = await self.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()})
         if sent and self._stamps is not None:
-            self._stamps.append(time.monotonic_ns(), pcm)
+            self._stamps.frames("append", time.monotonic_ns(), pcm)  # an append may join frames (mic_run)
         return sent
 
     async def events(self) -> AsyncIterator[ModelEvent]:
