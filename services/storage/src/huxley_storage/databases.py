@@ -29,7 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from huxley_storage import migrate
-from huxley_storage.sqlite_writer import SqliteWriter
+from huxley_storage.sqlite_writer import SqliteWriter, pragmas
 from huxley_storage.tables import metadata
 from huxley_wire.subjects import InvalidToken, token
 
@@ -146,14 +146,13 @@ class SqliteBackend:
         engine = create_async_engine(
             f"sqlite+aiosqlite:///{path}", connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}
         )
-        synchronous = self.synchronous
+        setup = pragmas(self.synchronous)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _configure(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA synchronous={synchronous}")
-            cursor.execute("PRAGMA foreign_keys=ON")
+            for pragma in setup:
+                cursor.execute(pragma)
             cursor.close()
 
         return engine

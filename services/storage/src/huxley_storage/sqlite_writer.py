@@ -20,6 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
+def pragmas(synchronous: str) -> tuple[str, ...]:
+    """How every connection to a persona's file is set up: the engine's
+    (databases.py) and the batch writer's alike."""
+    return ("PRAGMA journal_mode=WAL", f"PRAGMA synchronous={synchronous}", "PRAGMA foreign_keys=ON")
+
+
 class SqliteWriter:
     def __init__(self, path: Path, synchronous: str, busy_timeout_s: float) -> None:
         self.path = path
@@ -65,9 +71,8 @@ class SqliteWriter:
             # Autocommit mode: the transaction is the explicit BEGIN/COMMIT.
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(f"PRAGMA synchronous={self.synchronous}")
-                conn.execute("PRAGMA foreign_keys=ON")
+                for pragma in pragmas(self.synchronous):
+                    conn.execute(pragma)
             except BaseException:
                 conn.close()
                 raise
