@@ -184,9 +184,9 @@ class GroupCommit:
             if pending.error is None:
                 # Committed: the cache follows, whether or not anyone still waits.
                 if isinstance(op, SetOp):
-                    self.cache.committed_set((op.persona, op.skill), op.key, op.value)
+                    self.cache.committed_set(_namespace(op), op.key, op.value)
                 else:
-                    self.cache.committed_delete((op.persona, op.skill), op.key)
+                    self.cache.committed_delete(_namespace(op), op.key)
             if pending.done.done():
                 continue  # its caller stopped waiting
             if pending.error is not None:
@@ -224,13 +224,13 @@ def _apply_sqlite(batch: list[_Pending], conn: sqlite3.Connection) -> None:
 
 
 async def _apply(conn: AsyncConnection, batch: list[_Pending]) -> None:
-    """Run the batch's writes in `conn`'s transaction, recording each result.
+    """Run the batch's writes in `conn`'s transaction (PostgreSQL; SQLite
+    batches go through `_apply_sqlite`), recording each result.
 
-    A batch of sets goes in as one statement. If the database refuses a
-    statement (and is not down): on SQLite the writes are redone one by one
-    here, so only the refused one fails; on PostgreSQL `_Refused` asks for a
-    new transaction. An outage fails the whole transaction."""
-    postgres = conn.dialect.name == "postgresql"
+    A batch of sets goes in as one statement. A refused statement aborts a
+    PostgreSQL transaction, so a refusal (not an outage) raises `_Refused`
+    and the batch is redone write by write, each in a savepoint, in a new
+    transaction. An outage fails the whole transaction."""
     sets = [p.op for p in batch if isinstance(p.op, SetOp)]
     if len(sets) == len(batch):
         try:
@@ -241,19 +241,15 @@ async def _apply(conn: AsyncConnection, batch: list[_Pending]) -> None:
         except Exception as exc:
             if is_outage(exc):
                 raise
-            if postgres:
-                raise _Refused from None
+            raise _Refused from None
     await _apply_each(conn, batch, savepoints=False)
-    if postgres and any(p.error is not None for p in batch):
+    if any(p.error is not None for p in batch):
         raise _Refused
 
 
 async def _apply_each(conn: AsyncConnection, batch: list[_Pending], *, savepoints: bool) -> None:
     """Each write in turn; a refused one records its error. Without
-    savepoints, PostgreSQL stops at the first refusal (the transaction is
-    aborted); SQLite undoes only the refused statement by itself (and
-    pysqlite's savepoints are unreliable), so it never needs them."""
-    stop_at_refusal = conn.dialect.name == "postgresql" and not savepoints
+    savepoints the first refusal aborts the transaction, so it stops there."""
     for pending in batch:
         pending.error = None
         try:
@@ -263,7 +259,7 @@ async def _apply_each(conn: AsyncConnection, batch: list[_Pending], *, savepoint
             if is_outage(exc):
                 raise
             pending.error = exc
-            if stop_at_refusal:
+            if not savepoints:
                 return
 
 
@@ -276,9 +272,8 @@ async def _one(conn: AsyncConnection, op: Op) -> bool:
 
 @contextlib.asynccontextmanager
 async def _statement(conn: AsyncConnection, savepoint: bool) -> AsyncIterator[None]:
-    """On PostgreSQL, a savepoint keeps a refused statement from aborting
-    the whole transaction."""
-    if savepoint and conn.dialect.name == "postgresql":
+    """A savepoint keeps a refused statement from aborting the whole transaction."""
+    if savepoint:
         async with conn.begin_nested():
             yield
     else:
