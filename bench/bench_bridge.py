@@ -308,11 +308,7 @@ class BusStack:
         """The turn ended and the bridge took turn_end's reply."""
         async with asyncio.timeout(20), self._changed:
             await self._changed.wait_for(lambda: self.ended >= ended)
-        while True:
-            snap = await request(self.nc, self.subjects.bridge_rpc(), bm.BridgeSnapshotRequest())
-            if snap.turn_id is None:
-                return
-            await asyncio.sleep(0.005)
+        await bridge_idle(self.nc, self.subjects)
 
     async def publish(self, subject: str, message: Any) -> None:
         await self.nc.publish(subject, encode(message))
