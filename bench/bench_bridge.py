@@ -12,20 +12,25 @@
 - bridge.procs.idle_inject_to_conversation_item: the same inject with
   storage, focus, audio-io and the bridge each in its own process (as
   `huxley up` and compose run them; bench_paths' stack), so their work
-  overlaps on the cores instead of adding up in one loop.
+  overlaps on the cores instead of adding up in one loop; against
+  bridge.procs.idle_request_reply, a bare request/reply to a responder in
+  its own process taken alternately with the injects, each after the same
+  quiet spell.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from bench.harness import BASELINE_REQUEST_REPLY, BenchEnv, Measurement, latency
+from bench.harness import BASELINE_REQUEST_REPLY, REPO, BenchEnv, Measurement, latency, peer_env
 from huxley_audio_io.service import AudioService
 from huxley_audio_io.settings import AudioSettings
 from huxley_bridge import commands as c
@@ -56,6 +61,8 @@ from huxley_wire.subjects import Subjects
 FRAME = bytes(range(256)) * (FRAME_BYTES // 256) + bytes(FRAME_BYTES % 256)
 DELTA_100MS = FRAME * 5
 BASELINE_ENCODE = "bridge.baseline.encode_append"
+IDLE_BASELINE = "bridge.procs.idle_request_reply"
+QUIET_S = 0.05
 RULES = """
 speed: 0
 default: {say: "Okay."}
@@ -374,15 +381,27 @@ async def bridge_idle(nc: Any, subjects: Subjects) -> None:
         await asyncio.sleep(0.005)
 
 
-async def process_benchmarks(env: BenchEnv, n: int = 30) -> list[Measurement]:
+async def process_benchmarks(env: BenchEnv, n: int = 40) -> list[Measurement]:
+    """The inject as a home runs it, against a bare request/reply taken in the
+    same state: each sample, inject or bare, follows a quiet spell, and the two
+    alternate, so both pay the machine's wake-ups from idle and see the same
+    moments of it (on a VM a process woken from idle costs far more than one
+    kept busy, which the back-to-back `nats.request_reply` never is)."""
     from bench.bench_paths import Stack, StampingSim
 
     sim = StampingSim()  # its default answer: a 1 s tone, played out in real time
     async with sim:
         stack = Stack(env, sim)
-        async with stack.running():
-            samples = []
+        async with stack.running(), echo_peer(env, stack.site) as echo:
+            injects: list[float] = []
+            bare: list[float] = []
             for i in range(5 + n):  # the first five warm up
+                await asyncio.sleep(QUIET_S)
+                started = time.perf_counter()
+                await stack.nc.request(echo, b'{"v":1}', timeout=5)
+                if i >= 5:
+                    bare.append((time.perf_counter() - started) * 1e3)
+                await asyncio.sleep(QUIET_S)
                 while not stack.turns.empty():  # phases of earlier turns
                     stack.turns.get_nowait()
                 mark = len(sim.received)
@@ -393,12 +412,38 @@ async def process_benchmarks(env: BenchEnv, n: int = 30) -> list[Measurement]:
                 await stack.until_phase("ended")
                 await bridge_idle(stack.nc, stack.subjects)
                 if i >= 5:
-                    samples.append((item["_at"] - started) * 1e3)
+                    injects.append((item["_at"] - started) * 1e3)
     note = (
         "storage, focus, audio-io (web backend) and the bridge each in its own process with its own "
-        "credentials, openai client -> huxley-realtime-sim in the bench process; each turn plays out"
+        f"credentials, openai client -> huxley-realtime-sim in the bench process; each inject after "
+        f"{QUIET_S * 1e3:.0f} ms of quiet, alternating with {IDLE_BASELINE}'s requests; each turn plays out"
     )
-    return [latency("bridge.procs.idle_inject_to_conversation_item", samples, BASELINE_REQUEST_REPLY, note)]
+    idle_note = (
+        f"bare NATS request/reply to a responder in its own process (bench.echo_peer), each after "
+        f"{QUIET_S * 1e3:.0f} ms of quiet, alternating with the procs injects: the same wake-ups from idle"
+    )
+    return [
+        latency(IDLE_BASELINE, bare, BASELINE_REQUEST_REPLY, idle_note),
+        latency("bridge.procs.idle_inject_to_conversation_item", injects, IDLE_BASELINE, note),
+    ]
+
+
+@contextlib.asynccontextmanager
+async def echo_peer(env: BenchEnv, site: str) -> AsyncIterator[str]:
+    """A bare responder in its own process, at `site`; its subject."""
+    subject = f"{Subjects(site).prefix}.echo.idle"  # under the site: the harness may use it
+    peer = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.echo_peer", env.nats_url, subject,
+        stdout=asyncio.subprocess.PIPE, cwd=REPO, env=peer_env(env, site),
+    )  # fmt: skip
+    try:
+        assert peer.stdout is not None
+        if (await asyncio.wait_for(peer.stdout.readline(), 30)).strip() != b"ready":
+            raise RuntimeError("the echo peer did not start")
+        yield subject
+    finally:
+        peer.kill()
+        await peer.wait()
 
 
 async def run(env: BenchEnv) -> list[Measurement]:

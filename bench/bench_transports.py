@@ -1,7 +1,9 @@
 """Bare transports side by side, in the same run: the one-way latency of a
 20 ms frame (960 B PCM) from a publisher process to a subscriber process,
 paced at 50 frames/s and in bursts of five back-to-back frames (the last
-frame of each burst is reported, the one that waits for the other four).
+frame of each burst is reported, the one that waits for the other four),
+in interleaved rounds so every transport sees the same moments of the
+machine.
 
 Raw TCP is the floor; Wyoming (its event framing over TCP, no broker), MQTT
 through a local mosquitto (started here on a spare port when it is
@@ -26,10 +28,12 @@ from pathlib import Path
 from bench.harness import BenchEnv, Measurement, latency, peer_env
 
 REPO = Path(__file__).resolve().parents[1]
-# 500 paced frames (10 s) and 200 bursts of five (20 s): the p99 of 50 bursts was
-# their slowest but one, too few to rank transports by.
-PACED_FRAMES = 500
-BURST_FRAMES = 1000
+# 500 paced frames (10 s) and 200 bursts of five (20 s) per transport, in
+# ROUNDS interleaved rounds: the p99 of 50 bursts was their slowest but one,
+# too few to rank transports by.
+ROUNDS = 4
+PACED_FRAMES = 500 // ROUNDS
+BURST_FRAMES = 1000 // ROUNDS
 TRANSPORTS = ("tcp", "wyoming", "mqtt", "nats", "nats_small_pending", "nats_inline")
 NOTES = {
     "tcp": "raw TCP, length-prefixed frames, TCP_NODELAY: the floor",
@@ -118,27 +122,38 @@ async def measure(
 
 
 async def run(env: BenchEnv) -> list[Measurement]:
-    results: list[Measurement] = []
     environment = peer_env(env, env.site())  # the NATS peers connect as the harness
+    pooled: dict[tuple[str, str], list[float]] = {}
     with mosquitto() as mqtt_address:
-        for transport in TRANSPORTS:
-            if transport == "mqtt" and mqtt_address is None:
-                print("   mosquitto is not installed: no MQTT figures (scripts/setup-system.sh installs it)")
+        if mqtt_address is None:
+            print("   mosquitto is not installed: no MQTT figures (scripts/setup-system.sh installs it)")
+        transports = [t for t in TRANSPORTS if t != "mqtt" or mqtt_address is not None]
+        # In rounds, each transport a share of its frames per round, the order
+        # turned each round: a slow spell of a shared machine falls on all of
+        # them, not on the one whose turn it was (their p99s differ by less).
+        for round_ in range(ROUNDS):
+            turn = round_ % len(transports)
+            for transport in transports[turn:] + transports[:turn]:
+                address = {"mqtt": mqtt_address or "", "tcp": "", "wyoming": ""}.get(transport, env.nats_url)
+                for mode in ("paced", "burst"):
+                    samples = await measure(environment, transport, address, mode)
+                    if mode == "burst":
+                        samples = [s for s in samples if s[1]]
+                    pooled.setdefault((transport, mode), []).extend(ms for ms, _ in samples)
+    results: list[Measurement] = []
+    for transport in TRANSPORTS:
+        for mode in ("paced", "burst"):
+            if (transport, mode) not in pooled:
                 continue
-            address = {"mqtt": mqtt_address or "", "tcp": "", "wyoming": ""}.get(transport, env.nats_url)
-            for mode in ("paced", "burst"):
-                samples = await measure(environment, transport, address, mode)
-                if mode == "burst":
-                    samples = [s for s in samples if s[1]]
-                name = f"transport.{transport}.{'paced' if mode == 'paced' else 'burst_last'}"
-                floor = f"transport.tcp.{'paced' if mode == 'paced' else 'burst_last'}"
-                what = "50 frames/s" if mode == "paced" else "last frame of each burst of 5"
-                results.append(
-                    latency(
-                        name,
-                        [ms for ms, _ in samples],
-                        baseline=None if transport == "tcp" else floor,
-                        note=f"{NOTES[transport]}; {what}; publisher and subscriber in separate processes",
-                    )
+            kind = "paced" if mode == "paced" else "burst_last"
+            what = "50 frames/s" if mode == "paced" else "last frame of each burst of 5"
+            results.append(
+                latency(
+                    f"transport.{transport}.{kind}",
+                    pooled[(transport, mode)],
+                    baseline=None if transport == "tcp" else f"transport.tcp.{kind}",
+                    note=f"{NOTES[transport]}; {what}; publisher and subscriber in separate processes; "
+                    f"{ROUNDS} interleaved rounds",
                 )
+            )
     return results

@@ -5,6 +5,8 @@ Then SIGKILL of focus and of a holder."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -245,6 +247,34 @@ async def test_sigkill_focus_while_an_inject_is_running(world: World) -> None:
     await world.bridge.finish(first)
     await host.wait_focus(book["activity_id"], "foreground")
     assert world.fired(fired["inject_id"]) == ["fired", "done"]
+
+
+async def test_sigkill_focus_the_moment_run_inject_arrives(world: World) -> None:
+    """The state write leaves ahead of run_inject on focus's one connection and
+    run_inject does not wait for its ack (PERF-11): focus killed as the bridge
+    hears it, before anything is acked, restarts knowing the inject it fired."""
+    focus = world.focus
+    assert focus is not None
+
+    def kill_focus(_run: Any) -> None:
+        if world.focus is focus:
+            focus.kill()  # SIGKILL, before the bridge answers
+
+    world.bridge.heard = kill_focus
+    host = await world.holder("host")
+    # Its caller may hear an error or, retrying, `duplicate`: either way one inject.
+    call = asyncio.create_task(host.call("inject", prompt="Reminder", inject_id="inject-at-kill"))
+    first = await world.bridge.next_inject("inject-at-kill")
+    world.bridge.heard = None
+    await world.start_focus()
+
+    again = await world.bridge.run_injects.wait_for(lambda r: r is not first)
+    assert (again.inject_id, again.activity_id) == (first.inject_id, first.activity_id)
+    await world.bridge.finish(first)
+    await world.injects.wait_for(lambda e: e.inject_id == "inject-at-kill" and e.status == "done")
+    with contextlib.suppress(Exception):
+        await call
+    assert world.fired("inject-at-kill").count("fired") <= 1
 
 
 async def test_sigkill_of_a_holder_frees_its_activity(world: World) -> None:

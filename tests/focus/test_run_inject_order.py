@@ -1,12 +1,15 @@
-"""When `run_inject` goes out (PERF-7X): an inject fired on a free floor
+"""When `run_inject` goes out (PERF-8): an inject fired on a free floor
 tells only the bridge, and the bridge's own notice does not hold it back; one
 that also tells another holder still waits for that holder's ack. Either way
-the state that fired it is written first."""
+the state that fired it is written first: handed to focus's connection ahead
+of any notice, its acknowledgement awaited only before the caller is
+answered (PERF-11)."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -51,6 +54,50 @@ class InjectDesk:
         current = saved.current.entry.inject_id if saved.current is not None else None
         self.saved.add((req.inject_id, current))
         await msg.respond(encode(InjectAccepted(inject_id=req.inject_id, status="accepted")))
+
+
+class HeldWrites:
+    """focus's state writes go to the server as usual, but focus hears that a
+    write is done only when the test releases it (a slow JetStream ack)."""
+
+    def __init__(self, focus: FocusService) -> None:
+        store = focus._store
+        assert store is not None and store.ready
+        self.release = asyncio.Event()
+        self.stored = Recorder()  # keys the server acknowledged, focus not yet told
+        kv = store._kv
+        put = kv.put
+
+        async def held_put(key: str, value: bytes, *args: Any, **kwargs: Any) -> Any:
+            ack = await put(key, value, *args, **kwargs)
+            self.stored.add(key)
+            await self.release.wait()
+            return ack
+
+        kv.put = held_put
+
+
+class SentBytes:
+    """What focus's connection hands its socket, in order (nats-py's transport)."""
+
+    def __init__(self, nc: Client) -> None:
+        self.data = bytearray()
+        transport: Any = nc._transport
+        write, writelines = transport.write, transport.writelines
+
+        def record(payload: bytes) -> None:
+            self.data += payload
+            write(payload)
+
+        def record_lines(payloads: list[bytes]) -> None:
+            for payload in payloads:
+                self.data += payload
+            writelines(payloads)
+
+        transport.write, transport.writelines = record, record_lines
+
+    def at(self, subject: str) -> int:
+        return bytes(self.data).find(f"PUB {subject} ".encode())
 
 
 class SlowHolder:
@@ -135,3 +182,38 @@ async def test_run_inject_still_waits_for_another_holder_to_hear_first(
         await msg.respond(encode(Ok()))
         assert await desk.saved.wait_for(lambda _: True) == ("i-2", "i-2")
         assert (await reply).status == "fired"
+
+
+async def test_run_inject_leaves_behind_the_state_write_without_waiting_for_its_ack(
+    nc: Client, site: str, nats_url: str, tmp_path: Path
+) -> None:
+    subjects = Subjects(site)
+    async with running(FocusService, slow_acks(nats_url, site, tmp_path)) as focus:
+        desk = await InjectDesk(nc, focus).start()
+
+        acked = Recorder()
+
+        async def ack(msg: Msg) -> None:
+            await msg.respond(encode(Ok()))
+            acked.add(msg.subject)
+
+        await nc.subscribe(subjects.focus_notify("bridge"), cb=ack)
+        await settle(nc)
+        await request(nc, subjects.focus_rpc_of("bridge"), m.Renew(holder="bridge", ready=True))
+        held = HeldWrites(focus)
+        sent = SentBytes(focus.nc)
+        reply = asyncio.create_task(request(nc, subjects.focus_rpc_of("skill-host-a"), inject("i-3")))
+        # run_inject reaches the bridge while focus still waits for its write's ack …
+        assert await desk.saved.wait_for(lambda _: True, timeout=10.0) == ("i-3", "i-3")
+        assert held.stored.items == [KEY] and not held.release.is_set()
+        # … the write went to the socket first …
+        write, run = sent.at(f"$KV.{focus.settings.kv_bucket()}.{KEY}"), sent.at(subjects.bridge_inject())
+        assert 0 <= write < run
+        # … and the caller hears only once the write is acknowledged: with the
+        # bridge's notice acked and a later request answered, only the write holds it.
+        await acked.wait_for(lambda _: True, timeout=10.0)
+        await request(nc, subjects.focus_rpc_of("bridge"), m.SnapshotRequest())
+        await nc.flush()
+        assert not reply.done()
+        held.release.set()
+        assert (await asyncio.wait_for(reply, 10.0)).status == "fired"

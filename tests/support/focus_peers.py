@@ -112,6 +112,7 @@ class BridgePeer:
         self.refused = Recorder()  # RunInject requests answered `unavailable`
         self.accepted: set[str] = set()
         self.done: set[str] = set()
+        self.heard: Callable[[RunInject], None] | None = None  # called as a run_inject arrives
         self._sub: Any = None
         self._table = RequestTable([RunInject])
 
@@ -134,6 +135,8 @@ class BridgePeer:
             await msg.respond(encode_obj(exc.envelope()))
             return
         assert isinstance(req, RunInject)
+        if self.heard is not None:
+            self.heard(req)
         if self.unavailable and req.inject_id not in self.accepted:
             await self.client.set_ready(False)
             self.refused.add(req)

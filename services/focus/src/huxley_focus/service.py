@@ -2,13 +2,15 @@
 core, notifications to holders, events, leases, persistence.
 
 Each operation runs under one FIFO lock (the actor): the core decides, the
-new state is written to JetStream KV, the effects are performed in order —
-every notification is a request to focus.notify.<holder>, acked before the
-next goes out, and its ActivityEvent is published just before it so audio-io
-gates a stream before its producer hears — and only then is the caller
-answered. An inject fired on a free floor tells nobody but the bridge, so
-there `run_inject` goes out before the bridge's own notices (PERF-8). A
-ticker takes the same lock for leases, patience and TTLs.
+new state's KV write is handed to the connection (so the server has it
+before any notice it covers: one connection keeps its order; PERF-11), the
+effects are performed in order — every notification is a request to
+focus.notify.<holder>, acked before the next goes out, and its ActivityEvent
+is published just before it so audio-io gates a stream before its producer
+hears — and only once the write is acknowledged is the caller answered.
+An inject fired on a free floor tells nobody but the bridge, so there
+`run_inject` goes out before the bridge's own notices (PERF-8). A ticker
+takes the same lock for leases, patience and TTLs.
 """
 
 from __future__ import annotations
@@ -190,10 +192,19 @@ class FocusService(Service):
         """Run one operation as the actor: decide, persist, perform, reply."""
         async with self._actor:
             reply, effects = operation(time.time())
-            await self._persist()
-            await self._perform(effects)
+            await self._commit(effects)
         self._wake.set()
         return reply  # type: ignore[no-any-return]
+
+    async def _commit(self, effects: list[Effect]) -> None:
+        """Persist and perform one decision (the caller holds the actor). The
+        write is started first and runs up to its wait for the server's ack,
+        so its bytes precede every notice in the connection's buffer: a
+        focus killed after any notice left cannot lose the state it covers.
+        The ack is awaited only before the caller is answered (PERF-11)."""
+        saving = self.spawn(self._persist(), name="focus-persist", eager=True)
+        await self._perform(effects)
+        await saving
 
     # -- effects -------------------------------------------------------------------------
     async def _perform(self, effects: list[Effect]) -> None:
@@ -356,9 +367,7 @@ class FocusService(Service):
 
     async def _apply_effects(self, operation: Any) -> None:
         async with self._actor:
-            effects = operation(time.time())
-            await self._persist()
-            await self._perform(effects)
+            await self._commit(operation(time.time()))
         self._wake.set()
 
     # -- time ------------------------------------------------------------------------------
@@ -373,8 +382,7 @@ class FocusService(Service):
                 async with self._actor:
                     effects = self.core.tick(time.time())
                     if effects:
-                        await self._persist()
-                        await self._perform(effects)
+                        await self._commit(effects)
             except Exception:
                 self.log.exception("tick_failed")
 
