@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from bench.harness import BASELINE_REQUEST_REPLY, REPO, BenchEnv, Measurement, latency, peer_env
+from bench.harness import BASELINE_REQUEST_REPLY, BenchEnv, Measurement, echo_peer, latency
 from huxley_audio_io.service import AudioService
 from huxley_audio_io.settings import AudioSettings
 from huxley_bridge import commands as c
@@ -392,7 +390,7 @@ async def process_benchmarks(env: BenchEnv, n: int = 40) -> list[Measurement]:
     sim = StampingSim()  # its default answer: a 1 s tone, played out in real time
     async with sim:
         stack = Stack(env, sim)
-        async with stack.running(), echo_peer(env, stack.site) as echo:
+        async with stack.running(), echo_peer(env, stack.site, "idle") as echo:
             injects: list[float] = []
             bare: list[float] = []
             for i in range(5 + n):  # the first five warm up
@@ -426,24 +424,6 @@ async def process_benchmarks(env: BenchEnv, n: int = 40) -> list[Measurement]:
         latency(IDLE_BASELINE, bare, BASELINE_REQUEST_REPLY, idle_note),
         latency("bridge.procs.idle_inject_to_conversation_item", injects, IDLE_BASELINE, note),
     ]
-
-
-@contextlib.asynccontextmanager
-async def echo_peer(env: BenchEnv, site: str) -> AsyncIterator[str]:
-    """A bare responder in its own process, at `site`; its subject."""
-    subject = f"{Subjects(site).prefix}.echo.idle"  # under the site: the harness may use it
-    peer = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.echo_peer", env.nats_url, subject,
-        stdout=asyncio.subprocess.PIPE, cwd=REPO, env=peer_env(env, site),
-    )  # fmt: skip
-    try:
-        assert peer.stdout is not None
-        if (await asyncio.wait_for(peer.stdout.readline(), 30)).strip() != b"ready":
-            raise RuntimeError("the echo peer did not start")
-        yield subject
-    finally:
-        peer.kill()
-        await peer.wait()
 
 
 async def run(env: BenchEnv) -> list[Measurement]:

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -25,8 +24,8 @@ from bench.harness import (
     BASELINE_REQUEST_REPLY,
     BenchEnv,
     Measurement,
+    echo_peer,
     latency,
-    peer_env,
     percentile,
     time_many,
 )
@@ -43,7 +42,6 @@ SAMPLES = 1000
 HALF = SAMPLES // 2
 VALUE = '{"fire_at": "2026-11-22T10:00:00+00:00", "message": "tea", "id": 12345}'
 BASELINE_THROUGHPUT = "nats.request_reply_throughput"
-REPO = Path(__file__).resolve().parents[1]
 
 
 async def throughput(op: Callable[[int], Awaitable[Any]], total: int, in_flight: int) -> float:
@@ -88,7 +86,6 @@ async def bare_throughput(env: BenchEnv) -> Measurement:
 async def run_backend(env: BenchEnv, backend: str, url: str | None) -> list[Measurement]:
     site = env.site()
     subjects = Subjects(site)
-    echo = f"{subjects.prefix}.echo.process"  # under the site: the harness may use it
     nc = await env.connect(site)
     environment = {
         **os.environ,
@@ -103,41 +100,31 @@ async def run_backend(env: BenchEnv, backend: str, url: str | None) -> list[Meas
     if url:
         environment["HUXLEY_STORAGE_URL"] = url
     proc = subprocess.Popen([sys.executable, "-m", "huxley_storage"], env=environment, start_new_session=True)
-    peer = subprocess.Popen(
-        [sys.executable, "-m", "bench.echo_peer", env.nats_url, echo],
-        stdout=subprocess.PIPE,
-        cwd=REPO,
-        env=peer_env(env, site),
-    )
     try:
-        assert peer.stdout is not None
-        if (await asyncio.to_thread(peer.stdout.readline)).strip() != b"ready":
-            raise RuntimeError("the echo peer did not start")
-        health = await request_with_retry(
-            nc, subjects.health("storage"), HealthRequest(), timeout=1, deadline_s=60
-        )
-        if health.status != "ok":
-            raise RuntimeError(f"storage on {backend} is {health.status}: {health.detail}")
-        kv = SettingsClient(nc, subjects, "bench", "timers", deadline_s=0, timeout_s=10)
-        # Opens (and migrates) the persona's database and counts the skill's
-        # quota usage: set-up, not throughput.
-        await kv.set_setting("warm-up", VALUE)
-        acked = await throughput(lambda n: kv.set_setting(f"timer:{n:05d}", VALUE), BURST, IN_FLIGHT)
-        counter = iter(range(10**9))
-        sets = await time_many(lambda: kv.set_setting(f"seq:{next(counter) % 100}", VALUE), SAMPLES // 2)
-        # Gets and a bare responder in its own process, in alternating halves,
-        # so both see the same moments of a shared machine.
-        gets: list[float] = []
-        bare: list[float] = []
-        for _ in range(2):
-            gets += await time_many(lambda: kv.get_setting(f"timer:{next(counter) % BURST:05d}"), HALF)
-            bare += await time_many(lambda: nc.request(echo, b'{"v":1}', timeout=5), HALF)
-        listed = await kv.list_settings("timer:")
-        if len(listed) != BURST:
-            raise RuntimeError(f"{backend}: {len(listed)} of {BURST} acknowledged sets found")
+        async with echo_peer(env, site, "process") as echo:
+            health = await request_with_retry(
+                nc, subjects.health("storage"), HealthRequest(), timeout=1, deadline_s=60
+            )
+            if health.status != "ok":
+                raise RuntimeError(f"storage on {backend} is {health.status}: {health.detail}")
+            kv = SettingsClient(nc, subjects, "bench", "timers", deadline_s=0, timeout_s=10)
+            # Opens (and migrates) the persona's database and counts the skill's
+            # quota usage: set-up, not throughput.
+            await kv.set_setting("warm-up", VALUE)
+            acked = await throughput(lambda n: kv.set_setting(f"timer:{n:05d}", VALUE), BURST, IN_FLIGHT)
+            counter = iter(range(10**9))
+            sets = await time_many(lambda: kv.set_setting(f"seq:{next(counter) % 100}", VALUE), SAMPLES // 2)
+            # Gets and a bare responder in its own process, in alternating halves,
+            # so both see the same moments of a shared machine.
+            gets: list[float] = []
+            bare: list[float] = []
+            for _ in range(2):
+                gets += await time_many(lambda: kv.get_setting(f"timer:{next(counter) % BURST:05d}"), HALF)
+                bare += await time_many(lambda: nc.request(echo, b'{"v":1}', timeout=5), HALF)
+            listed = await kv.list_settings("timer:")
+            if len(listed) != BURST:
+                raise RuntimeError(f"{backend}: {len(listed)} of {BURST} acknowledged sets found")
     finally:
-        peer.kill()
-        peer.wait()
         await nc.close()
         proc.send_signal(signal.SIGTERM)
         try:

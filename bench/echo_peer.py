@@ -1,7 +1,8 @@
-"""A bare NATS responder in a process of its own, for bench_storage: the
-storage service answers from its own process, so its gets are also compared
-with a responder that does no work there (the shared baseline's responder
-shares the requester's process, which saves a process wake-up per hop).
+"""A bare NATS responder in a process of its own (started with
+`bench.harness.echo_peer`): storage's gets and the bridge's procs injects
+are answered from other processes, so they are also compared with a
+responder that does no work there (the shared baseline's responder shares
+the requester's process, which saves a process wake-up per hop).
 
     python -m bench.echo_peer NATS_URL SUBJECT
 

@@ -104,6 +104,26 @@ def peer_env(env: BenchEnv, site: str) -> dict[str, str]:
     return {**os.environ, "HUXLEY_SITE": site, **env.auth(site).env(Role.HARNESS)}
 
 
+@contextlib.asynccontextmanager
+async def echo_peer(env: BenchEnv, site: str, name: str) -> AsyncIterator[str]:
+    """A bare responder in its own process (bench.echo_peer) on
+    `<site prefix>.echo.<name>` (under the site: the harness may use it),
+    answering once this yields its subject."""
+    subject = f"{Subjects(site).prefix}.echo.{name}"
+    peer = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.echo_peer", env.nats_url, subject,
+        stdout=asyncio.subprocess.PIPE, cwd=REPO, env=peer_env(env, site),
+    )  # fmt: skip
+    try:
+        assert peer.stdout is not None
+        if (await asyncio.wait_for(peer.stdout.readline(), 30)).strip() != b"ready":
+            raise RuntimeError("the echo peer did not start")
+        yield subject
+    finally:
+        peer.kill()
+        await peer.wait()
+
+
 def peer_options() -> dict[str, Any]:
     """In a spawned peer: nats-py connect options from `peer_env`."""
     return {"user_credentials": os.environ[CREDS_ENV], "inbox_prefix": os.environ[INBOX_ENV]}
