@@ -139,6 +139,14 @@ def inject(inject_id: str, priority: InjectPriority = InjectPriority.NORMAL) -> 
     return m.Inject(inject_id=inject_id, prompt="hello", priority=priority)
 
 
+async def bridge_ready(nc: Client, subjects: Subjects, on_notice: Any = None) -> None:
+    """The bridge renews ready; its notifications go to `on_notice` (None: nobody takes them)."""
+    if on_notice is not None:
+        await nc.subscribe(subjects.focus_notify("bridge"), cb=on_notice)
+        await settle(nc)
+    await request(nc, subjects.focus_rpc_of("bridge"), m.Renew(holder="bridge", ready=True))
+
+
 async def test_the_bridges_own_notice_does_not_hold_back_run_inject(
     nc: Client, site: str, nats_url: str, tmp_path: Path
 ) -> None:
@@ -150,9 +158,7 @@ async def test_the_bridges_own_notice_does_not_hold_back_run_inject(
         async def hold(msg: Msg) -> None:  # the bridge acks nothing until run_inject came
             held.add(msg)
 
-        await nc.subscribe(subjects.focus_notify("bridge"), cb=hold)
-        await settle(nc)
-        await request(nc, subjects.focus_rpc_of("bridge"), m.Renew(holder="bridge", ready=True))
+        await bridge_ready(nc, subjects, hold)
         reply = asyncio.create_task(request(nc, subjects.focus_rpc_of("skill-host-a"), inject("i-1")))
         assert await desk.saved.wait_for(lambda _: True, timeout=10.0) == ("i-1", "i-1")
         assert not reply.done()  # focus still waits for the bridge's ack of its FOREGROUND
@@ -170,7 +176,7 @@ async def test_run_inject_still_waits_for_another_holder_to_hear_first(
     async with running(FocusService, slow_acks(nats_url, site, tmp_path)) as focus:
         desk = await InjectDesk(nc, focus).start()
         skill = await SlowHolder(nc, subjects, "skill-host-c").start()
-        await request(nc, subjects.focus_rpc_of("bridge"), m.Renew(holder="bridge", ready=True))
+        await bridge_ready(nc, subjects)
         claim = m.Acquire(holder="skill-host-c", channel=Channel.COMMS, interface="call")
         await request(nc, subjects.focus_rpc_of("skill-host-c"), claim)
         reply = asyncio.create_task(
@@ -190,16 +196,13 @@ async def test_run_inject_leaves_behind_the_state_write_without_waiting_for_its_
     subjects = Subjects(site)
     async with running(FocusService, slow_acks(nats_url, site, tmp_path)) as focus:
         desk = await InjectDesk(nc, focus).start()
-
         acked = Recorder()
 
         async def ack(msg: Msg) -> None:
             await msg.respond(encode(Ok()))
             acked.add(msg.subject)
 
-        await nc.subscribe(subjects.focus_notify("bridge"), cb=ack)
-        await settle(nc)
-        await request(nc, subjects.focus_rpc_of("bridge"), m.Renew(holder="bridge", ready=True))
+        await bridge_ready(nc, subjects, ack)
         held = HeldWrites(focus)
         sent = SentBytes(focus.nc)
         reply = asyncio.create_task(request(nc, subjects.focus_rpc_of("skill-host-a"), inject("i-3")))
