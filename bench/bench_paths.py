@@ -1,6 +1,7 @@
-"""Our own audio paths, one-way, each against bare NATS of the same mode
-(bench_transports measures it in the same run: publisher and subscriber in
-separate processes, 50 frames/s and bursts of five).
+"""Our own audio paths, one-way, each against bare NATS of the same mode,
+measured here in the same interleaved rounds (paths.nats: bench_transports'
+publisher and subscriber in separate processes, 50 frames/s and bursts of
+five; PERF-14).
 
 - paths.skill_stream: a skill's frame -> audio-io's mixer. The skill-host's
   real StreamPump in its own process (bench/path_peers.py) sends a stream
@@ -71,6 +72,9 @@ from huxley_wire.subjects import Subjects
 REPO = Path(__file__).resolve().parents[1]
 PACED_FRAMES = int(os.environ.get("HUXLEY_BENCH_PATHS_PACED", "500"))  # 10 s at 50/s
 BURSTS = int(os.environ.get("HUXLEY_BENCH_PATHS_BURSTS", "200"))  # 20 s, a burst every 100 ms
+# Measured in ROUNDS interleaved rounds together with bare NATS (PERF-14): a
+# slow spell of the shared machine falls on the paths and on their baseline alike.
+ROUNDS = 4
 MODES = ("paced", "burst")
 SERVICES = {
     "storage": ("huxley_storage", Role.STORAGE),
@@ -83,7 +87,8 @@ Stamp = tuple[int, int, int, int]  # (arrival ns, and from the frame's bytes: se
 
 
 def frames_of(mode: str) -> int:
-    return PACED_FRAMES if mode == "paced" else BURSTS * BURST
+    """The frames of one round's window."""
+    return (PACED_FRAMES if mode == "paced" else BURSTS * BURST) // ROUNDS
 
 
 def flags_of(n: int, mode: str) -> int:
@@ -364,20 +369,49 @@ async def drain(ws: ClientConnection) -> None:
 
 
 async def run(env: BenchEnv) -> list[Measurement]:
-    results: list[Measurement] = []
+    from bench.bench_transports import measure
+
+    environment = peer_env(env, env.site())  # the bare NATS peers connect as the harness
+    by_path: dict[str, dict[str, list[float]]] = {}
+
+    def add(path: str, mode: str, samples: list[float]) -> None:
+        by_path.setdefault(path, {}).setdefault(mode, []).extend(samples)
+
+    async def bare_nats(mode: str) -> None:
+        samples = await measure(environment, "nats", env.nats_url, mode, frames_of(mode))
+        add("nats", mode, [ms for ms, last in samples if mode == "paced" or last])
+
     sim = StampingSim()
     async with sim:
         stack = Stack(env, sim)
-        async with stack.running():
-            skill = {mode: await stack.skill_stream(mode) for mode in MODES}
-            turns: dict[str, dict[str, list[float]]] = {}
-            async with websockets.connect(f"ws://127.0.0.1:{stack.web_port}/ws", max_size=None) as ws:
-                reader = asyncio.create_task(drain(ws))
-                for mode in MODES:
-                    turns[mode] = await stack.press_and_answer(ws, mode)
-                reader.cancel()
+        async with (
+            stack.running(),
+            websockets.connect(f"ws://127.0.0.1:{stack.web_port}/ws", max_size=None) as ws,
+        ):
+            reader = asyncio.create_task(drain(ws))
+
+            async def skill(mode: str) -> None:
+                add("skill_stream", mode, await stack.skill_stream(mode))
+
+            async def turn(mode: str) -> None:
+                for path, samples in (await stack.press_and_answer(ws, mode)).items():
+                    add(path, mode, samples)
+
+            async def hop(mode: str) -> None:
+                add("ws_hop", mode, await ws_hop(env, mode))
+
+            # Each round a quarter of every window, the order turned each round,
+            # bare NATS among them: a slow spell falls on a path and its baseline alike.
+            windows = [bare_nats, skill, turn, hop]
+            for round_ in range(ROUNDS):
+                for window in windows[round_:] + windows[:round_]:
+                    for mode in MODES:
+                        await window(mode)
+            reader.cancel()
     what = {"paced": "50 frames/s", "burst": "last frame of each burst of 5"}
     notes = {
+        "nats": "bare NATS as transport.nats (bench.transport_peers, publisher and subscriber in "
+        "separate processes), in the same rounds as the paths: their baseline",
         "skill_stream": "skill-host's StreamPump (own process) -> NATS -> audio-io's mixer (own process)",
         "mic_append": "audio-io's edge takes a mic chunk -> NATS -> realtime-bridge (own process) -> "
         "its append taken by the model's socket (openai client)",
@@ -389,22 +423,20 @@ async def run(env: BenchEnv) -> list[Measurement]:
         "ws_hop": "the model socket's hop alone: JSON deltas from a websockets server to a "
         "websockets client in another process",
     }
-    hop = {mode: await ws_hop(env, mode) for mode in MODES}
-    by_path = {"skill_stream": skill, "ws_hop": hop}
-    for path in ("mic_append", "mic_append_at_model", "model_audio", "model_audio_from_model"):
-        by_path[path] = {mode: turns[mode][path] for mode in MODES}
-    paths = tuple(by_path.items())
-    for path, by_mode in paths:
+    results: list[Measurement] = []
+    for path in notes:
         for mode in MODES:
             suffix = "paced" if mode == "paced" else "burst_last"
-            if not by_mode[mode]:
+            samples = by_path.get(path, {}).get(mode)
+            if not samples:
                 raise RuntimeError(f"paths.{path}.{suffix}: no samples (logs in {stack.dir})")
+            baseline = {"nats": None, "ws_hop": f"transport.tcp.{suffix}"}.get(path, f"paths.nats.{suffix}")
             results.append(
                 latency(
                     f"paths.{path}.{suffix}",
-                    by_mode[mode],
-                    baseline=f"transport.{'tcp' if path == 'ws_hop' else 'nats'}.{suffix}",
-                    note=f"{notes[path]}; {what[mode]}",
+                    samples,
+                    baseline=baseline,
+                    note=f"{notes[path]}; {what[mode]}; {ROUNDS} interleaved rounds",
                 )
             )
     return results

@@ -97,7 +97,7 @@ async def peer(environment: dict[str, str], *args: str) -> asyncio.subprocess.Pr
 
 
 async def measure(
-    environment: dict[str, str], transport: str, address: str, mode: str
+    environment: dict[str, str], transport: str, address: str, mode: str, frames: int | None = None
 ) -> list[tuple[float, bool]]:
     sub = await peer(environment, "sub", transport, address)
     assert sub.stdout is not None
@@ -106,7 +106,7 @@ async def measure(
         if not ready or ready[0] != "ready":
             raise RuntimeError(f"{transport} subscriber did not start")
         target = ready[1] if transport in ("tcp", "wyoming") else address
-        frames = PACED_FRAMES if mode == "paced" else BURST_FRAMES
+        frames = frames or (PACED_FRAMES if mode == "paced" else BURST_FRAMES)
         pub = await peer(environment, "pub", transport, target, mode, str(frames))
         await asyncio.wait_for(pub.wait(), 120)
         result = json.loads(await asyncio.wait_for(sub.stdout.readline(), 60))
