@@ -212,6 +212,9 @@ async def test_run_inject_leaves_behind_the_state_write_without_waiting_for_its_
         # … the write went to the socket first …
         write, run = sent.at(f"$KV.{focus.settings.kv_bucket()}.{KEY}"), sent.at(subjects.bridge_inject())
         assert 0 <= write < run
+        # … and run_inject went ahead of the events that only tell watchers.
+        watchers = [sent.at(subjects.focus_event(kind)) for kind in ("activity", "inject")]
+        assert all(run < at for at in watchers)
         # … and the caller hears only once the write is acknowledged: with the
         # bridge's notice acked and a later request answered, only the write holds it.
         await acked.wait_for(lambda _: True, timeout=10.0)

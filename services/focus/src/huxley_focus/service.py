@@ -215,6 +215,14 @@ class FocusService(Service):
         # the floor from run_inject itself (it ignores its own FOREGROUND): its
         # notices go out after run_inject, in their order, instead of before it.
         bridge_only = _tells_only(effects, self.core.bridge_holder)
+        if bridge_only:
+            # run_inject leads even the broadcast events, which only tell watchers:
+            # one yield lets nats-py's flusher put the state write and run_inject on
+            # the socket before the rest is encoded (PERF-15).
+            for effect in effects:
+                if isinstance(effect, RunInject):
+                    self._start_runner(effect)
+            await asyncio.sleep(0)
         held: list[tuple[m.FocusChange, bool]] = []
         for effect in effects:
             if isinstance(effect, Notice):
@@ -248,7 +256,7 @@ class FocusService(Service):
                 await self._tell(effect.holder, dropped, s.focus_notify_timeout_s, silent)
             elif isinstance(effect, InjectStatus):
                 await self.nc.publish(self.subjects.focus_event("inject"), encode(effect.event))
-            elif isinstance(effect, RunInject):
+            elif isinstance(effect, RunInject) and not bridge_only:
                 self._start_runner(effect)
             elif isinstance(effect, QueueChanged):
                 queue_changed = True
