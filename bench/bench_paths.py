@@ -49,7 +49,8 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.server import ServerConnection
 
-from bench.harness import BenchEnv, Measurement, healthy, latency, peer_env
+from bench.bench_transports import measure
+from bench.harness import BenchEnv, Measurement, healthy, in_rounds, latency, peer_env
 from bench.transport_peers import (
     BURST,
     BURST_EVERY_S,
@@ -369,8 +370,6 @@ async def drain(ws: ClientConnection) -> None:
 
 
 async def run(env: BenchEnv) -> list[Measurement]:
-    from bench.bench_transports import measure
-
     environment = peer_env(env, env.site())  # the bare NATS peers connect as the harness
     by_path: dict[str, dict[str, list[float]]] = {}
 
@@ -378,8 +377,7 @@ async def run(env: BenchEnv) -> list[Measurement]:
         by_path.setdefault(path, {}).setdefault(mode, []).extend(samples)
 
     async def bare_nats(mode: str) -> None:
-        samples = await measure(environment, "nats", env.nats_url, mode, frames_of(mode))
-        add("nats", mode, [ms for ms, last in samples if mode == "paced" or last])
+        add("nats", mode, await measure(environment, "nats", env.nats_url, mode, frames_of(mode)))
 
     sim = StampingSim()
     async with sim:
@@ -402,11 +400,9 @@ async def run(env: BenchEnv) -> list[Measurement]:
 
             # Each round a quarter of every window, the order turned each round,
             # bare NATS among them: a slow spell falls on a path and its baseline alike.
-            windows = [bare_nats, skill, turn, hop]
-            for round_ in range(ROUNDS):
-                for window in windows[round_:] + windows[:round_]:
-                    for mode in MODES:
-                        await window(mode)
+            for window in in_rounds([bare_nats, skill, turn, hop], ROUNDS):
+                for mode in MODES:
+                    await window(mode)
             reader.cancel()
     what = {"paced": "50 frames/s", "burst": "last frame of each burst of 5"}
     notes = {

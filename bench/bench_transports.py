@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.harness import BenchEnv, Measurement, latency, peer_env
+from bench.harness import BenchEnv, Measurement, in_rounds, latency, peer_env
 
 REPO = Path(__file__).resolve().parents[1]
 # 500 paced frames (10 s) and 200 bursts of five (20 s) per transport, in
@@ -98,7 +98,8 @@ async def peer(environment: dict[str, str], *args: str) -> asyncio.subprocess.Pr
 
 async def measure(
     environment: dict[str, str], transport: str, address: str, mode: str, frames: int | None = None
-) -> list[tuple[float, bool]]:
+) -> list[float]:
+    """One window's reported latencies (ms): every frame paced, the last of each burst."""
     sub = await peer(environment, "sub", transport, address)
     assert sub.stdout is not None
     try:
@@ -115,10 +116,11 @@ async def measure(
             with contextlib.suppress(ProcessLookupError):
                 sub.kill()
         await sub.wait()
-    samples: list[tuple[float, bool]] = [(float(ms), bool(last)) for ms, last in result["samples"]]
     if not result["complete"]:
-        raise RuntimeError(f"{transport} {mode}: the subscriber never saw the end ({len(samples)} frames)")
-    return samples
+        raise RuntimeError(
+            f"{transport} {mode}: the subscriber never saw the end ({len(result['samples'])} frames)"
+        )
+    return [float(ms) for ms, last in result["samples"] if mode == "paced" or last]
 
 
 async def run(env: BenchEnv) -> list[Measurement]:
@@ -128,18 +130,13 @@ async def run(env: BenchEnv) -> list[Measurement]:
         if mqtt_address is None:
             print("   mosquitto is not installed: no MQTT figures (scripts/setup-system.sh installs it)")
         transports = [t for t in TRANSPORTS if t != "mqtt" or mqtt_address is not None]
-        # In rounds, each transport a share of its frames per round, the order
-        # turned each round: a slow spell of a shared machine falls on all of
-        # them, not on the one whose turn it was (their p99s differ by less).
-        for round_ in range(ROUNDS):
-            turn = round_ % len(transports)
-            for transport in transports[turn:] + transports[:turn]:
-                address = {"mqtt": mqtt_address or "", "tcp": "", "wyoming": ""}.get(transport, env.nats_url)
-                for mode in ("paced", "burst"):
-                    samples = await measure(environment, transport, address, mode)
-                    if mode == "burst":
-                        samples = [s for s in samples if s[1]]
-                    pooled.setdefault((transport, mode), []).extend(ms for ms, _ in samples)
+        # In rounds, each transport a share of its frames per round: a slow spell
+        # falls on all of them, not on the one whose turn it was.
+        for transport in in_rounds(transports, ROUNDS):
+            address = {"mqtt": mqtt_address or "", "tcp": "", "wyoming": ""}.get(transport, env.nats_url)
+            for mode in ("paced", "burst"):
+                samples = await measure(environment, transport, address, mode)
+                pooled.setdefault((transport, mode), []).extend(samples)
     results: list[Measurement] = []
     for transport in TRANSPORTS:
         for mode in ("paced", "burst"):

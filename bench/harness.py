@@ -137,6 +137,14 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[index]
 
 
+def in_rounds[T](items: list[T], rounds: int) -> Iterator[T]:
+    """`items` once per round, the order turned by one each round: measured
+    so, a slow spell of a shared machine falls on every item alike."""
+    for round_ in range(rounds):
+        turn = round_ % len(items)
+        yield from items[turn:] + items[:turn]
+
+
 def latency(name: str, samples_ms: list[float], baseline: str | None = None, note: str = "") -> Measurement:
     return Measurement(
         name=name,
