@@ -8,6 +8,8 @@ answered (PERF-11)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -124,15 +126,21 @@ class SlowHolder:
             await msg.respond(encode(Ok()))
 
 
-def slow_acks(nats_url: str, site: str, tmp_path: Path) -> FocusSettings:
-    """focus waits 30 s for an ack: a test sees whether it waited at all."""
-    return FocusSettings(
+@contextlib.asynccontextmanager
+async def patient_focus(
+    nc: Client, site: str, nats_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[FocusService, InjectDesk]]:
+    """focus waiting 30 s for an ack (a test sees whether it waited at all),
+    with an InjectDesk standing in for the bridge's bridge.inject."""
+    settings = FocusSettings(
         nats_url=nats_url,
         site=site,
         data_dir=tmp_path / "data",
         focus_notify_timeout_s=30.0,
         _env_file=None,  # type: ignore[call-arg]
     )
+    async with running(FocusService, settings) as focus:
+        yield focus, await InjectDesk(nc, focus).start()
 
 
 def inject(inject_id: str, priority: InjectPriority = InjectPriority.NORMAL) -> m.Inject:
@@ -151,8 +159,7 @@ async def test_the_bridges_own_notice_does_not_hold_back_run_inject(
     nc: Client, site: str, nats_url: str, tmp_path: Path
 ) -> None:
     subjects = Subjects(site)
-    async with running(FocusService, slow_acks(nats_url, site, tmp_path)) as focus:
-        desk = await InjectDesk(nc, focus).start()
+    async with patient_focus(nc, site, nats_url, tmp_path) as (_focus, desk):
         held = Recorder()
 
         async def hold(msg: Msg) -> None:  # the bridge acks nothing until run_inject came
@@ -173,8 +180,7 @@ async def test_run_inject_still_waits_for_another_holder_to_hear_first(
     """A preempting inject ends a skill's call: the skill acks its NONE before
     the bridge is asked to speak."""
     subjects = Subjects(site)
-    async with running(FocusService, slow_acks(nats_url, site, tmp_path)) as focus:
-        desk = await InjectDesk(nc, focus).start()
+    async with patient_focus(nc, site, nats_url, tmp_path) as (_focus, desk):
         skill = await SlowHolder(nc, subjects, "skill-host-c").start()
         await bridge_ready(nc, subjects)
         claim = m.Acquire(holder="skill-host-c", channel=Channel.COMMS, interface="call")
@@ -194,8 +200,7 @@ async def test_run_inject_leaves_behind_the_state_write_without_waiting_for_its_
     nc: Client, site: str, nats_url: str, tmp_path: Path
 ) -> None:
     subjects = Subjects(site)
-    async with running(FocusService, slow_acks(nats_url, site, tmp_path)) as focus:
-        desk = await InjectDesk(nc, focus).start()
+    async with patient_focus(nc, site, nats_url, tmp_path) as (focus, desk):
         acked = Recorder()
 
         async def ack(msg: Msg) -> None:
