@@ -156,7 +156,7 @@ def core_benchmarks() -> list[Measurement]:
             lambda: core.handle(delta, 0.0),
             5_000,
             BASELINE_ENCODE,
-            "100 ms of model audio -> 5 paced output frames",
+            "100 ms of model audio into the turn's output stream (cut into frames, paced)",
         )
     )
     counter = iter(range(10**9))

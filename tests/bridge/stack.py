@@ -102,6 +102,7 @@ class Stack:
     bridge: BridgeService
     speaker: Path
     out: dict[str, bytearray]
+    messages: dict[str, list[tuple[int, int]]]  # per output stream: (seq, PCM bytes) of each message
     turns: Heard[bm.TurnEvent]
     audio_io: AudioService
 
@@ -177,10 +178,12 @@ async def stack_without_focus(
     subjects = Subjects(settings.site)
     speaker = tmp_path / "speaker.wav"
     out: dict[str, bytearray] = {}
+    messages: dict[str, list[tuple[int, int]]] = {}
 
     async def on_out(msg: Any) -> None:
         frame = decode_frame(msg.data)
         out.setdefault(frame.stream, bytearray()).extend(frame.pcm)
+        messages.setdefault(frame.stream, []).append((frame.seq, len(frame.pcm)))
 
     await nc.subscribe(subjects.audio_out_owned_all(), cb=on_out)
     turns = await Heard.on(nc, subjects.bridge_event("turn"), bm.TurnEvent)
@@ -200,7 +203,7 @@ async def stack_without_focus(
     ):
         if service.adapter is not None and service.adapter.lifecycle.state != "budget":
             await sim.wait_connections(1)
-        yield Stack(nc, subjects, sim, service, speaker, out, turns, audio_io)
+        yield Stack(nc, subjects, sim, service, speaker, out, messages, turns, audio_io)
 
 
 async def wait_ready(s: Stack) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from huxley_bridge import commands as c
 from huxley_bridge import events as e
+from huxley_wire.audio import FRAME_BYTES
 from huxley_wire.messages.focus import ActivityKind
 
 from .rig import Rig, tone
@@ -30,7 +31,8 @@ def test_lifecycle_of_a_user_turn() -> None:
     assert rig.turn_phases(out) == ["speaking", "draining"]
     frames = rig.of(out, c.PublishAudio)
     assert {f.stream_id for f in frames} == {activity}
-    assert [f.seq for f in frames] == list(range(len(frames)))
+    # The 200 ms lead's frames released at once, joined: ten frames, then one.
+    assert [(f.seq, len(f.pcm)) for f in frames] == [(0, 10 * FRAME_BYTES), (10, FRAME_BYTES)]
     out = rig.tick(1.0)
     assert rig.of(out, c.PublishAudio)[-1].eos
     assert rig.audio(rig.log) == tone(300)

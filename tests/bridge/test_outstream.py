@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from huxley_bridge.outstream import OutputStream
-from huxley_wire.audio import FRAME_BYTES
+from huxley_bridge.outstream import Frame, OutputStream, joined
+from huxley_wire.audio import FRAME_BYTES, MAX_FRAME_PCM
 
 from .rig import tone
 
@@ -81,3 +81,36 @@ def test_truncations_cut_each_item_at_what_was_played() -> None:
     assert out.truncations(600) == [("second", 200), ("third", 0)]
     assert out.truncations(350) == [("second", 0), ("third", 0)]
     assert out.truncations(1100) == []
+
+
+def test_frames_released_together_are_joined_into_messages_of_at_most_ten() -> None:
+    out = OutputStream(lead_ms=10_000)
+    out.write(tone(250), "i1")
+    out.end()
+    messages = joined(out.release(0.0))
+    assert [(m.seq, len(m.pcm), m.eos) for m in messages] == [
+        (0, 10 * FRAME_BYTES, False),
+        (10, 2 * FRAME_BYTES + FRAME_BYTES // 2, True),
+    ]
+    assert b"".join(m.pcm for m in messages) == tone(250)
+    assert all(len(m.pcm) <= MAX_FRAME_PCM for m in messages)
+
+
+def test_a_lone_frame_and_a_bare_end_of_stream_stay_as_they_are() -> None:
+    lone = [Frame(7, bytes(FRAME_BYTES), False)]
+    assert joined(lone) == lone
+    end = [Frame(3, bytes(FRAME_BYTES), True), Frame(4, b"", True)]
+    assert joined(end) == end  # nothing is joined after an end-of-stream
+
+
+@given(sizes=st.lists(st.integers(0, FRAME_BYTES // 2).map(lambda n: n * 2), max_size=40))
+def test_joining_keeps_every_byte_in_order_and_each_seq_at_its_frame(sizes: list[int]) -> None:
+    frames = [Frame(i, bytes([i % 256]) * size, i == len(sizes) - 1) for i, size in enumerate(sizes)]
+    messages = joined(frames)
+    assert b"".join(m.pcm for m in messages) == b"".join(f.pcm for f in frames)
+    assert all(len(m.pcm) <= MAX_FRAME_PCM for m in messages)
+    # Each message is frames[seq : next message's seq], joined.
+    bounds = [m.seq for m in messages] + [len(frames)]
+    for message, start, stop in zip(messages, bounds, bounds[1:], strict=False):
+        assert message.pcm == b"".join(f.pcm for f in frames[start:stop])
+    assert [m.eos for m in messages] == [False] * (len(messages) - 1) + ([True] if frames else [])

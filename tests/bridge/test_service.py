@@ -26,7 +26,7 @@ from huxley_runtime.settings import HuxleySettings
 from huxley_runtime.storage_client import SessionsClient
 from huxley_storage.service import StorageService
 from huxley_storage.settings import StorageSettings
-from huxley_wire.audio import FRAME_BYTES, decode_frame, now_us
+from huxley_wire.audio import FRAME_BYTES, MAX_FRAME_PCM, decode_frame, now_us
 from huxley_wire.codec import Ok, encode_obj
 from huxley_wire.messages import audio as am
 from huxley_wire.messages import bridge as bm
@@ -50,6 +50,12 @@ async def test_a_press_runs_a_tool_and_the_answer_reaches_the_speaker_stream(sta
     assert ended.kind == "user" and ended.activity_id
     # The sim said "One moment.", ran the tool, then "It is <time>." — two responses of audio.
     assert len(stack.out[ended.activity_id]) > 0
+    # Frames released together travel joined; each message's seq is its first frame's place.
+    messages = stack.messages[ended.activity_id]
+    assert max(size for _, size in messages) > FRAME_BYTES
+    assert all(size <= MAX_FRAME_PCM for _, size in messages)
+    places = [seq for seq, _ in messages]
+    assert places == [sum(-(-size // FRAME_BYTES) for _, size in messages[:i]) for i in range(len(messages))]
     outputs = [
         ev
         for ev in stack.sim.received

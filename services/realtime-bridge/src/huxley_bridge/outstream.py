@@ -1,6 +1,7 @@
 """A turn's output stream: the model's audio cut into 20 ms frames, released
 in real time with a small lead, and a map of where each assistant item's
 audio sits in the stream (for truncation at what was really played).
+Frames released together go onto the bus joined, as one message (`joined`).
 
 Pure: the caller passes `now` (monotonic seconds).
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from huxley_wire.audio import BYTES_PER_MS, FRAME_BYTES
+from huxley_wire.audio import BYTES_PER_MS, FRAME_BYTES, MAX_FRAME_PCM
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,21 @@ class Frame:
     seq: int
     pcm: bytes
     eos: bool
+
+
+def joined(frames: list[Frame], limit: int = MAX_FRAME_PCM) -> list[Frame]:
+    """Consecutive frames as few messages of at most `limit` bytes: a 100 ms
+    delta released at once is one publish and one intake, not five, so its
+    last frame is not queued behind four others. A message keeps its first
+    frame's seq (its place in the stream) and its last frame's end-of-stream."""
+    out: list[Frame] = []
+    for frame in frames:
+        last = out[-1] if out else None
+        if last is not None and not last.eos and len(last.pcm) + len(frame.pcm) <= limit:
+            out[-1] = Frame(last.seq, last.pcm + frame.pcm, frame.eos)
+        else:
+            out.append(frame)
+    return out
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from huxley_bridge import commands as c
 from huxley_bridge import events as e
+from huxley_bridge.outstream import joined
 from huxley_bridge.turns.state import CoreState
 from huxley_bridge.turns.turn import Turn
 from huxley_wire.audio import silence
@@ -98,7 +99,7 @@ class Output(CoreState):
             self._maybe_close_press(t)
         if t is None or not t.live or t.gates or t.activity_id is None:
             return
-        for frame in t.out.release(self._now):
+        for frame in joined(t.out.release(self._now)):
             self._emit(c.PublishAudio(t.activity_id, frame.seq, frame.pcm, frame.eos))
             if frame.eos:
                 t.drain_deadline = t.out.expected_end(self._now) + self.config.drain_grace_s
