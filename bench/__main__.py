@@ -3,7 +3,12 @@
     python -m bench [group ...]
 
 HUXLEY_BENCH_RESULTS=<dir> writes the two files there instead (a partial
-run, e.g. one group, then leaves the recorded results alone)."""
+run, e.g. one group, then leaves the recorded results alone).
+
+    python -m bench --render [results.json]
+
+writes the markdown again from a run's JSON (latest.json by default) beside
+it, e.g. after the scorecard's lines changed."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import scorecard
 from bench.harness import Measurement, bench_server
 
 HERE = Path(__file__).resolve().parent
@@ -64,6 +70,7 @@ def to_markdown(results: list[Measurement], meta: dict[str, object]) -> str:
     notes = [f"- **{m.name}**: {m.note}" for m in results if m.note]
     if notes:
         lines += ["", *notes]
+    lines += ["", *scorecard.to_markdown(scorecard.score(by_name))]
     return "\n".join(lines) + "\n"
 
 
@@ -106,5 +113,15 @@ async def main(selected: list[str]) -> int:
     return 1 if failures else 0
 
 
+def render(path: Path) -> None:
+    saved = json.loads(path.read_text())
+    results = [Measurement(**m) for m in saved["results"]]
+    path.with_suffix(".md").write_text(to_markdown(results, saved["meta"]))
+    print(f"wrote {path.with_suffix('.md')}", flush=True)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--render"]:
+        render(Path(sys.argv[2]) if len(sys.argv) > 2 else RESULTS / "latest.json")
+        sys.exit(0)
     sys.exit(asyncio.run(main(sys.argv[1:])))
