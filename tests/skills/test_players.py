@@ -15,8 +15,9 @@ from huxley_skill_host.claims import ClaimSession
 from huxley_skill_host.core import HostCore
 from huxley_skill_host.pacing import FrameChunker, Pacer
 from huxley_skill_host.streams import StreamPump
-from huxley_wire.audio import FRAME_BYTES, AudioFrame
+from huxley_wire.audio import FRAME_BYTES, MAX_FRAME_PCM, AudioFrame
 from huxley_wire.messages.focus import ActivityMeta, Behavior, Channel, EndReason, FocusChange, FocusState
+from support.frames import places
 
 
 class FakeTime:
@@ -52,6 +53,17 @@ def test_pacer_allows_a_lead_then_real_time():
     pacer.sent(FRAME_BYTES)
     assert pacer.delay_s(10.0) == pytest.approx(0.02)
     assert pacer.delay_s(10.5) == 0
+
+
+def test_pacer_takes_the_frames_due_together_up_to_the_message_limit():
+    frame = bytes(FRAME_BYTES)
+    pacer = Pacer(started=10.0, lead_ms=100)
+    assert pacer.take([frame] * 8, 10.0) == 6  # frames 0-5 start within the lead
+    assert pacer.take([frame] * 8, 10.0) == 1  # the caller waited for the first: never zero
+    assert pacer.take([frame] * 8, 10.5) == 8  # far behind: all of them are due
+    late = Pacer(started=0.0, lead_ms=100)
+    assert late.take([frame] * 30, 100.0) == MAX_FRAME_PCM // FRAME_BYTES  # one message's worth
+    assert late.take([b"\0" * 100, frame], 100.0) == 2  # a short rest joins too
 
 
 def stream_of(chunks: list[bytes], log: list[str]) -> AudioStream:
@@ -127,10 +139,13 @@ async def test_a_stream_plays_to_the_end_in_frames_paced_in_real_time():
     p.apply(FocusState.FOREGROUND, Behavior.PRIMARY)
     assert await p.finished() == "ended"
     assert log == ["opened", "closed"]
-    assert [f.seq for f in frames] == list(range(len(frames)))
+    assert [f.seq for f in frames] == places(frames)
     assert all(f.stream == "a-1" for f in frames)
     assert b"".join(f.pcm for f in frames) == pcm
-    assert [len(f.pcm) for f in frames[:-2]] == [960] * (len(frames) - 2)
+    # Whole frames, those due together joined: frames 0-5 may go at once (the
+    # 100 ms lead), so each chunk's share of them is one message; then one
+    # frame every 20 ms.
+    assert [len(f.pcm) for f in frames[:-2]] == [n * FRAME_BYTES for n in (1, 2, 3, 1, 1, 1, 1)]
     assert frames[-1].eos and frames[-1].pcm == b"" and not frames[-2].eos
     # 10240 bytes = 213.3 ms of audio, minus the 100 ms lead, waited in real time.
     assert time.slept == pytest.approx(0.2133 - 0.1 - (len(frames[-2].pcm) / 48000), abs=0.001)
@@ -176,7 +191,7 @@ async def test_pause_closes_the_iterator_and_foreground_calls_the_factory_again(
     p.apply(FocusState.BACKGROUND, Behavior.MAY_DUCK)  # ducked: plays again
     assert await p.finished() == "ended"
     assert log == ["start@0", "saved@5", "start@5", "saved@40"] and p.pump.starts == 2
-    assert [f.seq for f in frames] == list(range(len(frames)))  # seq continues across the pause
+    assert [f.seq for f in frames] == places(frames)  # seq continues across the pause
     assert frames[5].pcm[0] == 5  # resumed where the skill saved its position
 
 

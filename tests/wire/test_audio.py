@@ -7,9 +7,11 @@ from hypothesis import strategies as st
 
 from huxley_wire.audio import (
     FRAME_BYTES,
+    MAX_FRAME_PCM,
     AudioFrame,
     decode_frame,
     encode_frame,
+    frames_in,
     frames_of,
     level_dbfs,
     silence,
@@ -60,3 +62,10 @@ def test_levels():
 def test_frames_of_splits_on_frame_boundaries():
     chunks = frames_of(bytes(FRAME_BYTES * 2 + 100))
     assert [len(c) for c in chunks] == [FRAME_BYTES, FRAME_BYTES, 100]
+
+
+def test_a_message_moves_seq_by_the_frames_it_holds() -> None:
+    assert frames_in(b"") == 1  # a bare end-of-stream still takes a place
+    assert frames_in(bytes(FRAME_BYTES)) == 1
+    assert frames_in(bytes(FRAME_BYTES + 2)) == 2  # a short last frame counts
+    assert frames_in(bytes(MAX_FRAME_PCM)) == 10

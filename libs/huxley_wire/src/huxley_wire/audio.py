@@ -3,7 +3,7 @@
 A frame is a msgpack array `[v, stream, seq, ts_us, flags, pcm]`:
   v       schema version (1)
   stream  stream id (the focus activity id for output, `mic` for the microphone)
-  seq     sequence number within the stream, from 0
+  seq     place in the stream of the message's first 20 ms frame, from 0
   ts_us   capture or produce time, microseconds since the Unix epoch
   flags   bit 0 = end of stream (the producer has nothing more to send)
   pcm     raw little-endian PCM16 samples (may be empty on an end-of-stream frame)
@@ -45,6 +45,13 @@ class AudioFrame:
     @property
     def duration_ms(self) -> float:
         return len(self.pcm) / BYTES_PER_MS
+
+
+def frames_in(pcm: bytes) -> int:
+    """The 20 ms frames a message's PCM holds (a short last one counts, and
+    so does an empty end-of-stream): the next message's `seq` is this much
+    higher (a producer may join the frames it sends at once)."""
+    return max(1, -(-len(pcm) // FRAME_BYTES))
 
 
 def now_us() -> int:

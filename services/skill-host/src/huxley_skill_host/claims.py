@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from huxley_runtime.logging import get_logger
 from huxley_sdk import ClaimEndReason, ClaimHandle, InputClaim
 from huxley_skill_host.pacing import FrameChunker, Pacer
-from huxley_wire.audio import AudioFrame, now_us
+from huxley_wire.audio import AudioFrame, frames_in, now_us
 
 log = get_logger(component="claim")
 
@@ -130,11 +130,10 @@ class ClaimSession:
         pacer, chunker = Pacer(self.clock(), self.lead_ms), FrameChunker()
         try:
             async for chunk in source:
-                for pcm in chunker.push(chunk):
-                    await self._paced(pcm, pacer)
+                await self._paced(chunker.push(chunk), pacer)
             rest = chunker.flush()
             if rest:
-                await self._paced(rest, pacer)
+                await self._paced([rest], pacer)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -145,17 +144,19 @@ class ClaimSession:
         await self._frame(b"", eos=True)
         await self.ask_end(ClaimEndReason.NATURAL)
 
-    async def _paced(self, pcm: bytes, pacer: Pacer) -> None:
-        delay = pacer.delay_s(self.clock())
-        if delay > 0:
-            await self.sleep(delay)
-        await self._frame(pcm)
-        pacer.sent(len(pcm))
+    async def _paced(self, frames: list[bytes], pacer: Pacer) -> None:
+        while frames:
+            delay = pacer.delay_s(self.clock())
+            if delay > 0:
+                await self.sleep(delay)
+            taken = pacer.take(frames, self.clock())
+            await self._frame(b"".join(frames[:taken]))
+            frames = frames[taken:]
 
     async def _frame(self, pcm: bytes, *, eos: bool = False) -> None:
         assert self.activity_id is not None
         await self.send(AudioFrame(stream=self.activity_id, seq=self._seq, ts_us=now_us(), pcm=pcm, eos=eos))
-        self._seq += 1
+        self._seq += frames_in(pcm)
 
     # -- the end -------------------------------------------------------------------------
     async def finish(self, reason: ClaimEndReason, *, release: bool) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from huxley_wire.audio import BYTES_PER_MS, FRAME_BYTES
+from huxley_wire.audio import BYTES_PER_MS, FRAME_BYTES, MAX_FRAME_PCM
 
 
 class FrameChunker:
@@ -42,3 +42,17 @@ class Pacer:
 
     def sent(self, pcm_bytes: int) -> None:
         self.sent_ms += pcm_bytes / BYTES_PER_MS
+
+    def take(self, frames: list[bytes], now: float, limit: int = MAX_FRAME_PCM) -> int:
+        """How many of `frames` go in the next message, counted as sent: the
+        first (the caller waited for it) and each next one already due by
+        `now`, up to `limit` bytes. Frames due together travel as one message,
+        so a burst's last frame is not queued behind the others (PERF-16)."""
+        taken = size = 0
+        for pcm in frames:
+            if taken and (self.delay_s(now) > 0 or size + len(pcm) > limit):
+                break
+            self.sent(len(pcm))
+            size += len(pcm)
+            taken += 1
+        return taken

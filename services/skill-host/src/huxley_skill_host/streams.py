@@ -2,11 +2,12 @@
 
 The core (huxley_skill_host.core) decides when a pump starts and stops;
 this runs it. Each `start()` calls the stream's factory anew and sends 20 ms
-frames on audio.out.<holder>.<activity_id> in real time with a small lead, `seq`
-continuing across pauses; `stop()` cancels it once (a second cancel could
-cut the skill's `finally`, its position save, short). When the iterator runs
-out or raises an end-of-stream frame is sent. Either way the pump reports
-how it finished (`ended`, `failed`, `cancelled`) to `done`.
+frames on audio.out.<holder>.<activity_id> in real time with a small lead
+(the frames due at once in one message), `seq` continuing across pauses;
+`stop()` cancels it once (a second cancel could cut the skill's `finally`,
+its position save, short). When the iterator runs out or raises an
+end-of-stream frame is sent. Either way the pump reports how it finished
+(`ended`, `failed`, `cancelled`) to `done`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from huxley_runtime.logging import get_logger
 from huxley_sdk import AudioStream
 from huxley_skill_host.core import PumpResult
 from huxley_skill_host.pacing import FrameChunker, Pacer
-from huxley_wire.audio import AudioFrame, now_us
+from huxley_wire.audio import AudioFrame, frames_in, now_us
 
 log = get_logger(component="stream")
 
@@ -91,25 +92,26 @@ class StreamPump:
         chunker = FrameChunker()
         try:
             async for chunk in iterator:
-                for pcm in chunker.push(chunk):
-                    await self._paced(pcm, pacer)
+                await self._paced(chunker.push(chunk), pacer)
             rest = chunker.flush()
             if rest:
-                await self._paced(rest, pacer)
+                await self._paced([rest], pacer)
         finally:
             await close_iterator(iterator)
 
-    async def _paced(self, pcm: bytes, pacer: Pacer) -> None:
-        delay = pacer.delay_s(self.clock())
-        if delay > 0:
-            await self.sleep(delay)
-        if self._stopping:
-            # Paused or stopped since the last await: not one more frame.
-            raise asyncio.CancelledError
-        await self._send_frame(pcm)
-        pacer.sent(len(pcm))
+    async def _paced(self, frames: list[bytes], pacer: Pacer) -> None:
+        while frames:
+            delay = pacer.delay_s(self.clock())
+            if delay > 0:
+                await self.sleep(delay)
+            if self._stopping:
+                # Paused or stopped since the last await: not one more frame.
+                raise asyncio.CancelledError
+            taken = pacer.take(frames, self.clock())
+            await self._send_frame(b"".join(frames[:taken]))
+            frames = frames[taken:]
 
     async def _send_frame(self, pcm: bytes, *, eos: bool = False) -> None:
         frame = AudioFrame(stream=self.activity_id, seq=self.seq, ts_us=now_us(), pcm=pcm, eos=eos)
-        self.seq += 1
+        self.seq += frames_in(pcm)
         await self.send(frame)
