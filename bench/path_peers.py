@@ -8,8 +8,8 @@ sends it (encode_frame, publish on audio.out.<owner>.<stream>).
 
 `paced`: the skill's iterator has its audio at once, the pump releases one
 frame every 20 ms. `burst`: the iterator yields 100 ms every 100 ms (a
-network stream, a TTS), which the pump sends as five frames back to back.
-The first bytes of each frame's PCM carry the send time (CLOCK_MONOTONIC,
+network stream, a TTS), which the pump sends at once, as one message of
+five frames (PERF-16). The first bytes of each 20 ms frame's PCM carry the send time (CLOCK_MONOTONIC,
 written just before encoding), a sequence number and flags, as in
 bench/transport_peers.py; audio-io's bench tap reads them at its intake.
 It connects as the harness of $HUXLEY_SITE, under the owner `bridge`.
@@ -65,11 +65,17 @@ async def main(url: str, mode: str, frames: int) -> None:
     sent = 0
 
     async def send_frame(frame: AudioFrame) -> None:
+        """Each 20 ms frame of the message stamped (the pump joins the frames
+        it sends at once), then published as Playback.send_frame does."""
         nonlocal sent
-        flags = END if frame.eos else flags_of(sent, mode)
-        pcm = HEADER.pack(time.monotonic_ns(), sent, flags) + frame.pcm[HEADER.size :]
+        now = time.monotonic_ns()
+        stamped = []
+        for i in range(0, max(1, len(frame.pcm)), FRAME_BYTES):
+            flags = END if frame.eos else flags_of(sent, mode)
+            stamped.append(HEADER.pack(now, sent, flags) + frame.pcm[i + HEADER.size : i + FRAME_BYTES])
+            sent += 1
+        pcm = b"".join(stamped)
         pcm += bytes(len(pcm) % 2)  # end of stream: the stamp alone, padded to whole samples
-        sent += 1
         frame = dataclasses.replace(frame, pcm=pcm)
         await nc.publish(subjects.audio_out_of(OWNER, frame.stream), encode_frame(frame))
 
