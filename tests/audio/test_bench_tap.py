@@ -46,11 +46,14 @@ async def test_output_frames_in_the_mixer_and_mic_chunks_at_the_edge_are_stamped
                 assert await seen.get() == ("mic", mic)
     after = time.monotonic_ns()
     lines = [line.split(" ") for line in stamps.read_text().splitlines()]
-    assert [(kind, head) for kind, _at, head in lines] == [
-        ("out", out[:STAMP_BYTES].hex()),
-        ("out", second[:STAMP_BYTES].hex()),  # each 20 ms frame of a message that joins several
-        ("mic", mic[:STAMP_BYTES].hex()),
-    ]
+    assert (
+        [(kind, head) for kind, _at, head in lines]
+        == [
+            ("out", out[:STAMP_BYTES].hex()),
+            ("out", second[:STAMP_BYTES].hex()),  # each 20 ms frame of a message that joins several
+            ("mic", mic[:STAMP_BYTES].hex()),
+        ]
+    )
     # CLOCK_MONOTONIC, the clock the bench's other processes stamp with.
     assert before < int(lines[0][1]) == int(lines[1][1]) <= int(lines[2][1]) < after
 
