@@ -28,7 +28,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from bench.harness import BASELINE_REQUEST_REPLY, BenchEnv, Measurement, echo_peer, latency
+from bench.harness import (
+    BASELINE_REQUEST_REPLY,
+    BenchEnv,
+    Measurement,
+    echo_here,
+    echo_peer,
+    latency,
+    time_many,
+)
 from huxley_audio_io.service import AudioService
 from huxley_audio_io.settings import AudioSettings
 from huxley_bridge import commands as c
@@ -390,10 +398,17 @@ async def process_benchmarks(env: BenchEnv, n: int = 40) -> list[Measurement]:
     sim = StampingSim()  # its default answer: a 1 s tone, played out in real time
     async with sim:
         stack = Stack(env, sim)
-        async with stack.running(), echo_peer(env, stack.site, "idle") as echo:
+        async with (
+            stack.running(),
+            echo_peer(env, stack.site, "idle") as echo,
+            echo_here(env, stack.site, "hot") as here,
+        ):
             injects: list[float] = []
             bare: list[float] = []
+            hot: list[float] = []
             for i in range(5 + n):  # the first five warm up
+                # Back to back, as the shared nats.request_reply, at this moment of the run.
+                hot += await time_many(lambda: stack.nc.request(here, b'{"v":1}', timeout=5), 10, warmup=5)
                 await asyncio.sleep(QUIET_S)
                 started = time.perf_counter()
                 await stack.nc.request(echo, b'{"v":1}', timeout=5)
@@ -420,8 +435,13 @@ async def process_benchmarks(env: BenchEnv, n: int = 40) -> list[Measurement]:
         f"bare NATS request/reply to a responder in its own process (bench.echo_peer), each after "
         f"{QUIET_S * 1e3:.0f} ms of quiet, alternating with the procs injects: the same wake-ups from idle"
     )
+    hot_note = (
+        "bare NATS request/reply as nats.request_reply (responder in the bench's process, back to back), "
+        "ten before each procs inject: the inject's back-to-back bound in the scorecard (PERF-18)"
+    )
     return [
         latency(IDLE_BASELINE, bare, BASELINE_REQUEST_REPLY, idle_note),
+        latency("bridge.procs.request_reply", hot, BASELINE_REQUEST_REPLY, hot_note),
         latency("bridge.procs.idle_inject_to_conversation_item", injects, IDLE_BASELINE, note),
     ]
 

@@ -124,6 +124,27 @@ async def echo_peer(env: BenchEnv, site: str, name: str) -> AsyncIterator[str]:
         await peer.wait()
 
 
+@contextlib.asynccontextmanager
+async def echo_here(env: BenchEnv, site: str, name: str) -> AsyncIterator[str]:
+    """A bare responder in the bench's own process, on a connection of its own
+    (as the shared `nats.request_reply`'s), on `<site prefix>.echo.<name>`: its
+    baseline taken again beside a figure, so a busy spell of the machine at
+    the start of the run does not set the figure's ratio (PERF-18)."""
+    subject = f"{Subjects(site).prefix}.echo.{name}"
+    responder = await env.connect(site)
+
+    async def echo(msg: Any) -> None:
+        await msg.respond(msg.data)
+
+    try:
+        await responder.subscribe(subject, cb=echo)
+        await responder.flush()
+        await responder.flush()
+        yield subject
+    finally:
+        await responder.close()
+
+
 def peer_options() -> dict[str, Any]:
     """In a spawned peer: nats-py connect options from `peer_env`."""
     return {"user_credentials": os.environ[CREDS_ENV], "inbox_prefix": os.environ[INBOX_ENV]}

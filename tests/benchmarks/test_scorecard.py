@@ -115,3 +115,15 @@ def test_streams_show_each_level_from_500_and_take_the_bench_s_most() -> None:
     run["audio.streams_750_bad_blocks"] = val("audio.streams_750_bad_blocks", 3.5)
     line = next(line for line in score(run) if line.claim.startswith(">= 500"))
     assert (line.figure, line.met) == ("500 streams (500: 0.90%, 750: 3.50% late blocks)", True)
+
+
+def test_a_baseline_taken_beside_the_figure_is_preferred_to_the_shared_one() -> None:
+    run = passing_run()
+    run["nats.request_reply"] = lat("nats.request_reply", 0.9, 4.0)  # a busy spell at the start of the run
+    run["nats.request_reply_alongside.sqlite"] = lat("nats.request_reply_alongside.sqlite", 0.39, 0.6)
+    run["bridge.procs.request_reply"] = lat("bridge.procs.request_reply", 0.38, 0.6)
+    lines = {line.claim: line for line in score(run)}
+    get = lines["SQLite get p50 <= 1.5x bare request/reply"]
+    assert (get.met, get.figure) == (False, "0.600 = 1.538x nats.request_reply_alongside.sqlite (0.390)")
+    inject = lines["the same against the back-to-back bare request/reply"]
+    assert (inject.met, inject.figure) == (False, "2.400 = 6.316x bridge.procs.request_reply (0.380)")
