@@ -11,7 +11,9 @@ from huxley_runtime.service import Endpoint, Service
 from huxley_wire.codec import Message, Ok, Request, encode
 from huxley_wire.errors import ErrorCode, WireError
 from huxley_wire.messages.common import HealthRequest
+from support.auth import with_identity
 from support.services import running
+from support.waiting import until
 
 
 class Echoed(Message):
@@ -174,3 +176,73 @@ async def test_eager_tasks_run_at_once_and_are_kept_until_done(settings):
     failed = svc.spawn(fails(), eager=True)
     assert failed.done() and isinstance(failed.exception(), RuntimeError)
     assert failed not in svc._tasks and not svc._tasks
+
+
+class Held(Request[Echoed]):
+    op = "held"
+    text: str
+
+
+class HeldService(DemoService):
+    """Its one request waits until the test releases it."""
+
+    def __init__(self, settings, *, concurrent: bool) -> None:
+        super().__init__(settings)
+        self.concurrent = concurrent
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.cut = False
+
+    async def held(self, req: Held, subject: str) -> Echoed:
+        self.entered.set()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cut = True
+            raise
+        return Echoed(text=req.text)
+
+    def endpoints(self) -> list[Endpoint]:
+        subject = f"{self.subjects.prefix}.demo.rpc"
+        return [Endpoint("rpc", subject, {Held: self.held}, concurrent=self.concurrent)]
+
+
+async def refused(nc, subject: str) -> bool:
+    try:
+        await request(nc, subject, Held(text="late"), timeout=0.5)
+    except WireError as exc:
+        return exc.code == ErrorCode.UNAVAILABLE
+    return False
+
+
+@pytest.mark.parametrize("concurrent", [True, False], ids=["concurrent", "serial"])
+async def test_a_stop_lets_the_request_being_answered_finish(nc, settings, site, concurrent):
+    """A SIGTERM's stop takes no new request but answers the one it is
+    serving: its caller gets the reply, not a timeout on work that was done."""
+    svc = HeldService(with_identity(settings, "demo"), concurrent=concurrent)
+    subject = f"huxley.{site}.demo.rpc"
+    await svc.start()
+    asked = asyncio.ensure_future(request(nc, subject, Held(text="kept"), timeout=10))
+    await asyncio.wait_for(svc.entered.wait(), 5)
+    stopping = asyncio.ensure_future(svc.stop())
+    await until(lambda: refused(nc, subject), what="new requests refused while stopping")
+    # Held, the request keeps the stop waiting (within its 2 s grace), and is not cut.
+    finished, _ = await asyncio.wait({stopping, asked}, timeout=1.0)
+    assert not finished and not svc.cut
+    svc.release.set()
+    assert (await asked).text == "kept"
+    await stopping
+    assert not svc.cut
+
+
+async def test_a_request_still_running_after_the_grace_is_cut(nc, settings, site):
+    short = settings.model_copy(update={"stop_grace_s": 0.2})
+    svc = HeldService(with_identity(short, "demo"), concurrent=True)
+    await svc.start()
+    asked = asyncio.ensure_future(request(nc, f"huxley.{site}.demo.rpc", Held(text="never"), timeout=3))
+    await asyncio.wait_for(svc.entered.wait(), 5)
+    await svc.stop()  # returns although the handler never would
+    assert svc.cut
+    with pytest.raises(WireError) as err:
+        await asked
+    assert err.value.code == ErrorCode.TIMEOUT  # no reply: the outcome is unknown, as after a crash

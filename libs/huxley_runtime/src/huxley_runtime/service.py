@@ -70,6 +70,7 @@ class Service:
         self._nc: Client | None = None
         self._micro: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._serving: set[asyncio.Task[Any]] = set()  # requests being answered
         self._started_at = time.monotonic()
         self.stopping = asyncio.Event()
         self.ready = asyncio.Event()
@@ -183,8 +184,7 @@ class Service:
 
     async def stop(self) -> None:
         if self._micro is not None:
-            with contextlib.suppress(Exception):
-                await self._micro.stop()
+            await self._stop_taking_requests()
             self._micro = None
         for task in list(self._tasks):
             task.cancel()
@@ -197,6 +197,27 @@ class Service:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._nc.drain(), 5)
             self.log.info("service_stopped")
+
+    async def _stop_taking_requests(self) -> None:
+        """No new request, and each one already sent to us answered, within
+        `stop_grace_s`: a restart (SIGTERM) must not leave a caller waiting out
+        its timeout for a write that committed anyway. The endpoints are
+        drained (the server stops sending; what it sent is taken), then the
+        requests being served finish. One still running after the grace is
+        cut without a reply, as a crash would (its caller times out)."""
+        endpoints: list[Any] = getattr(self._micro, "_endpoints", None) or []
+        subscriptions = [e._subscription for e in endpoints if getattr(e, "_subscription", None)]
+        endpoints.clear()  # drained here: micro's stop then ends only its discovery subjects
+        grace = self.settings.stop_grace_s
+        try:
+            async with asyncio.timeout(grace):
+                await asyncio.gather(*(sub.drain() for sub in subscriptions), return_exceptions=True)
+                if self._serving:
+                    await asyncio.wait(set(self._serving))
+        except TimeoutError:
+            self.log.warning("requests_cut_at_stop", count=len(self._serving), grace_s=grace)
+        with contextlib.suppress(Exception):
+            await self._micro.stop()
 
     async def run(self) -> None:
         """Start, serve until SIGTERM/SIGINT, stop."""
@@ -266,16 +287,27 @@ class Service:
                 ms = round((time.perf_counter() - started) * 1e3, 2)
                 self.log.debug("request_done", subject=req.subject, op=op, ms=ms)
 
-        if not endpoint.concurrent:
-            return handle
         task_name = f"{endpoint.name}-request"
 
-        async def handle_in_task(req: MicroRequest) -> None:
+        def serve(req: MicroRequest) -> asyncio.Task[Any]:
             # Eager: a request answered without waiting (a cached read) is
-            # answered now, not one loop turn later.
-            self.spawn(handle(req), name=task_name, eager=True)
+            # answered now, not one loop turn later. A task of its own, so
+            # a stop lets it finish (see _stop_taking_requests).
+            task = self.spawn(handle(req), name=task_name, eager=True)
+            if not task.done():
+                self._serving.add(task)
+                task.add_done_callback(self._serving.discard)
+            return task
 
-        return handle_in_task
+        async def handle_in_task(req: MicroRequest) -> None:
+            serve(req)
+
+        async def handle_in_turn(req: MicroRequest) -> None:
+            # One at a time, in arrival order: the subscription waits for each.
+            # Shielded: an unsubscribe (unserve) cancels this wait, not the request.
+            await asyncio.shield(serve(req))
+
+        return handle_in_task if endpoint.concurrent else handle_in_turn
 
 
 async def _respond(req: MicroRequest, data: bytes) -> None:

@@ -39,6 +39,9 @@ class HuxleySettings(BaseSettings):
     log_json: bool = False
     log_level: str = "info"
 
+    # A stop answers the requests it took within this (compose: 10 s to SIGKILL).
+    stop_grace_s: float = Field(default=2.0, ge=0)
+
     # Unique per process; a fixed value lets a restarted holder reclaim its lease.
     instance: str = Field(default="")
 
