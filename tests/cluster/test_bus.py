@@ -3,9 +3,16 @@ cross nodes, and a client whose node is SIGKILLed carries on on another seed."""
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
+
+import pytest
 from nats.aio.msg import Msg
 
 from cluster.conftest import Clients, answered, reaches
+from huxley_cli.auth import AuthStore
+from huxley_cli.natsserver import cluster as cluster_module
+from huxley_cli.natsserver import free_port
 from huxley_cli.natsserver.cluster import Cluster
 from huxley_runtime.bus import settle
 from huxley_wire.permissions import Role, service_identity, skill_identity
@@ -69,3 +76,31 @@ async def test_clients_of_a_killed_node_carry_on_through_another_seed(
     assert await answered(audio, s.focus_rpc_of("audio-io"), b"again") == b"ok:again"
     assert await reaches(focus, audio, s.focus_event("activity")) == b"hello"
     assert not any("violation" in e.lower() for e in clients.errors.get("audio-io", []))
+
+
+def test_a_port_taken_before_its_node_binds_it_starts_the_cluster_on_new_ports(
+    tmp_path: Path, auth: AuthStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`free_port` only finds a port free: anyone may take it before the node
+    binds it (here a socket of ours, in the suite an outgoing connection's
+    ephemeral port). The cluster then starts again on fresh ports."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))  # bound, not listening: as a connection's own port
+        busy = taken.getsockname()[1]
+        handed: list[int] = []
+
+        def first_one_taken(host: str = "127.0.0.1") -> int:
+            port = busy if not handed else free_port(host)
+            handed.append(port)
+            return port
+
+        monkeypatch.setattr(cluster_module, "free_port", first_one_taken)
+        started = cluster_module.start_cluster(tmp_path / "cluster", auth.config_path)
+        try:
+            assert handed.count(busy) == 1 and len(handed) == 2 * 6  # two plans of 3 x (client, route)
+            assert busy not in {p for s in started.specs for p in (s.client_port, s.route_port)}
+            assert all(
+                server.process is not None and server.process.poll() is None for server in started.servers
+            )
+        finally:
+            started.stop()

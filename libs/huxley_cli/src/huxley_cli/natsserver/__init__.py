@@ -67,6 +67,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+# Starts on a port found free, in case it was taken before the server bound it.
+PORT_ATTEMPTS = 3
+
+
+class ExitedEarly(TimeoutError):
+    """The process that was to listen exited first (a bad config, or its port taken)."""
+
+
 def wait_for_port(
     port: int, host: str = "127.0.0.1", timeout_s: float = 10.0, alive: Callable[[], bool] | None = None
 ) -> None:
@@ -75,7 +83,7 @@ def wait_for_port(
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if alive is not None and not alive():
-            raise TimeoutError(f"the process for {host}:{port} exited before listening")
+            raise ExitedEarly(f"the process for {host}:{port} exited before listening")
         try:
             with socket.create_connection((host, port), timeout=0.2):
                 return
@@ -105,8 +113,23 @@ class NatsServer:
         return f"nats://{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> NatsServer:
+        """Start and wait until it listens. On a port it chose itself, a start
+        that exits early is tried again on another: `free_port` only finds a
+        port free, and an outgoing connection may take it before we bind it."""
+        chosen = not self.port
+        attempt = 1
+        while True:
+            if chosen:
+                self.port = free_port(self.host)
+            try:
+                return self._start(timeout_s)
+            except ExitedEarly:
+                if not chosen or attempt == PORT_ATTEMPTS:
+                    raise
+            attempt += 1
+
+    def _start(self, timeout_s: float) -> NatsServer:
         self.binary = self.binary or find_nats_server()
-        self.port = self.port or free_port(self.host)
         self.store_dir.mkdir(parents=True, exist_ok=True)
         args = [str(self.binary), "-a", self.host, "-p", str(self.port)]
         if self.jetstream_flags:

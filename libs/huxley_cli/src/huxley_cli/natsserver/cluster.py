@@ -10,11 +10,12 @@ and move to another node when theirs dies.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from huxley_cli.natsserver import NatsServer, bundled_nats_server, free_port
+from huxley_cli.natsserver import PORT_ATTEMPTS, ExitedEarly, NatsServer, bundled_nats_server, free_port
 
 CLUSTER_NAME = "huxley"
 
@@ -125,9 +126,38 @@ def start_cluster(
     monitor: bool = False,
 ) -> Cluster:
     """Write each node's config under `root/<name>/` and start them all; a
-    node listens before its peers do, and routes retry until they connect."""
+    node listens before its peers do, and routes retry until they connect.
+    A free port can be taken by someone else before its node binds it (an
+    outgoing connection's ephemeral port): then the cluster starts again on
+    new ports, up to PORT_ATTEMPTS times."""
+    attempt = 1
+    while True:
+        specs = plan(root, size, leaf=leaf, monitor=monitor)
+        for spec in specs:  # this attempt's logs only
+            for log in (root / spec.name).glob("nats.log*"):
+                log.unlink()
+        try:
+            return _start_nodes(root, specs, auth_config, binary, timeout_s)
+        except ExitedEarly:
+            if attempt == PORT_ATTEMPTS or not _port_taken(root, specs):
+                raise
+        attempt += 1
+
+
+def _port_taken(root: Path, specs: list[NodeSpec]) -> bool:
+    """A node's log says one of its ports was in use."""
+    for spec in specs:
+        for name in ("nats.log", "nats.log.stderr"):
+            with contextlib.suppress(OSError):
+                if "address already in use" in (root / spec.name / name).read_text(errors="replace"):
+                    return True
+    return False
+
+
+def _start_nodes(
+    root: Path, specs: list[NodeSpec], auth_config: Path | None, binary: Path | None, timeout_s: float
+) -> Cluster:
     auth = auth_config.read_text() if auth_config is not None else None
-    specs = plan(root, size, leaf=leaf, monitor=monitor)
     cluster = Cluster(specs)
     try:
         for spec in specs:
