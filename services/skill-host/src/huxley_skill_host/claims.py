@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from huxley_runtime.logging import get_logger
 from huxley_sdk import ClaimEndReason, ClaimHandle, InputClaim
-from huxley_skill_host.pacing import FrameChunker, Pacer
+from huxley_skill_host.pacing import FrameChunker, Pacer, send_paced
 from huxley_wire.audio import AudioFrame, frames_in, now_us
 
 log = get_logger(component="claim")
@@ -145,13 +145,7 @@ class ClaimSession:
         await self.ask_end(ClaimEndReason.NATURAL)
 
     async def _paced(self, frames: list[bytes], pacer: Pacer) -> None:
-        while frames:
-            delay = pacer.delay_s(self.clock())
-            if delay > 0:
-                await self.sleep(delay)
-            taken = pacer.take(frames, self.clock())
-            await self._frame(b"".join(frames[:taken]))
-            frames = frames[taken:]
+        await send_paced(frames, pacer, clock=self.clock, sleep=self.sleep, send=self._frame)
 
     async def _frame(self, pcm: bytes, *, eos: bool = False) -> None:
         assert self.activity_id is not None

@@ -1,6 +1,11 @@
-"""Turning a skill's PCM into 20 ms frames sent in real time. Pure."""
+"""Turning a skill's PCM into 20 ms frames sent in real time: the chunker
+and the pacer are pure; `send_paced` is their loop, with the clock, the
+sleep and the send handed in."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from huxley_wire.audio import BYTES_PER_MS, FRAME_BYTES, MAX_FRAME_PCM
 
@@ -56,3 +61,25 @@ class Pacer:
             size += len(pcm)
             taken += 1
         return taken
+
+
+async def send_paced(
+    frames: list[bytes],
+    pacer: Pacer,
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[Any]],
+    send: Callable[[bytes], Awaitable[None]],
+    before_send: Callable[[], None] = lambda: None,
+) -> None:
+    """`frames` out as the pacer allows, the frames due together as one
+    message. `before_send` runs after each wait: it may raise to stop here
+    (a stream paused while this slept sends nothing more)."""
+    while frames:
+        delay = pacer.delay_s(clock())
+        if delay > 0:
+            await sleep(delay)
+        before_send()
+        taken = pacer.take(frames, clock())
+        await send(b"".join(frames[:taken]))
+        frames = frames[taken:]

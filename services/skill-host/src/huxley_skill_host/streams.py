@@ -20,7 +20,7 @@ from typing import Any
 from huxley_runtime.logging import get_logger
 from huxley_sdk import AudioStream
 from huxley_skill_host.core import PumpResult
-from huxley_skill_host.pacing import FrameChunker, Pacer
+from huxley_skill_host.pacing import FrameChunker, Pacer, send_paced
 from huxley_wire.audio import AudioFrame, frames_in, now_us
 
 log = get_logger(component="stream")
@@ -100,16 +100,19 @@ class StreamPump:
             await close_iterator(iterator)
 
     async def _paced(self, frames: list[bytes], pacer: Pacer) -> None:
-        while frames:
-            delay = pacer.delay_s(self.clock())
-            if delay > 0:
-                await self.sleep(delay)
-            if self._stopping:
-                # Paused or stopped since the last await: not one more frame.
-                raise asyncio.CancelledError
-            taken = pacer.take(frames, self.clock())
-            await self._send_frame(b"".join(frames[:taken]))
-            frames = frames[taken:]
+        await send_paced(
+            frames,
+            pacer,
+            clock=self.clock,
+            sleep=self.sleep,
+            send=self._send_frame,
+            before_send=self._still_on,
+        )
+
+    def _still_on(self) -> None:
+        if self._stopping:
+            # Paused or stopped since the last await: not one more frame.
+            raise asyncio.CancelledError
 
     async def _send_frame(self, pcm: bytes, *, eos: bool = False) -> None:
         frame = AudioFrame(stream=self.activity_id, seq=self.seq, ts_us=now_us(), pcm=pcm, eos=eos)
