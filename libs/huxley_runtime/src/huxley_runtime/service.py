@@ -45,7 +45,9 @@ class Endpoint:
 
     `handlers` maps each request model to `async handler(request, subject)`.
     Endpoints are serial by default (one request at a time, in arrival
-    order); `concurrent=True` handles each request in its own task.
+    order); `concurrent=True` starts each request without waiting for the
+    ones before it. Either way each request runs as a task of its own,
+    which a stop lets finish.
     """
 
     name: str
@@ -215,7 +217,8 @@ class Service:
                 if self._serving:
                     await asyncio.wait(set(self._serving))
         except TimeoutError:
-            self.log.warning("requests_cut_at_stop", count=len(self._serving), grace_s=grace)
+            if self._serving:
+                self.log.warning("requests_cut_at_stop", count=len(self._serving), grace_s=grace)
         with contextlib.suppress(Exception):
             await self._micro.stop()
 
