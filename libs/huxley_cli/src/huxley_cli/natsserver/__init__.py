@@ -75,6 +75,18 @@ class ExitedEarly(TimeoutError):
     """The process that was to listen exited first (a bad config, or its port taken)."""
 
 
+def on_fresh_ports[T](start: Callable[[], T], port_taken: Callable[[], bool] = lambda: True) -> T:
+    """`start()`, which picks its ports anew each time, again while it exits
+    early and `port_taken()` says a port was the reason; PORT_ATTEMPTS in all."""
+    for _ in range(PORT_ATTEMPTS - 1):
+        try:
+            return start()
+        except ExitedEarly:
+            if not port_taken():
+                raise
+    return start()
+
+
 def wait_for_port(
     port: int, host: str = "127.0.0.1", timeout_s: float = 10.0, alive: Callable[[], bool] | None = None
 ) -> None:
@@ -116,17 +128,14 @@ class NatsServer:
         """Start and wait until it listens. On a port it chose itself, a start
         that exits early is tried again on another: `free_port` only finds a
         port free, and an outgoing connection may take it before we bind it."""
-        chosen = not self.port
-        attempt = 1
-        while True:
-            if chosen:
-                self.port = free_port(self.host)
-            try:
-                return self._start(timeout_s)
-            except ExitedEarly:
-                if not chosen or attempt == PORT_ATTEMPTS:
-                    raise
-            attempt += 1
+        if self.port:
+            return self._start(timeout_s)
+
+        def on_a_free_port() -> NatsServer:
+            self.port = free_port(self.host)
+            return self._start(timeout_s)
+
+        return on_fresh_ports(on_a_free_port)
 
     def _start(self, timeout_s: float) -> NatsServer:
         self.binary = self.binary or find_nats_server()

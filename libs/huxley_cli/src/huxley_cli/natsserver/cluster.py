@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from huxley_cli.natsserver import PORT_ATTEMPTS, ExitedEarly, NatsServer, bundled_nats_server, free_port
+from huxley_cli.natsserver import NatsServer, bundled_nats_server, free_port, on_fresh_ports
 
 CLUSTER_NAME = "huxley"
 
@@ -129,28 +129,23 @@ def start_cluster(
     node listens before its peers do, and routes retry until they connect.
     A free port can be taken by someone else before its node binds it (an
     outgoing connection's ephemeral port): then the cluster starts again on
-    new ports, up to PORT_ATTEMPTS times."""
-    attempt = 1
-    while True:
+    new ports (`on_fresh_ports`)."""
+
+    def on_free_ports() -> Cluster:
         specs = plan(root, size, leaf=leaf, monitor=monitor)
-        for spec in specs:  # this attempt's logs only
-            for log in (root / spec.name).glob("nats.log*"):
-                log.unlink()
-        try:
-            return _start_nodes(root, specs, auth_config, binary, timeout_s)
-        except ExitedEarly:
-            if attempt == PORT_ATTEMPTS or not _port_taken(root, specs):
-                raise
-        attempt += 1
+        for log in root.glob("*/nats.log*"):  # this attempt's logs only
+            log.unlink()
+        return _start_nodes(root, specs, auth_config, binary, timeout_s)
+
+    return on_fresh_ports(on_free_ports, port_taken=lambda: _port_taken(root))
 
 
-def _port_taken(root: Path, specs: list[NodeSpec]) -> bool:
+def _port_taken(root: Path) -> bool:
     """A node's log says one of its ports was in use."""
-    for spec in specs:
-        for name in ("nats.log", "nats.log.stderr"):
-            with contextlib.suppress(OSError):
-                if "address already in use" in (root / spec.name / name).read_text(errors="replace"):
-                    return True
+    for log in root.glob("*/nats.log*"):
+        with contextlib.suppress(OSError):
+            if "address already in use" in log.read_text(errors="replace"):
+                return True
     return False
 
 
